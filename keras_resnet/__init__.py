@@ -1,0 +1,46 @@
+"""keras_resnet: residual networks for Keras 3.
+
+The model code (blocks, builder, zoo) imports only ``keras`` and works on every
+Keras backend. Data, training, tuning and export need TensorFlow; their names are
+loaded lazily on first use, so ``import keras_resnet`` stays light and backend-neutral.
+
+Example:
+    >>> import keras_resnet
+    >>> model = keras_resnet.create_model("resnet20", input_shape=(32, 32, 3))
+    >>> model.count_params() > 0
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first attribute access)
+_LAZY: dict[str, str] = {
+    # models and zoo
+    "ResNet": "keras_resnet.models",
+    "ResNetConfig": "keras_resnet.config",
+    "create_model": "keras_resnet.zoo",
+    "list_models": "keras_resnet.zoo",
+    "model_spec": "keras_resnet.zoo",
+    "load_keras_applications_weights": "keras_resnet.weights",
+    "model_table": "keras_resnet.analysis",
+    "count_flops": "keras_resnet.analysis",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,404 @@
+"""Residual block builders: plain functions ``tensor -> tensor`` (Keras only).
+
+- :func:`basic_block`: two 3x3 convs (He et al. 2015); pre-activation form with
+  ``preact=True`` (He et al. 2016); grouped 3x3 with ``groups``; dropout between the
+  convs for Wide ResNets (Zagoruyko & Komodakis 2016).
+- :func:`bottleneck_block`: 1x1 -> 3x3 -> 1x1 with expansion 4; ResNeXt through
+  ``groups``/``base_width`` (Xie et al. 2017); stride on the 3x3 (v1.5) or on the first
+  1x1 (v1).
+- :func:`shortcut`: the one place that decides the shortcut path.
+
+Every block supports stochastic depth (Huang et al. 2016) through a per-example
+``Dropout`` of the whole branch, squeeze-and-excitation (Hu et al. 2018), zero-init of
+the last BN gamma (Goyal et al. 2017), and the shortcut kinds of :mod:`keras_resnet.config`.
+Layer names are ``{name}_{part}`` (e.g. ``stage2_block1_conv2``): they are part of the
+weight format.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from keras_resnet.config import EXPANSION, SHORTCUT_ALIASES, SHORTCUTS
+from keras_resnet.layers import HighwayGate, ZeroPadShortcut
+
+# He et al. 2015 / torchvision: normal init scaled by fan-out for ReLU networks.
+CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+# Highway networks start biased towards carrying the input (Srivastava et al. 2015).
+HIGHWAY_GATE_BIAS = -1.0
+_INTERNAL_SHORTCUTS = ("subsample",)
+
+
+def conv2d(
+    x,
+    filters: int,
+    kernel_size: int,
+    *,
+    strides: int = 1,
+    groups: int = 1,
+    use_bias: bool = False,
+    zero_init: bool = False,
+    name: str,
+):
+    """A convolution with PyTorch-style symmetric padding.
+
+    Strided convolutions pad ``kernel_size // 2`` zeros explicitly on every side and
+    use ``"valid"`` padding (TensorFlow's ``"same"`` would pad only bottom/right for
+    even sizes, shifting every feature map and breaking weight portability).
+
+    Args:
+        x: Input tensor (NHWC).
+        filters: Output channels.
+        kernel_size: Square kernel size.
+        strides: Stride.
+        groups: Grouped convolution (``keras.layers.Conv2D(groups=...)``).
+        use_bias: Add a bias.
+        zero_init: Zero-initialize the kernel.
+        name: Layer name; the padding layer is ``{name}_pad``.
+
+    Returns:
+        The convolved tensor.
+
+    Example:
+        >>> inputs = keras.Input((8, 8, 3))
+        >>> tuple(conv2d(inputs, 4, 3, strides=2, name="c").shape)
+        (None, 4, 4, 4)
+    """
+    padding = "same"
+    if strides > 1 and kernel_size > 1:
+        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    return layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        groups=groups,
+        use_bias=use_bias,
+        kernel_initializer="zeros" if zero_init else CONV_INIT,
+        name=name,
+    )(x)
+
+
+def batch_norm(x, *, epsilon: float = 1e-5, momentum: float = 0.9, zero_init: bool = False, name: str):
+    """BatchNormalization over channels, optionally with gamma initialized to zero.
+
+    Example:
+        >>> inputs = keras.Input((4, 4, 3))
+        >>> tuple(batch_norm(inputs, name="bn").shape)
+        (None, 4, 4, 3)
+    """
+    return layers.BatchNormalization(
+        axis=-1,
+        epsilon=epsilon,
+        momentum=momentum,
+        gamma_initializer="zeros" if zero_init else "ones",
+        name=name,
+    )(x)
+
+
+def _resolve_kind(kind: str | None) -> str | None:
+    kind = SHORTCUT_ALIASES.get(kind, kind)
+    if kind not in SHORTCUTS + _INTERNAL_SHORTCUTS:
+        raise ValueError(
+            "`shortcut` must be one of "
+            + ", ".join(repr(k) for k in SHORTCUTS + tuple(SHORTCUT_ALIASES))
+            + f". Received: shortcut={kind!r}"
+        )
+    return kind
+
+
+def shortcut(
+    x,
+    filters: int,
+    *,
+    strides: int = 1,
+    kind: str | None = "projection",
+    preact_input=None,
+    use_bias: bool = False,
+    bn_epsilon: float = 1e-5,
+    bn_momentum: float = 0.9,
+    name: str,
+):
+    """The shortcut path of a residual block; the rule is written only here.
+
+    Identity when the shape is unchanged (except ``"projection_all"``, option C);
+    otherwise the configured kind. Parameterized shortcuts (projections) read
+    ``preact_input`` when given (pre-activation blocks share the first BN-ReLU, as in
+    He et al. 2016 and keras.applications ResNetV2), without a BN of their own;
+    parameter-free ones read the raw ``x``.
+
+    Args:
+        x: Block input.
+        filters: Output channels of the block.
+        strides: Spatial stride of the block.
+        kind: ``"projection"``, ``"projection_all"``, ``"zero_pad"``, ``"avg_down"``,
+            ``"highway"`` (projection where needed; the gate lives in the block) or
+            ``None`` (plain: returns ``None``).
+        preact_input: Pre-activated input of a pre-activation block, or ``None``.
+        use_bias: Bias on the projection convolution.
+        bn_epsilon: BN epsilon of the projection.
+        bn_momentum: BN momentum of the projection.
+        name: Prefix; layers are ``{name}_shortcut_conv`` etc.
+
+    Returns:
+        The shortcut tensor, or ``None`` for plain networks.
+
+    Example:
+        >>> inputs = keras.Input((8, 8, 16))
+        >>> tuple(shortcut(inputs, 32, strides=2, kind="zero_pad", name="b").shape)
+        (None, 4, 4, 32)
+    """
+    kind = _resolve_kind(kind)
+    if kind is None:
+        return None
+    same_shape = x.shape[-1] == filters and strides == 1
+    if same_shape and kind != "projection_all":
+        return x
+    if kind == "zero_pad":
+        return ZeroPadShortcut(filters, strides, name=f"{name}_shortcut_pad")(x)
+    if kind == "subsample" and x.shape[-1] == filters:
+        # keras.applications ResNetV2: a strided block keeps channels and subsamples x.
+        return layers.MaxPooling2D(1, strides=strides, name=f"{name}_shortcut_pool")(x)
+    source = x if preact_input is None else preact_input
+    if kind == "avg_down" and strides > 1:
+        source = layers.AveragePooling2D(
+            2, strides=strides, padding="same", name=f"{name}_shortcut_pool"
+        )(source)
+        strides = 1
+    out = conv2d(source, filters, 1, strides=strides, use_bias=use_bias, name=f"{name}_shortcut_conv")
+    if preact_input is None:
+        out = batch_norm(out, epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_shortcut_bn")
+    return out
+
+
+def _squeeze_excite(x, ratio: float, name: str):
+    channels = x.shape[-1]
+    s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_se_pool")(x)
+    s = layers.Conv2D(max(1, int(channels * ratio)), 1, activation="relu", name=f"{name}_se_reduce")(s)
+    s = layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_se_expand")(s)
+    return layers.Multiply(name=f"{name}_se_scale")([x, s])
+
+
+def _residual_block(
+    x,
+    block: str,
+    filters: int,
+    *,
+    strides: int,
+    groups: int,
+    base_width: int,
+    stride_in: str,
+    shortcut_kind: str | None,
+    preact: bool,
+    drop_path: float,
+    dropout: float,
+    se_ratio: float,
+    zero_init_last_bn: bool,
+    use_bias: bool,
+    bn_epsilon: float,
+    bn_momentum: float,
+    name: str,
+):
+    out_channels = filters * EXPANSION[block]
+    bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
+    # keras.applications ResNetV2 puts biases only on convs not followed by a BN.
+    branch_bias = use_bias and not preact
+
+    if preact:
+        branch = batch_norm(x, **bn_kw, name=f"{name}_preact_bn")
+        branch = layers.ReLU(name=f"{name}_preact_relu")(branch)
+        preact_input = branch
+    else:
+        branch, preact_input = x, None
+    short = shortcut(
+        x,
+        out_channels,
+        strides=strides,
+        kind=shortcut_kind,
+        preact_input=preact_input,
+        use_bias=use_bias,
+        bn_epsilon=bn_epsilon,
+        bn_momentum=bn_momentum,
+        name=name,
+    )
+    gate_input = branch
+
+    if block == "basic":
+        convs = [(filters, 3, strides, groups), (out_channels, 3, 1, 1)]
+        dropout_after = 0
+    else:
+        width = int(filters * base_width / 64) * groups
+        s1, s3 = (strides, 1) if stride_in == "1x1" else (1, strides)
+        convs = [(width, 1, s1, 1), (width, 3, s3, groups), (out_channels, 1, 1, 1)]
+        dropout_after = 1
+    last = len(convs) - 1
+    for i, (f, k, s, g) in enumerate(convs):
+        n = i + 1
+        is_last = i == last
+        branch = conv2d(
+            branch,
+            f,
+            k,
+            strides=s,
+            groups=g,
+            use_bias=use_bias if (is_last and preact) else branch_bias,
+            zero_init=is_last and preact and zero_init_last_bn,
+            name=f"{name}_conv{n}",
+        )
+        if preact and is_last:
+            break
+        branch = batch_norm(
+            branch, **bn_kw, zero_init=is_last and zero_init_last_bn, name=f"{name}_bn{n}"
+        )
+        if is_last:
+            break
+        branch = layers.ReLU(name=f"{name}_relu{n}")(branch)
+        if dropout and i == dropout_after:
+            branch = layers.Dropout(dropout, name=f"{name}_dropout")(branch)
+
+    if se_ratio:
+        branch = _squeeze_excite(branch, se_ratio, name)
+    if drop_path:
+        # Stochastic depth: drop the whole branch per example; Dropout's inverted
+        # scaling during training equals scaling by p_l at test time.
+        branch = layers.Dropout(drop_path, noise_shape=(None, 1, 1, 1), name=f"{name}_drop_path")(
+            branch
+        )
+    if short is None:
+        out = branch
+    elif shortcut_kind == "highway":
+        gate = layers.Conv2D(
+            out_channels,
+            1,
+            strides=strides,
+            activation="sigmoid",
+            bias_initializer=keras.initializers.Constant(HIGHWAY_GATE_BIAS),
+            name=f"{name}_gate",
+        )(gate_input)
+        out = HighwayGate(name=f"{name}_highway")([gate, branch, short])
+    else:
+        out = layers.Add(name=f"{name}_add")([short, branch])
+    if not preact:
+        out = layers.ReLU(name=f"{name}_out")(out)
+    return out
+
+
+def basic_block(
+    x,
+    filters: int,
+    *,
+    strides: int = 1,
+    groups: int = 1,
+    shortcut: str | None = "projection",
+    preact: bool = False,
+    drop_path: float = 0.0,
+    dropout: float = 0.0,
+    se_ratio: float = 0.0,
+    zero_init_last_bn: bool = False,
+    use_bias: bool = False,
+    bn_epsilon: float = 1e-5,
+    bn_momentum: float = 0.9,
+    name: str,
+):
+    """Basic residual block: two 3x3 convolutions (He et al. 2015).
+
+    Post-activation: ``relu(shortcut(x) + bn(conv(relu(bn(conv(x))))))``. With
+    ``preact=True``: ``shortcut + conv(relu(bn(conv(relu(bn(x))))))`` (He et al. 2016;
+    Wide ResNet blocks add ``dropout`` between the convs).
+
+    Args:
+        x: Input tensor (NHWC).
+        filters: Output channels (expansion 1).
+        strides: Stride of the first 3x3 convolution.
+        groups: Groups of the first 3x3 convolution.
+        shortcut: Shortcut kind used where the shape changes (see :func:`shortcut`).
+        preact: Pre-activation form.
+        drop_path: Probability of dropping the branch (stochastic depth).
+        dropout: Dropout rate between the convolutions.
+        se_ratio: Squeeze-and-excitation ratio (0 = off).
+        zero_init_last_bn: Zero-init the last BN gamma (last conv if ``preact``).
+        use_bias: keras.applications-style conv biases.
+        bn_epsilon: BN epsilon.
+        bn_momentum: BN momentum.
+        name: Layer name prefix, e.g. ``"stage1_block1"``.
+
+    Returns:
+        The block output tensor.
+
+    Example:
+        >>> inputs = keras.Input((8, 8, 16))
+        >>> y = basic_block(inputs, 32, strides=2, shortcut="zero_pad", name="b")
+        >>> tuple(y.shape)
+        (None, 4, 4, 32)
+    """
+    return _residual_block(
+        x, "basic", filters, strides=strides, groups=groups, base_width=64, stride_in="3x3",
+        shortcut_kind=_resolve_kind(shortcut), preact=preact, drop_path=drop_path,
+        dropout=dropout, se_ratio=se_ratio, zero_init_last_bn=zero_init_last_bn,
+        use_bias=use_bias, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, name=name,
+    )  # fmt: skip
+
+
+def bottleneck_block(
+    x,
+    filters: int,
+    *,
+    strides: int = 1,
+    groups: int = 1,
+    base_width: int = 64,
+    stride_in: str = "3x3",
+    shortcut: str | None = "projection",
+    preact: bool = False,
+    drop_path: float = 0.0,
+    dropout: float = 0.0,
+    se_ratio: float = 0.0,
+    zero_init_last_bn: bool = False,
+    use_bias: bool = False,
+    bn_epsilon: float = 1e-5,
+    bn_momentum: float = 0.9,
+    name: str,
+):
+    """Bottleneck block 1x1 -> 3x3 -> 1x1 (expansion 4); ResNeXt with ``groups > 1``.
+
+    The inner width is ``int(filters * base_width / 64) * groups`` (timm), so
+    ``groups=32, base_width=4`` gives ResNeXt-50 32x4d and ``base_width=128`` gives
+    Wide ResNet-50-2.
+
+    Args:
+        x: Input tensor (NHWC).
+        filters: Base width; the block outputs ``4 * filters`` channels.
+        strides: Stride of the block.
+        groups: Cardinality of the grouped 3x3 convolution.
+        base_width: Width per group at 64 base channels.
+        stride_in: ``"3x3"`` (ResNet v1.5, default) or ``"1x1"`` (v1).
+        shortcut: Shortcut kind used where the shape changes (see :func:`shortcut`).
+        preact: Pre-activation form (He et al. 2016).
+        drop_path: Probability of dropping the branch (stochastic depth).
+        dropout: Dropout rate after the 3x3 convolution.
+        se_ratio: Squeeze-and-excitation ratio (0 = off).
+        zero_init_last_bn: Zero-init the last BN gamma (last conv if ``preact``).
+        use_bias: keras.applications-style conv biases.
+        bn_epsilon: BN epsilon.
+        bn_momentum: BN momentum.
+        name: Layer name prefix, e.g. ``"stage2_block1"``.
+
+    Returns:
+        The block output tensor.
+
+    Example:
+        >>> inputs = keras.Input((8, 8, 64))
+        >>> y = bottleneck_block(inputs, 64, strides=2, groups=32, base_width=4, name="b")
+        >>> tuple(y.shape)
+        (None, 4, 4, 256)
+    """
+    if stride_in not in ("3x3", "1x1"):
+        raise ValueError(f"`stride_in` must be '3x3' or '1x1'. Received: stride_in={stride_in!r}")
+    return _residual_block(
+        x, "bottleneck", filters, strides=strides, groups=groups, base_width=base_width,
+        stride_in=stride_in, shortcut_kind=_resolve_kind(shortcut), preact=preact,
+        drop_path=drop_path, dropout=dropout, se_ratio=se_ratio,
+        zero_init_last_bn=zero_init_last_bn, use_bias=use_bias, bn_epsilon=bn_epsilon,
+        bn_momentum=bn_momentum, name=name,
+    )  # fmt: skip

@@ -1,0 +1,65 @@
+"""Command line interface: ``python -m keras_resnet COMMAND ...``.
+
+Each command lives in its own module under :mod:`keras_resnet.commands` and exposes
+``register(subparsers)``, which adds an ``argparse`` sub-parser whose ``func`` default
+runs the command and returns an exit code. Heavy imports (TensorFlow) happen inside
+the command functions so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Order is the order shown in ``--help``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "keras_resnet.commands.summary",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level argument parser with every registered command.
+
+    Returns:
+        The ``argparse.ArgumentParser`` for ``python -m keras_resnet``.
+
+    Example:
+        >>> parser = build_parser()
+        >>> parser.parse_args(["summary", "resnet20"]).model
+        'resnet20'
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_resnet",
+        description="Residual networks for Keras 3: build, train, tune, export.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line interface.
+
+    Args:
+        argv: Arguments without the program name; ``None`` reads ``sys.argv``.
+
+    Returns:
+        The process exit code (0 on success, 2 for bad arguments).
+
+    Example:
+        >>> main(["summary", "_tiny", "--input-shape", "16,16,3"])  # doctest: +SKIP
+        0
+    """
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

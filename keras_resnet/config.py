@@ -1,0 +1,229 @@
+"""Architecture configuration: a frozen dataclass validated before any layer is built.
+
+Every architecture argument of :func:`keras_resnet.models.ResNet` is a field of
+:class:`ResNetConfig`; the zoo stores variants as dicts of these fields and the
+KerasTuner HyperModel maps hyperparameters onto the same names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+BLOCKS = ("basic", "bottleneck")
+STEMS = ("imagenet", "cifar", "deep")
+STRIDE_IN = ("3x3", "1x1")
+DOWNSAMPLE_IN = ("first", "last")
+# Shortcut kinds (He et al. 2015 options A/B/C, Bag-of-Tricks ResNet-D, highway, plain).
+SHORTCUTS = ("projection", "projection_all", "zero_pad", "avg_down", "highway", None)
+SHORTCUT_ALIASES = {"A": "zero_pad", "B": "projection", "C": "projection_all", "D": "avg_down"}
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+def _fail(arg: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"`{arg}` must be {allowed}. Received: {arg}={value!r}")
+
+
+def _check_choice(arg: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise _fail(arg, value, "one of " + ", ".join(repr(c) for c in choices))
+
+
+def _check_rate(arg: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise _fail(arg, value, "a number in [0, 1)")
+
+
+def _check_int_tuple(arg: str, value: Any) -> tuple[int, ...]:
+    if isinstance(value, (int, str)) or not hasattr(value, "__iter__"):
+        raise _fail(arg, value, "a non-empty sequence of positive integers")
+    items = tuple(value)
+    if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in items):
+        raise _fail(arg, value, "a non-empty sequence of positive integers")
+    return items
+
+
+def _check_positive_int(arg: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(arg, value, "a positive integer")
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    """Architecture of a residual network (everything except input, head and data).
+
+    Args:
+        block: ``"basic"`` (two 3x3 convs, expansion 1) or ``"bottleneck"``
+            (1x1 -> 3x3 -> 1x1, expansion 4); He et al. 2015.
+        stage_depths: Number of blocks in each stage, e.g. ``(3, 4, 6, 3)``.
+        stage_widths: Base width of each stage; a stage outputs
+            ``width * expansion`` channels.
+        stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool), ``"cifar"`` (one 3x3
+            conv) or ``"deep"`` (three 3x3 convs + max-pool, ResNet-C).
+        stem_width: Output channels of the stem (the deep stem uses
+            ``stem_width // 2`` for its first two convs).
+        preact: Pre-activation blocks (BN -> ReLU -> conv; He et al. 2016) with a
+            final BN-ReLU before the head.
+        shortcut: Kind used where a block changes shape (identity otherwise):
+            ``"projection"`` (1x1 conv + BN, option B), ``"projection_all"``
+            (projection in every block, option C), ``"zero_pad"`` (parameter-free
+            subsampling + zero channels, option A), ``"avg_down"`` (average pool then
+            1x1 conv + BN, ResNet-D), ``"highway"`` (gated, y = T*F + (1-T)*x) or
+            ``None`` (plain network, no shortcut at all). Letters "A"-"D" are aliases.
+        stride_in: Where a bottleneck downsamples: ``"3x3"`` (ResNet v1.5, default)
+            or ``"1x1"`` (original v1 / keras.applications).
+        downsample_in: Which block of a stage downsamples: ``"first"`` (standard) or
+            ``"last"`` (keras.applications ResNetV2 layout, subsampling shortcut).
+        groups: Cardinality of the 3x3 convolution (ResNeXt when > 1).
+        base_width: Bottleneck width per group for 64 base channels; the inner
+            width is ``int(width * base_width / 64) * groups`` (timm's rule).
+        drop_path_rate: Stochastic depth: drop probability of the last block,
+            ``1 - p_L``; block ``l`` of ``L`` drops with ``rate * l / L``.
+        dropout: Dropout rate between the convolutions of a block (Wide ResNet).
+        se_ratio: Squeeze-and-excitation reduction ratio (0 disables SE).
+        zero_init_last_bn: Zero-initialize the last BN gamma of each residual branch
+            (the last conv kernel in pre-activation blocks).
+        use_bias: Conv biases as in keras.applications: on every conv of
+            post-activation nets; on the convs not directly followed by BN in
+            pre-activation nets.
+        bn_epsilon: BatchNormalization epsilon.
+        bn_momentum: BatchNormalization momentum (Keras convention; 0.9 equals
+            PyTorch's 0.1).
+
+    Example:
+        >>> cfg = ResNetConfig(block="basic", stage_depths=(2, 2, 2, 2))
+        >>> cfg.expansion, cfg.num_blocks, cfg.total_stride
+        (1, 8, 32)
+    """
+
+    block: str = "bottleneck"
+    stage_depths: tuple[int, ...] = (3, 4, 6, 3)
+    stage_widths: tuple[int, ...] = (64, 128, 256, 512)
+    stem: str = "imagenet"
+    stem_width: int = 64
+    preact: bool = False
+    shortcut: str | None = "projection"
+    stride_in: str = "3x3"
+    downsample_in: str = "first"
+    groups: int = 1
+    base_width: int = 64
+    drop_path_rate: float = 0.0
+    dropout: float = 0.0
+    se_ratio: float = 0.0
+    zero_init_last_bn: bool = False
+    use_bias: bool = False
+    bn_epsilon: float = 1e-5
+    bn_momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        _check_choice("block", self.block, BLOCKS)
+        object.__setattr__(
+            self, "stage_depths", _check_int_tuple("stage_depths", self.stage_depths)
+        )
+        object.__setattr__(
+            self, "stage_widths", _check_int_tuple("stage_widths", self.stage_widths)
+        )
+        if len(self.stage_depths) != len(self.stage_widths):
+            raise ValueError(
+                "`stage_depths` and `stage_widths` must have the same length. Received: "
+                f"stage_depths={self.stage_depths}, stage_widths={self.stage_widths}"
+            )
+        _check_choice("stem", self.stem, STEMS)
+        _check_positive_int("stem_width", self.stem_width)
+        if self.stem == "deep" and self.stem_width < 2:
+            raise _fail("stem_width", self.stem_width, "at least 2 for stem='deep'")
+        if not isinstance(self.preact, bool):
+            raise _fail("preact", self.preact, "True or False")
+        shortcut = SHORTCUT_ALIASES.get(self.shortcut, self.shortcut)
+        _check_choice("shortcut", shortcut, SHORTCUTS + tuple(SHORTCUT_ALIASES))
+        object.__setattr__(self, "shortcut", shortcut)
+        _check_choice("stride_in", self.stride_in, STRIDE_IN)
+        _check_choice("downsample_in", self.downsample_in, DOWNSAMPLE_IN)
+        _check_positive_int("groups", self.groups)
+        _check_positive_int("base_width", self.base_width)
+        for stage, width in enumerate(self.stage_widths, start=1):
+            inner = self.inner_width(width)
+            if inner < 1 or inner % self.groups:
+                raise ValueError(
+                    f"`groups` must divide the 3x3 width of every stage (stage {stage} has "
+                    f"width {inner}). Received: groups={self.groups}"
+                )
+        _check_rate("drop_path_rate", self.drop_path_rate)
+        if self.drop_path_rate > 0 and self.shortcut is None:
+            raise ValueError(
+                "`drop_path_rate` > 0 needs residual shortcuts: dropping a branch of a plain "
+                f"network removes the layer. Received: drop_path_rate={self.drop_path_rate}, "
+                "shortcut=None"
+            )
+        _check_rate("dropout", self.dropout)
+        if isinstance(self.se_ratio, bool) or not isinstance(self.se_ratio, (int, float)) or not (
+            0.0 <= self.se_ratio <= 1.0
+        ):
+            raise _fail("se_ratio", self.se_ratio, "a number in [0, 1] (0 disables SE)")
+        for flag in ("zero_init_last_bn", "use_bias"):
+            if not isinstance(getattr(self, flag), bool):
+                raise _fail(flag, getattr(self, flag), "True or False")
+        if not isinstance(self.bn_epsilon, (int, float)) or not self.bn_epsilon > 0:
+            raise _fail("bn_epsilon", self.bn_epsilon, "a positive number")
+        if not isinstance(self.bn_momentum, (int, float)) or not 0.0 <= self.bn_momentum < 1.0:
+            raise _fail("bn_momentum", self.bn_momentum, "a number in [0, 1)")
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        """Names of all architecture fields.
+
+        Example:
+            >>> "groups" in ResNetConfig.fields()
+            True
+        """
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> ResNetConfig:
+        """Build a config, rejecting unknown names with the list of valid ones.
+
+        Example:
+            >>> ResNetConfig.from_kwargs(block="basic").block
+            'basic'
+        """
+        unknown = sorted(set(kwargs) - set(cls.fields()))
+        if unknown:
+            raise TypeError(
+                f"Unknown architecture argument(s) {unknown}; valid ones are: "
+                + ", ".join(cls.fields())
+            )
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (tuples become lists), JSON-serializable.
+
+        Example:
+            >>> ResNetConfig().to_dict()["stage_depths"]
+            [3, 4, 6, 3]
+        """
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+    @property
+    def expansion(self) -> int:
+        """Output channels per base width: 1 for basic, 4 for bottleneck blocks."""
+        return EXPANSION[self.block]
+
+    @property
+    def num_blocks(self) -> int:
+        """Total number of residual blocks."""
+        return sum(self.stage_depths)
+
+    @property
+    def total_stride(self) -> int:
+        """Overall downsampling factor from input to the last feature map."""
+        stem_stride = 1 if self.stem == "cifar" else 4
+        return stem_stride * 2 ** (len(self.stage_depths) - 1)
+
+    def inner_width(self, width: int) -> int:
+        """Channels of the 3x3 convolution(s) in a stage of base width ``width``."""
+        if self.block == "basic":
+            return width
+        return int(width * self.base_width / 64) * self.groups

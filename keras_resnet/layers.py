@@ -1,0 +1,148 @@
+"""The few layers Keras lacks, each registered serializable (safe to load).
+
+Keras has no parameter-free "option A" shortcut (subsample + zero channels) and no
+highway combination ``T * F + (1 - T) * x``; writing them with ``Lambda`` would break
+``safe_mode`` loading, so they are small ``Layer`` subclasses here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class ZeroPadShortcut(keras.layers.Layer):
+    """Parameter-free shortcut (He et al. 2015, option A).
+
+    Subsamples spatially by ``strides`` (taking every ``strides``-th pixel) and pads
+    the channel axis with zeros up to ``filters``, split evenly before and after.
+
+    Args:
+        filters: Output channels; must be >= the input channels.
+        strides: Spatial subsampling factor (1 keeps the size).
+
+    Example:
+        >>> import numpy as np
+        >>> y = ZeroPadShortcut(filters=8, strides=2)(np.ones((1, 4, 4, 4), "float32"))
+        >>> tuple(y.shape)
+        (1, 2, 2, 8)
+    """
+
+    def __init__(self, filters: int, strides: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"`filters` must be a positive integer. Received: filters={filters!r}")
+        if isinstance(strides, bool) or not isinstance(strides, int) or strides < 1:
+            raise ValueError(f"`strides` must be a positive integer. Received: strides={strides!r}")
+        self.filters = filters
+        self.strides = strides
+
+    def build(self, input_shape: tuple) -> None:
+        if input_shape[-1] > self.filters:
+            raise ValueError(
+                f"ZeroPadShortcut cannot reduce channels: input has {input_shape[-1]}, "
+                f"filters={self.filters}"
+            )
+
+    def call(self, inputs):
+        x = inputs[:, :: self.strides, :: self.strides, :] if self.strides > 1 else inputs
+        extra = self.filters - x.shape[-1]
+        if extra:
+            x = ops.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
+        return x
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        def sub(d):
+            return None if d is None else -(-d // self.strides)
+
+        return (input_shape[0], sub(input_shape[1]), sub(input_shape[2]), self.filters)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class HighwayGate(keras.layers.Layer):
+    """Combine a transform and a carry path through a gate: ``T * F + (1 - T) * x``.
+
+    Srivastava et al. 2015 ("Highway Networks"); the identity shortcut is the special
+    case ``T = 1``. Inputs are ``[gate, transform, carry]`` of equal shape, the gate
+    already squashed to (0, 1) (a sigmoid 1x1 convolution in the residual blocks).
+
+    Example:
+        >>> import numpy as np
+        >>> t = np.full((1, 2, 2, 3), 0.25, "float32")
+        >>> y = HighwayGate()([t, np.ones_like(t), np.zeros_like(t)])
+        >>> float(y[0, 0, 0, 0])
+        0.25
+    """
+
+    def call(self, inputs):
+        gate, transform, carry = inputs
+        return gate * transform + (1.0 - gate) * carry
+
+    def compute_output_shape(self, input_shape: list) -> tuple:
+        return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class SpatialPyramidPooling(keras.layers.Layer):
+    """Spatial pyramid max pooling (He et al. 2014) to a fixed-length vector.
+
+    Each level ``n`` max-pools the feature map over an ``n x n`` grid of bins (bin
+    ``i`` spans ``[floor(i*H/n), ceil((i+1)*H/n))`` as in adaptive pooling) and the
+    flattened levels are concatenated, so the output length ``C * sum(n*n)`` does not
+    depend on the input size. Written here because ``keras.layers.AdaptiveMaxPooling2D``
+    (Keras 3.15) fails when the spatial size is only known at run time, which is exactly
+    the case SPP exists for; the masked max below works with dynamic shapes on every
+    backend.
+
+    Args:
+        levels: Grid sizes, e.g. ``(1, 2, 4)``.
+
+    Example:
+        >>> import numpy as np
+        >>> spp = SpatialPyramidPooling((1, 2))
+        >>> tuple(spp(np.ones((2, 5, 7, 3), "float32")).shape)
+        (2, 15)
+    """
+
+    def __init__(self, levels: tuple[int, ...] = (1, 2, 4), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        levels = tuple(levels)
+        if not levels or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in levels):
+            raise ValueError(
+                f"`levels` must be a non-empty sequence of positive integers. Received: levels={levels!r}"
+            )
+        self.levels = levels
+
+    @staticmethod
+    def _bins(size, n: int):
+        # (n, size) boolean mask: position p belongs to bin i.
+        pos = ops.arange(size)[None, :]
+        i = ops.arange(n)[:, None]
+        start = (i * size) // n
+        end = ((i + 1) * size + n - 1) // n
+        return ops.logical_and(pos >= start, pos < end)
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        height, width, channels = shape[1], shape[2], inputs.shape[-1]
+        lowest = ops.cast(float("-inf"), inputs.dtype)
+        pooled = []
+        for n in self.levels:
+            mask_h = self._bins(height, n)[None, :, :, None, None]
+            rows = ops.max(ops.where(mask_h, inputs[:, None], lowest), axis=2)  # (b, n, W, C)
+            mask_w = self._bins(width, n)[None, None, :, :, None]
+            grid = ops.max(ops.where(mask_w, rows[:, :, None], lowest), axis=3)  # (b, n, n, C)
+            pooled.append(ops.reshape(grid, (-1, n * n * channels)))
+        return ops.concatenate(pooled, axis=-1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], input_shape[-1] * sum(n * n for n in self.levels))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "levels": list(self.levels)}

@@ -1,0 +1,232 @@
+"""The ResNet builder: stem -> stages of residual blocks -> head (Keras only).
+
+Arguments follow ``keras.applications`` (``include_top``, ``input_shape``,
+``input_tensor``, ``pooling``, ``classes``, ``classifier_activation``, ``name``);
+architecture arguments are the fields of :class:`keras_resnet.config.ResNetConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import keras
+from keras import layers
+
+from keras_resnet.blocks import basic_block, batch_norm, bottleneck_block, conv2d
+from keras_resnet.config import ResNetConfig
+from keras_resnet.layers import SpatialPyramidPooling
+
+POOLINGS = (None, "avg", "max", "spp")
+# Spatial pyramid pooling grids (He et al. 2014): 1x1, 2x2 and 4x4 bins.
+SPP_LEVELS = (1, 2, 4)
+
+
+def _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout):
+    if not isinstance(include_top, bool):
+        raise ValueError(f"`include_top` must be True or False. Received: include_top={include_top!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(
+            f"`pooling` must be one of {', '.join(map(repr, POOLINGS))}. Received: pooling={pooling!r}"
+        )
+    if include_top and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"`classes` must be an integer >= 1. Received: classes={classes!r}")
+    if classifier_activation is not None and not (
+        isinstance(classifier_activation, str) or callable(classifier_activation)
+    ):
+        raise ValueError(
+            "`classifier_activation` must be None, a name such as 'softmax', or a callable. "
+            f"Received: classifier_activation={classifier_activation!r}"
+        )
+    if isinstance(classifier_activation, str):
+        try:
+            keras.activations.get(classifier_activation)
+        except ValueError as err:
+            raise ValueError(
+                "`classifier_activation` is not a Keras activation. "
+                f"Received: classifier_activation={classifier_activation!r}"
+            ) from err
+    if not isinstance(head_dropout, (int, float)) or not 0.0 <= head_dropout < 1.0:
+        raise ValueError(f"`head_dropout` must be in [0, 1). Received: head_dropout={head_dropout!r}")
+    if input_shape is not None:
+        shape = tuple(input_shape)
+        if len(shape) != 3:
+            raise ValueError(
+                "`input_shape` must have rank 3 (height, width, channels), channels last. "
+                f"Received: input_shape={input_shape!r}"
+            )
+        if not isinstance(shape[-1], int) or shape[-1] < 1:
+            raise ValueError(
+                f"`input_shape` needs a known positive channel count. Received: input_shape={input_shape!r}"
+            )
+        for d in shape[:2]:
+            if d is not None and (not isinstance(d, int) or d < 1):
+                raise ValueError(
+                    "`input_shape` spatial sizes must be positive integers or None. "
+                    f"Received: input_shape={input_shape!r}"
+                )
+
+
+def _stem(x, cfg: ResNetConfig):
+    bn_kw = {"epsilon": cfg.bn_epsilon, "momentum": cfg.bn_momentum}
+    # Pre-activation nets leave the stem un-normalized: the first block's preact BN does it.
+    post = not cfg.preact
+    if cfg.stem == "deep":
+        half = cfg.stem_width // 2
+        for i, (f, s) in enumerate([(half, 2), (half, 1), (cfg.stem_width, 1)], start=1):
+            x = conv2d(x, f, 3, strides=s, use_bias=cfg.use_bias, name=f"stem_conv{i}")
+            if post or i < 3:
+                x = batch_norm(x, **bn_kw, name=f"stem_bn{i}")
+                x = layers.ReLU(name=f"stem_relu{i}")(x)
+    else:
+        k, s = (3, 1) if cfg.stem == "cifar" else (7, 2)
+        x = conv2d(x, cfg.stem_width, k, strides=s, use_bias=cfg.use_bias, name="stem_conv")
+        if post:
+            x = batch_norm(x, **bn_kw, name="stem_bn")
+            x = layers.ReLU(name="stem_relu")(x)
+    if cfg.stem != "cifar":
+        # Zero padding equals PyTorch's -inf padding after a ReLU (values are >= 0).
+        x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
+    return x
+
+
+def _stages(x, cfg: ResNetConfig):
+    block_fn = basic_block if cfg.block == "basic" else bottleneck_block
+    extra = {} if cfg.block == "basic" else {"base_width": cfg.base_width, "stride_in": cfg.stride_in}
+    n_stages = len(cfg.stage_depths)
+    index = 0
+    for s, (depth, width) in enumerate(zip(cfg.stage_depths, cfg.stage_widths, strict=True)):
+        stage_stride = 1 if (s == 0 and cfg.downsample_in == "first") else 2
+        if cfg.downsample_in == "last" and s == n_stages - 1:
+            stage_stride = 1
+        stride_block = 0 if cfg.downsample_in == "first" else depth - 1
+        for b in range(depth):
+            index += 1
+            kind = cfg.shortcut
+            strides = stage_stride if b == stride_block else 1
+            if cfg.downsample_in == "last" and kind == "projection":
+                kind = "subsample"  # channel changes still project (see blocks.shortcut)
+            x = block_fn(
+                x,
+                width,
+                strides=strides,
+                groups=cfg.groups,
+                shortcut=kind,
+                preact=cfg.preact,
+                drop_path=cfg.drop_path_rate * index / cfg.num_blocks,
+                dropout=cfg.dropout,
+                se_ratio=cfg.se_ratio,
+                zero_init_last_bn=cfg.zero_init_last_bn,
+                use_bias=cfg.use_bias,
+                bn_epsilon=cfg.bn_epsilon,
+                bn_momentum=cfg.bn_momentum,
+                name=f"stage{s + 1}_block{b + 1}",
+                **extra,
+            )
+    if cfg.preact:
+        x = batch_norm(x, epsilon=cfg.bn_epsilon, momentum=cfg.bn_momentum, name="post_bn")
+        x = layers.ReLU(name="post_relu")(x)
+    return x
+
+
+def _pool(x, pooling: str):
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return SpatialPyramidPooling(SPP_LEVELS, name="spp")(x)
+
+
+def ResNet(  # noqa: N802 - Keras-applications naming convention for model builders
+    *,
+    include_top: bool = True,
+    input_shape: tuple[int | None, int | None, int] | None = None,
+    input_tensor: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | Callable | None = "softmax",
+    head_dropout: float = 0.0,
+    name: str = "resnet",
+    config: ResNetConfig | None = None,
+    **arch: Any,
+) -> keras.Model:
+    """Build a residual network as a functional ``keras.Model`` (channels last).
+
+    He et al. 2015 (residual learning), 2016 (pre-activation); Xie et al. 2017
+    (ResNeXt); Zagoruyko & Komodakis 2016 (wide); Huang et al. 2016 (stochastic
+    depth); He et al. 2019 (bag of tricks: v1.5, deep stem, ResNet-D); He et al. 2014
+    (spatial pyramid pooling).
+
+    Args:
+        include_top: Add the classifier (pooling + ``Dense(classes)``).
+        input_shape: ``(height, width, channels)``; spatial sizes may be ``None``.
+            Defaults to ``(None, None, 3)``.
+        input_tensor: Optional Keras tensor to use as the model input.
+        pooling: ``None``, ``"avg"``, ``"max"`` or ``"spp"`` (spatial pyramid over
+            1x1, 2x2, 4x4 grids). With ``include_top`` it defaults to ``"avg"``;
+            without, ``None`` returns the last feature map.
+        classes: Number of classes of the classifier.
+        classifier_activation: Activation of the classifier (``None`` for logits);
+            it always computes in float32, also under mixed-precision policies.
+        head_dropout: Dropout rate before the classifier.
+        name: Model name.
+        config: A :class:`ResNetConfig`; ``**arch`` fields override it.
+        **arch: Architecture fields of :class:`ResNetConfig` (``block``,
+            ``stage_depths``, ``stage_widths``, ``stem``, ``shortcut``, ``groups``, ...).
+
+    Returns:
+        A functional ``keras.Model``.
+
+    Raises:
+        ValueError: For an invalid argument, before any layer is built.
+        TypeError: For an unknown architecture argument.
+
+    Example:
+        >>> model = ResNet(block="basic", stage_depths=(1, 1), stage_widths=(8, 16),
+        ...                stem="cifar", stem_width=8, input_shape=(16, 16, 3), classes=3)
+        >>> tuple(model.output.shape)
+        (None, 3)
+    """
+    if config is None:
+        cfg = ResNetConfig.from_kwargs(**arch)
+    elif not isinstance(config, ResNetConfig):
+        raise TypeError(f"`config` must be a ResNetConfig. Received: config={config!r}")
+    else:
+        ResNetConfig.from_kwargs(**{**config.to_dict(), **arch})  # rejects unknown names
+        cfg = dataclasses.replace(config, **arch)
+    _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout)
+
+    if input_tensor is None:
+        inputs = keras.Input(shape=tuple(input_shape) if input_shape else (None, None, 3))
+        x = inputs
+    else:
+        if not keras.backend.is_keras_tensor(input_tensor):
+            raise TypeError(
+                "`input_tensor` must be a Keras tensor (e.g. from keras.Input). "
+                f"Received: input_tensor={type(input_tensor).__name__}"
+            )
+        inputs = keras.utils.get_source_inputs(input_tensor)
+        x = input_tensor
+        _check_head(include_top, tuple(x.shape[1:]), pooling, classes, classifier_activation, 0.0)
+    for d in x.shape[1:3]:
+        if d is not None and d < cfg.total_stride:
+            raise ValueError(
+                f"Input of {x.shape[1]}x{x.shape[2]} is too small: this network downsamples "
+                f"by {cfg.total_stride}, so height and width must be at least "
+                f"{cfg.total_stride}. Received: input_shape={tuple(x.shape[1:])}"
+            )
+
+    x = _stem(x, cfg)
+    x = _stages(x, cfg)
+    if include_top:
+        x = _pool(x, pooling or "avg")
+        if head_dropout:
+            x = layers.Dropout(head_dropout, name="head_dropout")(x)
+        x = layers.Dense(classes, name="predictions")(x)
+        # float32 output under mixed precision (numerically safe softmax and losses).
+        x = layers.Activation(classifier_activation or "linear", dtype="float32", name="probs")(x)
+    elif pooling:
+        x = _pool(x, pooling)
+    return keras.Model(inputs, x, name=name)
