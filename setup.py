@@ -10,7 +10,7 @@ from setuptools import find_packages, setup
 setup(
     name="keras-resnet-toolkit",
     version="0.1.0",
-    description="Residual networks for Keras 3: blocks, a model zoo, data, training, tuning, export.",
+    description="Residual networks for Keras 3: blocks, zoo, data, training, tuning, export.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",

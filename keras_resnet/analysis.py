@@ -102,7 +102,13 @@ def model_table(
             continue
         row = rows.setdefault(
             _group(layer.name),
-            {"name": _group(layer.name), "output_shape": None, "params": 0, "trainable_params": 0, "macs": 0},
+            {
+                "name": _group(layer.name),
+                "output_shape": None,
+                "params": 0,
+                "trainable_params": 0,
+                "macs": 0,
+            },
         )
         row["output_shape"] = tuple(layer.output.shape[1:])
         row["params"] += sum(int(np.prod(w.shape)) for w in layer.weights)
@@ -135,8 +141,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """Render :func:`model_table` rows as an aligned text table.
 
     Example:
-        >>> print(format_table(model_table("_tiny", (16, 16, 3))).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
-        group   output shape   params   trainable   MACs
+        >>> table = format_table(model_table("_tiny", (16, 16, 3)))
+        >>> table.splitlines()[0].split()
+        ['group', 'output', 'shape', 'params', 'trainable', 'MACs']
     """
     header = ("group", "output shape", "params", "trainable", "MACs")
     lines = [header] + [
@@ -151,7 +158,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join(
-        "   ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+        "   ".join(
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
         for line in lines
     )
 

@@ -24,7 +24,9 @@ from keras_resnet.config import EXPANSION, SHORTCUT_ALIASES, SHORTCUTS
 from keras_resnet.layers import HighwayGate, ZeroPadShortcut
 
 # He et al. 2015 / torchvision: normal init scaled by fan-out for ReLU networks.
-CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+CONV_INIT = keras.initializers.VarianceScaling(
+    2.0, mode="fan_out", distribution="untruncated_normal"
+)
 # Highway networks start biased towards carrying the input (Srivastava et al. 2015).
 HIGHWAY_GATE_BIAS = -1.0
 _INTERNAL_SHORTCUTS = ("subsample",)
@@ -81,7 +83,9 @@ def conv2d(
     )(x)
 
 
-def batch_norm(x, *, epsilon: float = 1e-5, momentum: float = 0.9, zero_init: bool = False, name: str):
+def batch_norm(
+    x, *, epsilon: float = 1e-5, momentum: float = 0.9, zero_init: bool = False, name: str
+):
     """BatchNormalization over channels, optionally with gamma initialized to zero.
 
     Example:
@@ -167,7 +171,9 @@ def shortcut(
             2, strides=strides, padding="same", name=f"{name}_shortcut_pool"
         )(source)
         strides = 1
-    out = conv2d(source, filters, 1, strides=strides, use_bias=use_bias, name=f"{name}_shortcut_conv")
+    out = conv2d(
+        source, filters, 1, strides=strides, use_bias=use_bias, name=f"{name}_shortcut_conv"
+    )
     if preact_input is None:
         out = batch_norm(out, epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_shortcut_bn")
     return out
@@ -176,7 +182,9 @@ def shortcut(
 def _squeeze_excite(x, ratio: float, name: str):
     channels = x.shape[-1]
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_se_pool")(x)
-    s = layers.Conv2D(max(1, int(channels * ratio)), 1, activation="relu", name=f"{name}_se_reduce")(s)
+    s = layers.Conv2D(
+        max(1, int(channels * ratio)), 1, activation="relu", name=f"{name}_se_reduce"
+    )(s)
     s = layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_se_expand")(s)
     return layers.Multiply(name=f"{name}_se_scale")([x, s])
 

@@ -14,9 +14,7 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order shown in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "keras_resnet.commands.summary",
-)
+COMMAND_MODULES: tuple[str, ...] = ("keras_resnet.commands.summary",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -157,8 +157,10 @@ class ResNetConfig:
                 "shortcut=None"
             )
         _check_rate("dropout", self.dropout)
-        if isinstance(self.se_ratio, bool) or not isinstance(self.se_ratio, (int, float)) or not (
-            0.0 <= self.se_ratio <= 1.0
+        if (
+            isinstance(self.se_ratio, bool)
+            or not isinstance(self.se_ratio, (int, float))
+            or not (0.0 <= self.se_ratio <= 1.0)
         ):
             raise _fail("se_ratio", self.se_ratio, "a number in [0, 1] (0 disables SE)")
         for flag in ("zero_init_last_bn", "use_bias"):

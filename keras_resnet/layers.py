@@ -113,9 +113,12 @@ class SpatialPyramidPooling(keras.layers.Layer):
     def __init__(self, levels: tuple[int, ...] = (1, 2, 4), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         levels = tuple(levels)
-        if not levels or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in levels):
+        if not levels or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in levels
+        ):
             raise ValueError(
-                f"`levels` must be a non-empty sequence of positive integers. Received: levels={levels!r}"
+                "`levels` must be a non-empty sequence of positive integers. "
+                f"Received: levels={levels!r}"
             )
         self.levels = levels
 

@@ -25,10 +25,13 @@ SPP_LEVELS = (1, 2, 4)
 
 def _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout):
     if not isinstance(include_top, bool):
-        raise ValueError(f"`include_top` must be True or False. Received: include_top={include_top!r}")
+        raise ValueError(
+            f"`include_top` must be True or False. Received: include_top={include_top!r}"
+        )
     if pooling not in POOLINGS:
         raise ValueError(
-            f"`pooling` must be one of {', '.join(map(repr, POOLINGS))}. Received: pooling={pooling!r}"
+            f"`pooling` must be one of {', '.join(map(repr, POOLINGS))}. "
+            f"Received: pooling={pooling!r}"
         )
     if include_top and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
         raise ValueError(f"`classes` must be an integer >= 1. Received: classes={classes!r}")
@@ -48,7 +51,9 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
                 f"Received: classifier_activation={classifier_activation!r}"
             ) from err
     if not isinstance(head_dropout, (int, float)) or not 0.0 <= head_dropout < 1.0:
-        raise ValueError(f"`head_dropout` must be in [0, 1). Received: head_dropout={head_dropout!r}")
+        raise ValueError(
+            f"`head_dropout` must be in [0, 1). Received: head_dropout={head_dropout!r}"
+        )
     if input_shape is not None:
         shape = tuple(input_shape)
         if len(shape) != 3:
@@ -58,7 +63,8 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
             )
         if not isinstance(shape[-1], int) or shape[-1] < 1:
             raise ValueError(
-                f"`input_shape` needs a known positive channel count. Received: input_shape={input_shape!r}"
+                "`input_shape` needs a known positive channel count. "
+                f"Received: input_shape={input_shape!r}"
             )
         for d in shape[:2]:
             if d is not None and (not isinstance(d, int) or d < 1):
@@ -94,7 +100,9 @@ def _stem(x, cfg: ResNetConfig):
 
 def _stages(x, cfg: ResNetConfig):
     block_fn = basic_block if cfg.block == "basic" else bottleneck_block
-    extra = {} if cfg.block == "basic" else {"base_width": cfg.base_width, "stride_in": cfg.stride_in}
+    extra = (
+        {} if cfg.block == "basic" else {"base_width": cfg.base_width, "stride_in": cfg.stride_in}
+    )
     n_stages = len(cfg.stage_depths)
     index = 0
     for s, (depth, width) in enumerate(zip(cfg.stage_depths, cfg.stage_widths, strict=True)):
