@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             args.output,
             quantize=args.quantize,
             overwrite=args.overwrite,
+            mean=prep.get("mean"),
+            std=prep.get("std"),
             image_size=image_size,
         )
     print(f"wrote {Path(out)}")
