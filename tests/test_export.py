@@ -235,6 +235,14 @@ def test_any_size_model_needs_image_size(tmp_path):
     assert json.loads((Path(path) / export.METADATA_FILE).read_text())["logits"] is True
 
 
+def test_logits_detection():
+    inputs = keras.Input((4,))
+    dense = keras.layers.Dense(3)(inputs)
+    assert export._outputs_logits(keras.Model(inputs, dense)) is True
+    assert export._outputs_logits(keras.Model(inputs, keras.layers.Softmax()(dense))) is False
+    assert export._outputs_logits(create_model("_tiny", input_shape=(8, 8, 1))) is False
+
+
 # ------------------------------------------------------------- nothing lost, no litter
 
 
