@@ -9,8 +9,8 @@ size, all in one run. Prints ONE JSON line.
     python benchmarks/tflite_accuracy.py --dataset digits --model resnet20 --epochs 30
     python benchmarks/tflite_accuracy.py --dataset mnist_t10k --model resnet20 --epochs 4
 
-Timings are not reported: the machine is shared and noisy; the accuracies are
-deterministic for a given seed up to floating-point reduction order.
+``train_seconds`` is informational only (the machine is shared and noisy); the
+accuracies are deterministic for a given seed up to floating-point reduction order.
 """
 
 from __future__ import annotations
