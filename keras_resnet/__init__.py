@@ -29,6 +29,15 @@ _LAZY: dict[str, str] = {
     "from_keras_applications": "keras_resnet.weights",
     "model_table": "keras_resnet.analysis",
     "count_flops": "keras_resnet.analysis",
+    # export
+    "export_saved_model": "keras_resnet.export",
+    "save_keras_model": "keras_resnet.export",
+    "load_keras_model": "keras_resnet.export",
+    "export_tflite": "keras_resnet.export",
+    "run_tflite": "keras_resnet.export",
+    "load_run_preprocessing": "keras_resnet.export",
+    "normalize_images": "keras_resnet.export",
+    "predict_images": "keras_resnet.export",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -14,7 +14,11 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order shown in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("keras_resnet.commands.summary",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "keras_resnet.commands.summary",
+    "keras_resnet.commands.export",
+    "keras_resnet.commands.predict",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
