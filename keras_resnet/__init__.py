@@ -28,6 +28,12 @@ _LAZY: dict[str, str] = {
     "load_keras_applications_weights": "keras_resnet.weights",
     "model_table": "keras_resnet.analysis",
     "count_flops": "keras_resnet.analysis",
+    # data
+    "DatasetInfo": "keras_resnet.data",
+    "Datasets": "keras_resnet.data",
+    "get_datasets": "keras_resnet.data",
+    "from_arrays": "keras_resnet.data",
+    "list_datasets": "keras_resnet.data",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
