@@ -162,7 +162,7 @@ def batch_preset(preset: str, image_size: tuple[int, int]):
 
         return fn
     if preset == "imagenet":
-        return lambda images, seed: flip_batch(images, seed)
+        return flip_batch
     return None
 
 

@@ -31,6 +31,10 @@ def _num_examples(builder: Any, split: str, ds: tf.data.Dataset) -> int:
     return int(ds.reduce(0, lambda c, _: c + 1).numpy())
 
 
+def _int32_labels(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return image, tf.cast(label, tf.int32)
+
+
 def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.Source:
     """Resolve a TFDS data set into a :class:`~keras_resnet.data.sources.Source`.
 
@@ -110,7 +114,7 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
         ds = builder.as_dataset(
             split=split, as_supervised=True, shuffle_files=False, read_config=read_config
         )
-        ds = ds.map(lambda x, y: (x, tf.cast(y, tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(_int32_labels, num_parallel_calls=tf.data.AUTOTUNE)
         n = _num_examples(builder, split, ds)
         if n == 0:
             raise ValueError(f"Split {split!r} of {name!r} is empty. Received: split={split!r}")
