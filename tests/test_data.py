@@ -296,3 +296,125 @@ def test_works_under_distribution_strategy():
     dist = strategy.experimental_distribute_dataset(ds.train)
     x, y = next(iter(dist))
     assert strategy.experimental_local_results(x)[0].shape == (32, 8, 8, 1)
+
+
+_DISTRIBUTED_SCRIPT = """
+import json, tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0],
+    [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+import keras, keras_resnet
+from keras_resnet.data import get_datasets
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+ds = get_datasets("digits", batch_size=32, seed=0)
+dist = strategy.experimental_distribute_dataset(ds.train)
+x, y = next(iter(dist))
+shapes = [list(t.shape) for t in strategy.experimental_local_results(x)]
+with strategy.scope():
+    model = keras_resnet.create_model("_tiny", input_shape=(8, 8, 1), classes=10)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+h = model.fit(ds.train.take(2), validation_data=ds.validation, epochs=1, verbose=0)
+print(json.dumps({"shapes": shapes, "loss": h.history["loss"][0]}))
+"""
+
+
+@pytest.mark.slow
+def test_global_batch_split_across_two_replicas():
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", _DISTRIBUTED_SCRIPT],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    result = json.loads(out)
+    assert result["shapes"] == [[16, 8, 8, 1], [16, 8, 8, 1]]
+    assert np.isfinite(result["loss"])
+
+
+# ----------------------------------------------------------------------------- augment ops
+
+
+def test_translate_batch_equals_pad_and_crop():
+    from keras_resnet.data import augment
+
+    x = tf.constant(np.random.default_rng(0).integers(1, 256, (6, 10, 10, 2)), tf.float32)
+    seed = tf.constant([4, 2])
+    out = augment.translate_batch(x, seed, 3).numpy()
+    shifts = tf.random.stateless_uniform((6, 2), seed=seed, minval=-3, maxval=4, dtype=tf.int32)
+    padded = np.pad(x.numpy(), ((0, 0), (3, 3), (3, 3), (0, 0)))
+    for img, (dx, dy), p in zip(out, shifts.numpy(), padded, strict=True):
+        np.testing.assert_array_equal(img, p[3 - dy : 13 - dy, 3 - dx : 13 - dx])
+    assert augment.translate_batch(x, seed, 0) is x
+
+
+def test_flip_batch_flips_some_and_keeps_others():
+    from keras_resnet.data import augment
+
+    x = tf.constant(np.random.default_rng(0).random((32, 4, 5, 1)), tf.float32)
+    out = augment.flip_batch(x, tf.constant([0, 7])).numpy()
+    flipped = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, x.numpy(), strict=True)]
+    same = [np.array_equal(o, i) for o, i in zip(out, x.numpy(), strict=True)]
+    assert all(f or s for f, s in zip(flipped, same, strict=True))
+    assert 4 < sum(flipped) < 28
+
+
+def test_random_resized_crop_and_center_crop_shapes():
+    from keras_resnet.data import augment
+
+    img = tf.constant(np.random.default_rng(0).random((50, 70, 3)) * 255, tf.float32)
+    a = augment.random_resized_crop(img, tf.constant([1, 1]), (24, 24))
+    b = augment.random_resized_crop(img, tf.constant([1, 2]), (24, 24))
+    assert a.shape == (24, 24, 3) and not np.allclose(a, b)
+    c = augment.resize_center_crop(img, (24, 24))
+    assert c.shape == (24, 24, 3)
+    np.testing.assert_array_equal(c, augment.resize_center_crop(img, (24, 24)))
+
+
+def test_option_errors():
+    with pytest.raises(ValueError, match="both `mean` and `std`"):
+        get_datasets("digits", batch_size=8, mean=(0.5,))
+    with pytest.raises(ValueError, match="one positive value per channel"):
+        get_datasets("digits", batch_size=8, mean=(0.5,), std=(0.0,))
+    with pytest.raises(ValueError, match="channels"):
+        get_datasets("digits", batch_size=8, channels=2)
+    with pytest.raises(ValueError, match="Augmentation option `mixup`"):
+        get_datasets("digits", batch_size=8, mixup=-1)
+    with pytest.raises(ValueError, match="shuffle_buffer"):
+        get_datasets("digits", batch_size=8, shuffle_buffer=0)
+    assert "digits" in data.list_datasets() and "mnist_t10k" in data.list_datasets()
+
+
+@pytest.mark.slow
+def test_pipeline_benchmark_runs():
+    import runpy
+    from pathlib import Path
+
+    bench = runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks" / "pipeline.py"))
+    result = bench["main"](
+        [
+            "--examples",
+            "512",
+            "--pipeline-batches",
+            "5",
+            "--naive-batches",
+            "2",
+            "--model-steps",
+            "2",
+            "--batch-size",
+            "32",
+        ]
+    )
+    assert result["pipeline_images_per_s"] > 0 and result["model_images_per_s"] > 0
+    assert result["pipeline_over_model"] == pytest.approx(
+        result["pipeline_images_per_s"] / result["model_images_per_s"], rel=0.01
+    )

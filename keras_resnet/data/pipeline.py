@@ -160,6 +160,38 @@ def _check_common(
     if unknown:
         allowed = "\n".join(f"  {k}: {v}" for k, v in _OPTIONS.items())
         raise TypeError(f"Unknown option(s) {unknown}. Allowed options:\n{allowed}")
+    buffer = options.get("shuffle_buffer")
+    if buffer is not None and (
+        isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 1
+    ):
+        raise ValueError(
+            f"`shuffle_buffer` must be a positive int. Received: shuffle_buffer={buffer!r}"
+        )
+    cache = options.get("cache")
+    if cache is not None and not isinstance(cache, (bool, str)):
+        raise TypeError(f"`cache` must be a bool, 'auto' or a path. Received: cache={cache!r}")
+    if (options.get("mean") is None) != (options.get("std") is None):
+        raise ValueError(
+            "Pass both `mean` and `std`, or neither. "
+            f"Received: mean={options.get('mean')!r}, std={options.get('std')!r}"
+        )
+    if not isinstance(options.get("drop_remainder", True), bool):
+        raise TypeError(
+            "`drop_remainder` must be a bool. "
+            f"Received: drop_remainder={options['drop_remainder']!r}"
+        )
+    for key in ("rand_augment", "random_erasing", "mixup", "cutmix"):
+        value = options.get(key)
+        ok = (
+            value is None
+            or isinstance(value, (bool, dict))
+            or (isinstance(value, (int, float)) and value > 0)
+        )
+        if not ok:
+            raise ValueError(
+                f"Augmentation option `{key}` must be True/False, a positive number or a dict "
+                f"of layer arguments. Received: {key}={value!r}"
+            )
     channels = options.get("channels")
     if channels not in (None, 1, 3):
         raise ValueError(f"`channels` must be 1, 3 or None. Received: channels={channels!r}")
@@ -315,9 +347,7 @@ def build_datasets(
         )
 
     # normalization statistics: explicit option > known for the data set > computed on train
-    if options.get("mean") is not None or options.get("std") is not None:
-        if options.get("mean") is None or options.get("std") is None:
-            raise ValueError("Pass both `mean` and `std`, or neither. Received only one.")
+    if options.get("mean") is not None:
         mean = _check_stats("mean", options["mean"], out_channels)
         std = _check_stats("std", options["std"], out_channels)
     else:
@@ -336,14 +366,6 @@ def build_datasets(
     resize_needed = (native[0], native[1]) != size and preset != "imagenet"
     cache = _auto_cache(source, options.get("cache"), resize_needed)
     shuffle_buffer = options.get("shuffle_buffer") or min(train.num_examples, 50_000)
-    if (
-        isinstance(shuffle_buffer, bool)
-        or not isinstance(shuffle_buffer, int)
-        or shuffle_buffer < 1
-    ):
-        raise ValueError(
-            f"`shuffle_buffer` must be a positive int. Received: shuffle_buffer={shuffle_buffer!r}"
-        )
     drop_remainder = options.get("drop_remainder", True)
 
     scale = tf.constant([1.0 / (255.0 * s) for s in std], tf.float32)
