@@ -8,7 +8,8 @@ Measures, at the same batch size and on the same machine:
   * ``naive``: a per-example Python-generator pipeline with the same augmentation
     (NumPy pad + random crop + flip + normalize, ``Dataset.from_generator``).
 
-The machine may be shared and noisy; the ratios are measured side by side in one run.
+The machine may be shared and noisy: the three are measured side by side in one run,
+interleaved over ``--rounds`` rounds, and the medians are reported.
 Prints one JSON line.
 
 Usage:
@@ -29,10 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 
-def images_per_second(dataset: tf.data.Dataset, batches: int, warmup: int, batch_size: int):
-    it = iter(dataset)
-    for _ in range(warmup):
-        next(it)
+def images_per_second(it, batches: int, batch_size: int) -> float:
     start = time.perf_counter()
     for _ in range(batches):
         x, _ = next(it)
@@ -70,6 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pipeline-batches", type=int, default=200)
     parser.add_argument("--naive-batches", type=int, default=20)
     parser.add_argument("--model-steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -78,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     import keras_resnet
     from keras_resnet.data import from_arrays
 
+    load_before = os.getloadavg()[0]  # other processes' load: the machine may be shared
     rng = np.random.default_rng(args.seed)
     # CIFAR-10-shaped data (32x32x3 uint8, 10 classes); offline, so random pixels:
     # throughput does not depend on pixel values
@@ -86,10 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
     b = args.batch_size
 
     ds = from_arrays(x, y, batch_size=b, augment="cifar", seed=args.seed, validation_fraction=0.0)
-    pipe = images_per_second(ds.train.repeat(), args.pipeline_batches, 5, b)
-    naive = images_per_second(
-        naive_pipeline(x, y, b, ds.info.mean, ds.info.std, args.seed), args.naive_batches, 2, b
-    )
+    pipe_it = iter(ds.train.repeat())
+    naive_it = iter(naive_pipeline(x, y, b, ds.info.mean, ds.info.std, args.seed))
 
     model = keras_resnet.create_model("resnet20", input_shape=(32, 32, 3), classes=10)
     model.compile(
@@ -99,9 +97,19 @@ def main(argv: list[str] | None = None) -> dict:
     xb, yb = next(iter(ds.train))
     batch = tf.data.Dataset.from_tensors((xb, yb)).cache()
     model.fit(batch.repeat(3), epochs=1, verbose=0, shuffle=False)  # compile / warm up
-    start = time.perf_counter()
-    model.fit(batch.repeat(args.model_steps), epochs=1, verbose=0, shuffle=False)
-    model_ips = args.model_steps * b / (time.perf_counter() - start)
+    images_per_second(pipe_it, 5, b)
+    images_per_second(naive_it, 2, b)
+
+    # interleave the three measurements over several rounds and keep the medians, so a
+    # burst of load from other processes hits all three alike
+    rounds = {"pipeline": [], "naive": [], "model": []}
+    for _ in range(args.rounds):
+        rounds["pipeline"].append(images_per_second(pipe_it, args.pipeline_batches, b))
+        rounds["naive"].append(images_per_second(naive_it, args.naive_batches, b))
+        start = time.perf_counter()
+        model.fit(batch.repeat(args.model_steps), epochs=1, verbose=0, shuffle=False)
+        rounds["model"].append(args.model_steps * b / (time.perf_counter() - start))
+    pipe, naive, model_ips = (float(np.median(rounds[k])) for k in ("pipeline", "naive", "model"))
 
     gpus = tf.config.list_physical_devices("GPU")
     result = {
@@ -111,12 +119,14 @@ def main(argv: list[str] | None = None) -> dict:
         "model_images_per_s": round(model_ips, 1),
         "pipeline_over_model": round(pipe / model_ips, 2),
         "naive_images_per_s": round(naive, 1),
+        "rounds": args.rounds,
         "pipeline_over_naive": round(pipe / naive, 2),
         "augment": "cifar (pad 4 + random crop + flip)",
         "data": f"{args.examples} random 32x32x3 uint8 (CIFAR-10 shaped)",
         "model": "resnet20",
         "device": gpus[0].name if gpus else "cpu",
         "cpu_count": os.cpu_count(),
+        "load_avg_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "python": platform.python_version(),
