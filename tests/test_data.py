@@ -418,3 +418,11 @@ def test_pipeline_benchmark_runs():
     assert result["pipeline_over_model"] == pytest.approx(
         result["pipeline_images_per_s"] / result["model_images_per_s"], rel=0.01
     )
+
+
+def test_public_api_exports():
+    import keras_resnet
+
+    assert keras_resnet.get_datasets is get_datasets
+    assert keras_resnet.from_arrays is from_arrays
+    assert keras_resnet.DatasetInfo is DatasetInfo and keras_resnet.Datasets is Datasets

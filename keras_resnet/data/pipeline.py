@@ -339,7 +339,8 @@ def build_datasets(
             f"{out_channels} channels (only 1 -> 3 is supported). Received: channels={out_channels}"
         )
 
-    train, validation = _split_validation(source, validation_fraction, 0 if seed is None else seed)
+    # a fixed split seed: the validation set does not change with the training seed
+    train, validation = _split_validation(source, validation_fraction, 0)
     if train.num_examples < batch_size:
         raise ValueError(
             f"`batch_size` is larger than the training split ({train.num_examples} examples) "
