@@ -344,28 +344,30 @@ def test_global_batch_split_across_two_replicas():
 # ----------------------------------------------------------------------------- augment ops
 
 
-def test_translate_batch_equals_pad_and_crop():
+@pytest.mark.parametrize("flip", [False, True])
+def test_shift_flip_batch_is_pad_crop_flip(flip):
     from keras_resnet.data import augment
 
-    x = tf.constant(np.random.default_rng(0).integers(1, 256, (6, 10, 10, 2)), tf.float32)
-    seed = tf.constant([4, 2])
-    out = augment.translate_batch(x, seed, 3).numpy()
-    shifts = tf.random.stateless_uniform((6, 2), seed=seed, minval=-3, maxval=4, dtype=tf.int32)
-    padded = np.pad(x.numpy(), ((0, 0), (3, 3), (3, 3), (0, 0)))
-    for img, (dx, dy), p in zip(out, shifts.numpy(), padded, strict=True):
-        np.testing.assert_array_equal(img, p[3 - dy : 13 - dy, 3 - dx : 13 - dx])
-    assert augment.translate_batch(x, seed, 0) is x
-
-
-def test_flip_batch_flips_some_and_keeps_others():
-    from keras_resnet.data import augment
-
-    x = tf.constant(np.random.default_rng(0).random((32, 4, 5, 1)), tf.float32)
-    out = augment.flip_batch(x, tf.constant([0, 7])).numpy()
-    flipped = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, x.numpy(), strict=True)]
-    same = [np.array_equal(o, i) for o, i in zip(out, x.numpy(), strict=True)]
-    assert all(f or s for f, s in zip(flipped, same, strict=True))
-    assert 4 < sum(flipped) < 28
+    x = np.random.default_rng(0).integers(1, 256, (24, 10, 10, 2)).astype(np.uint8)
+    out = augment.shift_flip_batch(tf.constant(x), tf.constant([4, 2]), 3, flip=flip).numpy()
+    assert out.dtype == np.uint8
+    padded = np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)))
+    seen = set()
+    for img, p in zip(out, padded, strict=True):
+        # each output is exactly one zero-padded crop of its input, maybe mirrored
+        matches = [
+            (dy, dx, m)
+            for dy in range(7)
+            for dx in range(7)
+            for m in ((False, True) if flip else (False,))
+            if np.array_equal(img, (p[:, ::-1] if m else p)[dy : dy + 10, dx : dx + 10])
+        ]
+        assert matches
+        seen.update(matches)
+    assert len({(dy, dx) for dy, dx, _ in seen}) > 5  # offsets vary across the batch
+    assert any(m for *_, m in seen) == flip
+    x0 = tf.constant(x)
+    assert augment.shift_flip_batch(x0, tf.constant([0, 1]), 0) is x0
 
 
 def test_random_resized_crop_and_center_crop_shapes():
