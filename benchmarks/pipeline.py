@@ -30,12 +30,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 
-def images_per_second(it, batches: int, batch_size: int) -> float:
-    start = time.perf_counter()
+def images_per_second(it, batches: int, batch_size: int) -> tuple[float, float]:
+    """Wall-clock images/s and process CPU seconds per 1,000 images."""
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(batches):
         x, _ = next(it)
     _ = x.numpy()  # make sure the last batch is materialized
-    return batches * batch_size / (time.perf_counter() - start)
+    n = batches * batch_size
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) * 1000 / n
 
 
 def naive_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, mean, std, seed: int):
@@ -102,14 +104,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     # interleave the three measurements over several rounds and keep the medians, so a
     # burst of load from other processes hits all three alike
+    # (CPU seconds per image are reported too: they depend far less on other load)
     rounds = {"pipeline": [], "naive": [], "model": []}
     for _ in range(args.rounds):
         rounds["pipeline"].append(images_per_second(pipe_it, args.pipeline_batches, b))
         rounds["naive"].append(images_per_second(naive_it, args.naive_batches, b))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         model.fit(batch.repeat(args.model_steps), epochs=1, verbose=0, shuffle=False)
-        rounds["model"].append(args.model_steps * b / (time.perf_counter() - start))
-    pipe, naive, model_ips = (float(np.median(rounds[k])) for k in ("pipeline", "naive", "model"))
+        n = args.model_steps * b
+        rounds["model"].append(
+            (n / (time.perf_counter() - start), (time.process_time() - cpu) * 1000 / n)
+        )
+    med = {k: np.median(np.array(v), axis=0) for k, v in rounds.items()}
+    pipe, naive, model_ips = (float(med[k][0]) for k in ("pipeline", "naive", "model"))
+    cpu = {k: float(med[k][1]) for k in med}
 
     gpus = tf.config.list_physical_devices("GPU")
     result = {
@@ -120,6 +128,8 @@ def main(argv: list[str] | None = None) -> dict:
         "pipeline_over_model": round(pipe / model_ips, 2),
         "naive_images_per_s": round(naive, 1),
         "rounds": args.rounds,
+        "cpu_s_per_1k_images": {k: round(v, 3) for k, v in cpu.items()},
+        "naive_cpu_over_pipeline_cpu": round(cpu["naive"] / cpu["pipeline"], 2),
         "pipeline_over_naive": round(pipe / naive, 2),
         "augment": "cifar (pad 4 + random crop + flip)",
         "data": f"{args.examples} random 32x32x3 uint8 (CIFAR-10 shaped)",
