@@ -216,9 +216,7 @@ def test_from_arrays_float_and_grayscale_inputs():
 def test_from_arrays_mixup_cutmix_randaugment_erasing():
     x = np.random.default_rng(2).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
     y = np.arange(32) % 4
-    ds = from_arrays(
-        x,
-        y,
+    kw = dict(
         batch_size=16,
         validation_fraction=0.0,
         seed=0,
@@ -227,7 +225,22 @@ def test_from_arrays_mixup_cutmix_randaugment_erasing():
         mixup=0.2,
         cutmix=1.0,
     )
+    ds = from_arrays(x, y, **kw)
     xb, yb = next(iter(ds.train))
+    # the Keras layers are seeded and run in order when a seed is given: reproducible
+    xb2, yb2 = next(iter(from_arrays(x, y, **kw).train))
+    np.testing.assert_array_equal(xb, xb2)
+    np.testing.assert_array_equal(yb, yb2)
+    plain = next(
+        iter(
+            from_arrays(
+                x,
+                y,
+                **dict(kw, rand_augment=False, random_erasing=False, mixup=False, cutmix=False),
+            ).train
+        )
+    )[0]
+    assert not np.allclose(xb, plain)
     assert xb.shape == (16, 16, 16, 3) and yb.shape == (16, 4)
     assert np.all(np.isfinite(xb.numpy()))
     np.testing.assert_allclose(yb.numpy().sum(1), 1.0, atol=1e-5)
