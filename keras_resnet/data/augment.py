@@ -124,7 +124,7 @@ def resize_center_crop(
     return tf.image.crop_to_bounding_box(resized, top, left, size[0], size[1])
 
 
-def shift_for(size: int, fraction: float) -> int:
+def _shift_for(size: int, fraction: float) -> int:
     """Pixels of shift for a side of ``size`` pixels (at least 1)."""
     return max(1, int(math.floor(size * fraction + 0.5)))
 
@@ -146,10 +146,10 @@ def batch_preset(preset: str, image_size: tuple[int, int]):
     """
     height = image_size[0]
     if preset == "cifar":
-        pad = shift_for(height, 4 / 32)  # pad 4 at 32x32
+        pad = _shift_for(height, 4 / 32)  # pad 4 at 32x32
         return functools.partial(shift_flip_batch, max_shift=pad, flip=True)
     if preset == "mnist":
-        shift = shift_for(height, 0.1)  # ~10% of the side: 3 px at 28, 1 px at 8
+        shift = _shift_for(height, 0.1)  # ~10% of the side: 3 px at 28, 1 px at 8
         return functools.partial(shift_flip_batch, max_shift=shift, flip=False)
     if preset == "imagenet":  # the random-resized-crop ran per example before batching
         return functools.partial(shift_flip_batch, max_shift=0, flip=True)
@@ -159,10 +159,23 @@ def batch_preset(preset: str, image_size: tuple[int, int]):
 def keras_option_layers(options: dict, seed: int | None, num_classes: int) -> list:
     """Build the Keras preprocessing layers for the optional extras.
 
-    ``rand_augment``: True or a dict of ``keras.layers.RandAugment`` kwargs;
-    ``random_erasing``: probability (float) or dict of ``RandomErasing`` kwargs;
-    ``mixup``: alpha (float) or dict; ``cutmix``: factor (float) or dict.
-    Images are in [0, 255] when RandAugment/RandomErasing run.
+    Images are in [0, 255] when RandAugment/RandomErasing run; MixUp/CutMix run on
+    normalized images with one-hot labels.
+
+    Args:
+        options: dict with optional ``rand_augment`` (True or a dict of
+            ``keras.layers.RandAugment`` kwargs), ``random_erasing`` (factor or dict),
+            ``mixup`` (alpha or dict), ``cutmix`` (factor or dict).
+        seed: int or None, seed of the layers' generators.
+        num_classes: int, number of classes.
+
+    Returns:
+        ``(pixel_layers, mix_layers)``: two lists of Keras layers.
+
+    Example:
+        >>> pixel, mix = keras_option_layers({"mixup": 0.2}, 0, 10)
+        >>> len(pixel), type(mix[0]).__name__
+        (0, 'MixUp')
     """
     import keras
 

@@ -125,6 +125,11 @@ class Datasets(NamedTuple):
 
     ``train`` is shuffled, augmented, batched and prefetched (one pass = one epoch);
     ``validation`` and ``test`` are deterministic, or ``None`` when absent.
+
+    Example:
+        >>> ds = Datasets(train=None, validation=None, test=None, info=None)
+        >>> ds._fields
+        ('train', 'validation', 'test', 'info')
     """
 
     train: tf.data.Dataset
@@ -151,7 +156,7 @@ def _check_common(
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size}")
     if augment not in aug.PRESETS:
         raise ValueError(f"`augment` must be one of {aug.PRESETS}. Received: augment={augment!r}")
-    src.check_fraction(validation_fraction)
+    src._check_fraction(validation_fraction)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
     if not isinstance(one_hot, bool):
@@ -267,7 +272,7 @@ def _split_validation(source: src.Source, fraction: float, seed: int) -> tuple:
         (xt, yt), (xv, yv) = src.train_validation_split(
             *source.train.arrays, validation_fraction=fraction, seed=seed
         )
-        return src.array_split(xt, yt), src.array_split(xv, yv)
+        return src._array_split(xt, yt), src._array_split(xv, yv)
     n = source.train.num_examples
     n_val = int(round(n * fraction))
     if n_val < 1 or n_val >= n:

@@ -43,6 +43,21 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
     ``test`` (or ``validation`` when the data set has no test split) for testing.
     Files are read in a fixed order (``shuffle_files=False``) so that carving a
     validation split with take/skip is stable; the pipeline shuffles examples.
+
+    Args:
+        name: str, TFDS name, optionally with config/version (``"cifar10"``).
+        data_dir: str or None, TFDS data directory.
+        options: dict with optional ``train_split``, ``validation_split``,
+            ``test_split``, ``download`` (default True) and ``tfds_read_config``.
+
+    Returns:
+        :class:`~keras_resnet.data.sources.Source`.
+
+    Example:
+        >>> import tensorflow_datasets as tfds
+        >>> with tfds.testing.mock_data(num_examples=8):
+        ...     load_tfds_source("mnist", data_dir=None, options={}).image_shape
+        (28, 28, 1)
     """
     import tensorflow_datasets as tfds
 
