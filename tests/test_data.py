@@ -441,3 +441,37 @@ def test_public_api_exports():
     assert keras_resnet.get_datasets is get_datasets
     assert keras_resnet.from_arrays is from_arrays
     assert keras_resnet.DatasetInfo is DatasetInfo and keras_resnet.Datasets is Datasets
+
+
+DATA_MODULES = [
+    "keras_resnet.data",
+    "keras_resnet.data.pipeline",
+    "keras_resnet.data.sources",
+    "keras_resnet.data.augment",
+    "keras_resnet.data.folders",
+    "keras_resnet.data.tfds_source",
+]
+
+
+@pytest.mark.parametrize("module_name", DATA_MODULES)
+def test_data_public_functions_have_examples(module_name):
+    import importlib
+
+    module = importlib.import_module(module_name)
+    for name in dir(module):
+        obj = getattr(module, name)
+        if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
+            continue
+        if callable(obj):
+            assert obj.__doc__ and "Example" in obj.__doc__, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module_name", DATA_MODULES)
+def test_data_docstring_examples_run(module_name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

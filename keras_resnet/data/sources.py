@@ -45,6 +45,11 @@ class Split:
 
     ``arrays`` holds the NumPy data for in-memory sources (used for statistics and
     for carving validation splits without touching the test data).
+
+    Example:
+        >>> x, y = np.zeros((3, 2, 2, 1), np.uint8), np.zeros(3, np.int32)
+        >>> Split(tf.data.Dataset.from_tensor_slices((x, y)), 3, (x, y)).num_examples
+        3
     """
 
     dataset: tf.data.Dataset
@@ -54,7 +59,12 @@ class Split:
 
 @dataclass
 class Source:
-    """A resolved data source (see module docstring)."""
+    """A resolved data source: splits plus what the pipeline builder needs to know.
+
+    Example:
+        >>> load_digits_source().num_classes
+        10
+    """
 
     name: str
     train: Split
