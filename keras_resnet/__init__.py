@@ -29,6 +29,12 @@ _LAZY: dict[str, str] = {
     "from_keras_applications": "keras_resnet.weights",
     "model_table": "keras_resnet.analysis",
     "count_flops": "keras_resnet.analysis",
+    # data
+    "DatasetInfo": "keras_resnet.data",
+    "Datasets": "keras_resnet.data",
+    "get_datasets": "keras_resnet.data",
+    "from_arrays": "keras_resnet.data",
+    "list_datasets": "keras_resnet.data",
     # export
     "export_saved_model": "keras_resnet.export",
     "save_keras_model": "keras_resnet.export",

@@ -1,0 +1,207 @@
+"""Augmentation presets and options, as batched (vectorized) or per-example TF ops.
+
+The presets (``cifar``, ``imagenet``, ``mnist``) use stateless ``tf.image`` /
+``tf.random.stateless_*`` ops driven by seeds that come from
+``tf.data.Dataset.random``: every batch gets its own seed, so a training pipeline is
+reproducible for a given ``seed`` even with ``num_parallel_calls=AUTOTUNE``, and
+different in every epoch. The optional extras (RandAugment, MixUp, CutMix,
+RandomErasing) are the Keras preprocessing layers themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import tensorflow as tf
+
+PRESETS = ("auto", "cifar", "imagenet", "mnist", "none")
+EVAL_CROP_FRACTION = 0.875  # imagenet eval: resize to size/0.875, center-crop size
+
+
+def shift_flip_batch(
+    images: tf.Tensor, seed: tf.Tensor, max_shift: int, flip: bool = False
+) -> tf.Tensor:
+    """Shift each image by its own random integer offset (zero fill), maybe mirror it.
+
+    Equals "pad ``max_shift`` pixels with zeros, take a random crop of the original
+    size" (the CIFAR recipe), plus a left-right flip with probability 1/2 when
+    ``flip``. It is done for the whole batch with one gather per axis, the flip folded
+    into the column indices: half the CPU time of ``keras.layers.RandomTranslation`` +
+    ``RandomFlip`` (a projective-transform op plus a select), and the offsets come from
+    a stateless seed, so results are reproducible under a parallel ``tf.data`` map
+    (the Keras layers draw from a stateful generator).
+
+    Args:
+        images: tensor ``(B, H, W, C)`` of any dtype (uint8 is cheapest).
+        seed: int tensor of shape ``(2,)``.
+        max_shift: int >= 0, largest shift in pixels along each axis.
+        flip: bool, also mirror about half of the images left-right.
+
+    Returns:
+        The augmented batch, same shape and dtype.
+
+    Example:
+        >>> x = tf.ones((2, 8, 8, 1), tf.uint8)
+        >>> shift_flip_batch(x, tf.constant([1, 2]), 2, flip=True).shape
+        TensorShape([2, 8, 8, 1])
+    """
+    if max_shift <= 0 and not flip:
+        return images
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    offsets = tf.random.stateless_uniform(
+        (batch, 2), seed=seeds[0], minval=0, maxval=2 * max_shift + 1, dtype=tf.int32
+    )
+    rows = offsets[:, :1] + tf.range(height)[None]
+    cols = tf.range(width)[None]
+    if flip:
+        mirror = tf.random.stateless_uniform((batch, 1), seed=seeds[1]) < 0.5
+        cols = tf.where(mirror, width - 1 - cols, cols)
+    cols = offsets[:, 1:] + cols
+    if max_shift > 0:
+        images = tf.pad(images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
+        images = tf.gather(images, rows, axis=1, batch_dims=1)
+    return tf.gather(images, cols, axis=2, batch_dims=1)
+
+
+def random_resized_crop(image: tf.Tensor, seed: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Inception-style random-resized-crop of one image (area 8-100%, ratio 3/4-4/3).
+
+    Args:
+        image: tensor ``(H, W, C)`` of any size.
+        seed: int tensor of shape ``(2,)``.
+        size: ``(height, width)`` of the output.
+
+    Returns:
+        float32 tensor ``(size[0], size[1], C)`` in the input's value range.
+
+    Example:
+        >>> out = random_resized_crop(tf.ones((40, 50, 3)), tf.constant([0, 1]), (32, 32))
+        >>> out.shape
+        TensorShape([32, 32, 3])
+    """
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image),
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=(3.0 / 4.0, 4.0 / 3.0),
+        area_range=(0.08, 1.0),
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    crop = tf.slice(image, begin, crop_size)
+    return tf.image.resize(crop, size, method="bilinear", antialias=True)
+
+
+def resize_center_crop(
+    image: tf.Tensor, size: tuple[int, int], crop_fraction: float = EVAL_CROP_FRACTION
+) -> tf.Tensor:
+    """Evaluation transform: resize the shorter side to ``size/crop_fraction``, center-crop.
+
+    Args:
+        image: tensor ``(H, W, C)`` of any size.
+        size: ``(height, width)`` of the output.
+        crop_fraction: float in ``(0, 1]``, 0.875 for the ImageNet recipe (256 -> 224).
+
+    Returns:
+        float32 tensor ``(size[0], size[1], C)``.
+
+    Example:
+        >>> resize_center_crop(tf.ones((40, 60, 3)), (32, 32)).shape
+        TensorShape([32, 32, 3])
+    """
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    target = tf.cast(max(size), tf.float32) / crop_fraction
+    scale = target / tf.reduce_min(shape)
+    new = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+    new = tf.maximum(new, tf.constant(size, tf.int32))
+    resized = tf.image.resize(image, new, method="bilinear", antialias=True)
+    top = (new[0] - size[0]) // 2
+    left = (new[1] - size[1]) // 2
+    return tf.image.crop_to_bounding_box(resized, top, left, size[0], size[1])
+
+
+def _shift_for(size: int, fraction: float) -> int:
+    """Pixels of shift for a side of ``size`` pixels (at least 1)."""
+    return max(1, int(math.floor(size * fraction + 0.5)))
+
+
+def batch_preset(preset: str, image_size: tuple[int, int]):
+    """Return ``fn(images, seed) -> images`` for the batched part of a preset, or None.
+
+    Args:
+        preset: one of ``"cifar"``, ``"mnist"``, ``"imagenet"``, ``"none"``.
+        image_size: ``(height, width)`` of the batch.
+
+    Returns:
+        A function of a ``(B, H, W, C)`` batch and a ``(2,)`` seed, or None.
+
+    Example:
+        >>> fn = batch_preset("cifar", (32, 32))
+        >>> fn(tf.zeros((4, 32, 32, 3), tf.uint8), tf.constant([0, 1])).shape
+        TensorShape([4, 32, 32, 3])
+    """
+    height = image_size[0]
+    if preset == "cifar":
+        pad = _shift_for(height, 4 / 32)  # pad 4 at 32x32
+        return functools.partial(shift_flip_batch, max_shift=pad, flip=True)
+    if preset == "mnist":
+        shift = _shift_for(height, 0.1)  # ~10% of the side: 3 px at 28, 1 px at 8
+        return functools.partial(shift_flip_batch, max_shift=shift, flip=False)
+    if preset == "imagenet":  # the random-resized-crop ran per example before batching
+        return functools.partial(shift_flip_batch, max_shift=0, flip=True)
+    return None
+
+
+def keras_option_layers(options: dict, seed: int | None, num_classes: int) -> list:
+    """Build the Keras preprocessing layers for the optional extras.
+
+    Images are in [0, 255] when RandAugment/RandomErasing run; MixUp/CutMix run on
+    normalized images with one-hot labels.
+
+    Args:
+        options: dict with optional ``rand_augment`` (True or a dict of
+            ``keras.layers.RandAugment`` kwargs), ``random_erasing`` (factor or dict),
+            ``mixup`` (alpha or dict), ``cutmix`` (factor or dict).
+        seed: int or None, seed of the layers' generators.
+        num_classes: int, number of classes.
+
+    Returns:
+        ``(pixel_layers, mix_layers)``: two lists of Keras layers.
+
+    Example:
+        >>> pixel, mix = keras_option_layers({"mixup": 0.2}, 0, 10)
+        >>> len(pixel), type(mix[0]).__name__
+        (0, 'MixUp')
+    """
+    import keras
+
+    def kwargs(value, key):
+        if isinstance(value, dict):
+            return dict(value)
+        if value is True:
+            return {}
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return {key: float(value)}
+        raise ValueError(
+            f"Augmentation option must be True, a positive number or a dict of layer "
+            f"arguments. Received: {value!r}"
+        )
+
+    pixel_layers, mix_layers = [], []
+    if options.get("rand_augment"):
+        kw = kwargs(options["rand_augment"], "factor")
+        kw.setdefault("value_range", (0, 255))
+        pixel_layers.append(keras.layers.RandAugment(seed=seed, **kw))
+    if options.get("random_erasing"):
+        kw = kwargs(options["random_erasing"], "factor")
+        kw.setdefault("value_range", (0, 255))
+        pixel_layers.append(keras.layers.RandomErasing(seed=seed, **kw))
+    if options.get("mixup"):
+        mix_layers.append(keras.layers.MixUp(seed=seed, **kwargs(options["mixup"], "alpha")))
+    if options.get("cutmix"):
+        mix_layers.append(keras.layers.CutMix(seed=seed, **kwargs(options["cutmix"], "factor")))
+    return pixel_layers, mix_layers
