@@ -165,11 +165,12 @@ def model_spec(name: str) -> dict[str, Any]:
     return dict(_SPECS[name])
 
 
-def create_model(name: str, **overrides: Any) -> keras.Model:
+def create_model(name: str, /, **overrides: Any) -> keras.Model:
     """Build the named variant, with any :func:`ResNet` argument overridden.
 
     Args:
-        name: A name from :func:`list_models`.
+        name: A name from :func:`list_models` (positional, so that ``name=`` in
+            ``overrides`` renames the model).
         **overrides: Any argument of :func:`keras_resnet.models.ResNet`
             (architecture fields or head/input arguments).
 

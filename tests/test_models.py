@@ -233,6 +233,7 @@ def test_bottleneck_stride_placement_and_resnext_width():
 def test_create_model_overrides_and_listing():
     model = create_model("resnet20", classes=100, input_shape=(32, 32, 3))
     assert model.output_shape == (None, 100)
+    assert create_model("resnet20", name="my_net").name == "my_net"
     assert "resnet50" in list_models() and "_tiny" not in list_models()
     assert "_tiny" in list_models(include_private=True)
     features = create_model("resnet18", include_top=False, input_shape=(64, 64, 3))
