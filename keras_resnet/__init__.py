@@ -28,6 +28,14 @@ _LAZY: dict[str, str] = {
     "load_keras_applications_weights": "keras_resnet.weights",
     "model_table": "keras_resnet.analysis",
     "count_flops": "keras_resnet.analysis",
+    "zoo_table": "keras_resnet.analysis",
+    "gradient_norms": "keras_resnet.analysis",
+    "GradientNormHistory": "keras_resnet.analysis",
+    "PUBLISHED_PARAMS": "keras_resnet.analysis",
+    "list_blocks": "keras_resnet.lesion",
+    "delete_blocks": "keras_resnet.lesion",
+    "lesion_study": "keras_resnet.lesion",
+    "lesion_curve": "keras_resnet.lesion",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
