@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "load_keras_applications_weights": "keras_resnet.weights",
     "model_table": "keras_resnet.analysis",
     "count_flops": "keras_resnet.analysis",
+    # analysis
     "zoo_table": "keras_resnet.analysis",
     "gradient_norms": "keras_resnet.analysis",
     "GradientNormHistory": "keras_resnet.analysis",
@@ -36,6 +37,12 @@ _LAZY: dict[str, str] = {
     "delete_blocks": "keras_resnet.lesion",
     "lesion_study": "keras_resnet.lesion",
     "lesion_curve": "keras_resnet.lesion",
+    # data
+    "DatasetInfo": "keras_resnet.data",
+    "Datasets": "keras_resnet.data",
+    "get_datasets": "keras_resnet.data",
+    "from_arrays": "keras_resnet.data",
+    "list_datasets": "keras_resnet.data",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
