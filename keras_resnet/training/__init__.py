@@ -25,7 +25,13 @@ from keras_resnet.training.precision import (
     resolve_jit_compile,
     resolve_precision,
 )
-from keras_resnet.training.run import TrainResult, format_summary, prepare_run_dir, train
+from keras_resnet.training.run import (
+    TrainResult,
+    evaluate,
+    format_summary,
+    prepare_run_dir,
+    train,
+)
 from keras_resnet.training.schedules import EpochStepDecay, WarmUp, make_schedule
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "TrainResult",
     "WarmUp",
     "check_batch_size",
+    "evaluate",
     "format_summary",
     "get_recipe",
     "get_strategy",
