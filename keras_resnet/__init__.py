@@ -41,6 +41,12 @@ _LAZY: dict[str, str] = {
     "make_metrics": "keras_resnet.training",
     "resolve_precision": "keras_resnet.training",
     "get_strategy": "keras_resnet.training",
+    # data
+    "DatasetInfo": "keras_resnet.data",
+    "Datasets": "keras_resnet.data",
+    "get_datasets": "keras_resnet.data",
+    "from_arrays": "keras_resnet.data",
+    "list_datasets": "keras_resnet.data",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
