@@ -53,7 +53,7 @@ def test_recipes_match_the_papers():
         ({"learning_rate": 0}, "learning_rate=0"),
         ({"label_smoothing": 1.0}, "label_smoothing=1.0"),
         ({"decay_at": (0.75, 0.5)}, "decay_at"),
-        ({"warmup_epochs": 5, "epochs": 5}, "warmup_epochs"),
+        ({"warmup_epochs": 6, "epochs": 5}, "warmup_epochs"),
         ({"jit_compile": "yes"}, "jit_compile"),
     ],
 )
