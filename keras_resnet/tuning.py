@@ -13,6 +13,7 @@ subclassing.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -324,7 +325,12 @@ class ResNetHyperModel(kt.HyperModel):
             **{f"stage{i}_depth": (1, max(2, 2 * n)) for i, n in enumerate(cfg.stage_depths, 1)},
             "width_multiplier": choices("width_multiplier"),
             "groups": choices("groups"),
-            "base_width": choices("base_width"),
+            "base_width": [
+                v
+                for v in choices("base_width")
+                # a 3x3 width int(width * base_width / 64) of 0 is no network
+                if v == d["base_width"] or int(min(cfg.stage_widths) * 0.5 * v / 64) >= 1
+            ],
             "shortcut": choices("shortcut"),
             "drop_path_rate": (0.0, max(0.3, cfg.drop_path_rate), 0.05),
             "dropout": (0.0, max(0.3, cfg.dropout), 0.1),
@@ -422,6 +428,7 @@ class ResNetHyperModel(kt.HyperModel):
                     raise ValueError(
                         f"`search_space[{name!r}]` allows a value the builder rejects: {err}"
                     ) from None
+        self._check_combinations()
         # The baseline itself (stride against the input size, head arguments).
         total = self._base_config.total_stride
         for d in self.input_shape[:2]:
@@ -435,6 +442,33 @@ class ResNetHyperModel(kt.HyperModel):
                 f"`input_shape` must be (height, width, channels). "
                 f"Received: input_shape={self.input_shape}"
             )
+
+    def _check_combinations(self) -> None:
+        """Every combination of the width-related choices must build (no failed trials)."""
+        names = ("block", "groups", "base_width", "width_multiplier")
+        defaults = self._defaults()
+        options = [
+            self._params[n].candidates() if n in self._params else (defaults[n],) for n in names
+        ]
+        for block, groups, base_width, multiplier in itertools.product(*options):
+            if block == "basic":
+                groups, base_width = self._base_config.groups, self._base_config.base_width
+            try:
+                ResNetConfig(
+                    **{
+                        **self._arch,
+                        "block": block,
+                        "groups": groups,
+                        "base_width": base_width,
+                        "stage_widths": self._widths(multiplier),
+                    }
+                )
+            except ValueError as err:
+                raise ValueError(
+                    "`search_space` combines values the builder rejects: block="
+                    f"{block!r}, groups={groups}, base_width={base_width}, width_multiplier="
+                    f"{multiplier}: {err}. Narrow one of these choices."
+                ) from None
 
     def _check_value(self, name: str, value: Any, parent: tuple[str, tuple] | None) -> None:
         if name in ResNetConfig.fields() or name == "stage_depths":
@@ -656,9 +690,15 @@ class ResNetHyperModel(kt.HyperModel):
                 "`data(batch_size=..., augment=...)` as the training data. Received: "
                 f"x of type {type(x).__name__}; drop it with search_space={{'augment': None}}"
             )
+        steps = None
         if isinstance(x, tf.data.Dataset):
             if "batch_size" in self._params and self._params["batch_size"].kind != "fixed":
+                # Re-batching hides the cardinality; estimate the steps for the LR
+                # schedule from the original batches (one batch is read to size them).
+                batches = int(x.cardinality())
+                first = int(tf.shape(tf.nest.flatten(next(iter(x.take(1))))[0])[0])
                 x = x.rebatch(batch_size)
+                steps = math.ceil(batches * first / batch_size) if batches > 0 else None
             x = self._labels(x, one_hot)
             kwargs.pop("batch_size", None)
         else:
@@ -673,7 +713,9 @@ class ResNetHyperModel(kt.HyperModel):
                 vx,
                 keras.ops.one_hot(keras.ops.convert_to_tensor(vy, "int32"), self.classes),
             )
-        steps = self._steps_per_epoch(x, kwargs.get("batch_size"), kwargs.get("steps_per_epoch"))
+        steps = steps or self._steps_per_epoch(
+            x, kwargs.get("batch_size"), kwargs.get("steps_per_epoch")
+        )
         total = max(1, (epochs - initial_epoch) * steps) if steps else 0
         with model.distribute_strategy.scope():
             self._compile(model, hp, learning_rate=self._schedule(hp, total))
