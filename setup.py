@@ -18,6 +18,7 @@ setup(
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.16",
+        "tensorboard>=2.16",
         "keras>=3.0",
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4",

@@ -28,6 +28,25 @@ _LAZY: dict[str, str] = {
     "load_keras_applications_weights": "keras_resnet.weights",
     "model_table": "keras_resnet.analysis",
     "count_flops": "keras_resnet.analysis",
+    # training
+    "TrainConfig": "keras_resnet.training",
+    "get_recipe": "keras_resnet.training",
+    "list_recipes": "keras_resnet.training",
+    "train": "keras_resnet.training",
+    "evaluate": "keras_resnet.training",
+    "make_optimizer": "keras_resnet.training",
+    "make_schedule": "keras_resnet.training",
+    "make_callbacks": "keras_resnet.training",
+    "make_loss": "keras_resnet.training",
+    "make_metrics": "keras_resnet.training",
+    "resolve_precision": "keras_resnet.training",
+    "get_strategy": "keras_resnet.training",
+    # data
+    "DatasetInfo": "keras_resnet.data",
+    "Datasets": "keras_resnet.data",
+    "get_datasets": "keras_resnet.data",
+    "from_arrays": "keras_resnet.data",
+    "list_datasets": "keras_resnet.data",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -14,7 +14,11 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order shown in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("keras_resnet.commands.summary",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "keras_resnet.commands.train",
+    "keras_resnet.commands.evaluate",
+    "keras_resnet.commands.summary",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,147 @@
+"""Image folders: one subfolder per class, streamed from disk with tf.data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from keras_resnet.data import sources as src
+
+_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+
+
+def _looks_like_image(path: Path) -> bool:
+    # a cheap header check at scan time (reading every image fully would defeat
+    # streaming); files that pass but fail to decode are dropped by ignore_errors()
+    if path.suffix.lower() not in src.IMAGE_EXTENSIONS:
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    return any(head.startswith(m) for m in _MAGIC) and path.stat().st_size > 32
+
+
+def _scan(root: Path, class_names: list[str]) -> tuple[list[str], list[int], list[str]]:
+    files, labels, skipped = [], [], []
+    for label, cls in enumerate(class_names):
+        folder = root / cls
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and not p.name.startswith("."):
+                if _looks_like_image(p):
+                    files.append(str(p))
+                    labels.append(label)
+                else:
+                    skipped.append(str(p))
+    return files, labels, skipped
+
+
+def _classes(root: Path) -> list[str]:
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
+    """Images in class subfolders: ``PATH/<class>/*.png|jpg|gif|bmp``.
+
+    With ``PATH/train/<class>/...`` (and optionally ``PATH/test/<class>`` and
+    ``PATH/validation/<class>`` or ``PATH/val/<class>``) those folders form the
+    splits; otherwise all of ``PATH`` is the training split and there is no test
+    split. Files are decoded on the fly (never all loaded into memory); non-image and
+    corrupt files are skipped, counted and reported with one warning. The file list
+    is put in a fixed pseudo-random order so that a validation split carved from it
+    covers all classes and the shuffle buffer sees mixed classes.
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"Image folder not found. Received: path={path!r}")
+    top = _classes(root)
+    if "train" in top:
+        train_root = root / "train"
+        test_root = root / "test" if (root / "test").is_dir() else None
+        val_root = next((root / v for v in ("validation", "val") if (root / v).is_dir()), None)
+    else:
+        train_root, test_root, val_root = root, None, None
+    class_names = _classes(train_root)
+    if not class_names:
+        raise ValueError(
+            f"Image folder has no class subfolders (expected PATH/<class>/<image>). "
+            f"Received: path={path!r}"
+        )
+    channels = options.get("channels")
+    order = np.random.default_rng(0)
+
+    def split_of(folder: Path | None, tag: str) -> tuple[src.Split | None, list[str]]:
+        if folder is None:
+            return None, []
+        extra = sorted(set(_classes(folder)) - set(class_names))
+        if extra:
+            raise ValueError(
+                f"Class folders {extra} in {tag} are not in the training classes "
+                f"{class_names}. Received: path={str(folder)!r}"
+            )
+        files, labels, skipped = _scan(folder, class_names)
+        if not files:
+            raise ValueError(
+                f"No readable images in the {tag} folder (skipped {len(skipped)} files). "
+                f"Received: path={str(folder)!r}"
+            )
+        perm = order.permutation(len(files))
+        files = [files[i] for i in perm]
+        labels = [labels[i] for i in perm]
+        return (files, labels), skipped
+
+    (train_files, train_labels), skipped = split_of(train_root, "train")
+    if channels is None:
+        first = tf.io.decode_image(tf.io.read_file(train_files[0]), expand_animations=False)
+        c = int(first.shape[-1])
+        in_channels = 1 if c in (1, 2) else 3
+    else:
+        first = tf.io.decode_image(
+            tf.io.read_file(train_files[0]), channels=channels, expand_animations=False
+        )
+        in_channels = channels
+    first_size = (int(first.shape[0]), int(first.shape[1]))
+
+    def make(files_labels) -> src.Split | None:
+        if files_labels is None:
+            return None
+        files, labels = files_labels
+
+        def load(file, label):
+            image = tf.io.decode_image(
+                tf.io.read_file(file), channels=in_channels, expand_animations=False
+            )
+            image.set_shape([None, None, in_channels])
+            return image, label
+
+        ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int32)))
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.ignore_errors(log_warning=True)  # a truncated file never ends an epoch
+        return src.Split(ds, len(files))
+
+    test_fl, test_skipped = split_of(test_root, "test")
+    val_fl, val_skipped = split_of(val_root, "validation")
+    skipped_all = skipped + test_skipped + val_skipped
+    src.warn_skipped(len(skipped_all), str(root), skipped_all)
+    image_shape = (None, None, in_channels)
+    return src.Source(
+        name=name,
+        train=make((train_files, train_labels)),
+        test=make(test_fl),
+        validation=make(val_fl),
+        class_names=tuple(class_names),
+        image_shape=image_shape,
+        in_memory=False,
+        default_augment=src.default_augment_for(name, (*first_size, in_channels)),
+        extra={
+            "cache_default": False,
+            "shard_by_data": True,
+            "default_size": first_size,
+            "skipped": len(skipped_all),
+        },
+    )

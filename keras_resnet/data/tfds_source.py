@@ -1,0 +1,136 @@
+"""TensorFlow Datasets sources: any TFDS image-classification data set by name."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import tensorflow as tf
+
+from keras_resnet.data import sources as src
+
+CACHE_LIMIT_BYTES = 2 * 1024**3  # cache decoded data in memory below this on-disk size
+
+
+def _supported_message(name: str) -> str:
+    import tensorflow_datasets as tfds
+
+    from keras_resnet.data import list_datasets
+
+    close = difflib.get_close_matches(name, tfds.list_builders(), n=5)
+    hint = f" Close TFDS names: {close}." if close else ""
+    return f"Supported: {list_datasets()}.{hint}"
+
+
+def _num_examples(builder: Any, split: str, ds: tf.data.Dataset) -> int:
+    if builder.info.splits:
+        return int(builder.info.splits[split].num_examples)
+    n = int(ds.cardinality().numpy())
+    if n >= 0:
+        return n
+    return int(ds.reduce(0, lambda c, _: c + 1).numpy())
+
+
+def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.Source:
+    """Resolve a TFDS data set into a :class:`~keras_resnet.data.sources.Source`.
+
+    Class count, image shape and class names come from the TFDS info. Splits are
+    TFDS split strings (``"train[:90%]"``); by default ``train`` for training and
+    ``test`` (or ``validation`` when the data set has no test split) for testing.
+    Files are read in a fixed order (``shuffle_files=False``) so that carving a
+    validation split with take/skip is stable; the pipeline shuffles examples.
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise ValueError(
+            f"Unknown data set. Received: dataset={name!r}. {_supported_message(name)}"
+        ) from e
+    info = builder.info
+    keys = info.supervised_keys
+    if not keys or len(keys) != 2:
+        raise ValueError(
+            f"TFDS data set {name!r} has no (image, label) supervised keys. "
+            f"Received: supervised_keys={keys}"
+        )
+    image_feature, label_feature = info.features[keys[0]], info.features[keys[1]]
+    if not isinstance(image_feature, tfds.features.Image) or not isinstance(
+        label_feature, tfds.features.ClassLabel
+    ):
+        raise ValueError(
+            f"TFDS data set {name!r} is not image classification (needs an Image feature and "
+            f"a ClassLabel). Received: features={type(image_feature).__name__}, "
+            f"{type(label_feature).__name__}"
+        )
+    shape = tuple(image_feature.shape)
+    if len(shape) != 3 or shape[-1] not in (1, 3):
+        raise ValueError(
+            f"TFDS data set {name!r} images must be (H, W, 1|3). Received: shape={shape}"
+        )
+    if options.get("download", True) and not builder.is_prepared():
+        builder.download_and_prepare()
+    elif not builder.is_prepared():
+        raise FileNotFoundError(
+            f"TFDS data set {name!r} is not prepared in data_dir={data_dir!r} and "
+            "download=False. Prepare it with `tfds build` or pass download=True."
+        )
+    available = list(info.splits.keys())
+
+    def pick(option: str, default: str | None) -> str | None:
+        split = options.get(option, default)
+        if split is None:
+            return None
+        if not isinstance(split, str):
+            raise TypeError(f"`{option}` must be a TFDS split string. Received: {split!r}")
+        if available:
+            try:
+                info.splits[split]
+            except (KeyError, ValueError, AssertionError) as e:
+                raise ValueError(
+                    f"Split {split!r} does not exist in {name!r} (available: {available}). "
+                    f"Received: {option}={split!r}"
+                ) from e
+        return split
+
+    train_split = pick("train_split", "train")
+    default_test = None
+    if not available or "test" in available:
+        default_test = "test"
+    elif "validation" in available and options.get("validation_split") != "validation":
+        default_test = "validation"
+    test_split = pick("test_split", default_test)
+    validation_split = pick("validation_split", None)
+    read_config = options.get("tfds_read_config")
+
+    def load(split: str | None) -> src.Split | None:
+        if split is None:
+            return None
+        ds = builder.as_dataset(
+            split=split, as_supervised=True, shuffle_files=False, read_config=read_config
+        )
+        ds = ds.map(lambda x, y: (x, tf.cast(y, tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
+        n = _num_examples(builder, split, ds)
+        if n == 0:
+            raise ValueError(f"Split {split!r} of {name!r} is empty. Received: split={split!r}")
+        return src.Split(ds, n)
+
+    base = name.split(":")[0].split("/")[0]
+    stats = src.KNOWN_STATS.get(base)
+    size = info.dataset_size
+    small = bool(size) and int(size) < CACHE_LIMIT_BYTES
+    image_shape = (shape[0], shape[1], shape[2])
+    return src.Source(
+        name=name,
+        train=load(train_split),
+        test=load(test_split),
+        validation=load(validation_split),
+        class_names=tuple(label_feature.names),
+        image_shape=image_shape,
+        mean=stats[0] if stats else None,
+        std=stats[1] if stats else None,
+        in_memory=False,
+        default_augment=src.default_augment_for(base, image_shape),
+        extra={"cache_default": small or not size},
+    )

@@ -1,0 +1,298 @@
+"""Tests for keras_resnet.data: built-in sources, arrays, presets, determinism, errors."""
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_resnet import data  # noqa: E402
+from keras_resnet.data import DatasetInfo, Datasets, from_arrays, get_datasets  # noqa: E402
+
+
+def batches(ds, n=None):
+    it = ds if n is None else ds.take(n)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in it], strict=False)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return get_datasets("digits", batch_size=64, seed=3)
+
+
+# ----------------------------------------------------------------------------- digits
+
+
+def test_digits_shapes_dtypes_ranges(digits):
+    assert isinstance(digits, Datasets)
+    info = digits.info
+    assert info.image_shape == (8, 8, 1) and info.num_classes == 10
+    assert info.class_names == tuple(str(i) for i in range(10))
+    assert info.num_examples == {"train": 1293, "validation": 144, "test": 360}
+    x, y = next(iter(digits.train))
+    assert x.shape == (64, 8, 8, 1) and x.dtype == tf.float32
+    assert y.shape == (64,) and y.dtype == tf.int32
+    xt, yt = batches(digits.test)
+    assert xt.shape == (360, 8, 8, 1) and set(np.unique(yt)) == set(range(10))
+    # normalized with the train split's stats: test pixels lie in the mapped [0, 1] range
+    lo = (0 - info.mean[0]) / info.std[0]
+    hi = (1 - info.mean[0]) / info.std[0]
+    assert xt.min() >= lo - 1e-5 and xt.max() <= hi + 1e-5
+    assert abs(xt.mean()) < 0.2 and 0.8 < xt.std() < 1.2
+
+
+def test_digits_train_epoch_covers_train_split_once(digits):
+    _, y = batches(digits.train)
+    assert len(y) == (1293 // 64) * 64  # drop_remainder keeps static batch shapes
+    assert y.min() >= 0 and y.max() < 10
+
+
+def test_validation_never_leaks_and_test_untouched():
+    # every image encodes its index, so membership is exact
+    idx = np.arange(120)
+    x = np.broadcast_to((idx % 256).astype(np.uint8)[:, None, None, None], (120, 4, 4, 1)).copy()
+    x[:, 0, 0, 0] = idx // 256
+    x[:, 1, 1, 0] = idx % 7
+    y = idx % 4
+    ds = from_arrays(
+        x[:100],
+        y[:100],
+        x[100:],
+        y[100:],
+        batch_size=10,
+        augment="none",
+        validation_fraction=0.2,
+        mean=(0.0,),
+        std=(1.0,),
+        seed=0,
+        drop_remainder=False,
+    )
+
+    def ids(dataset):
+        imgs = np.round(batches(dataset)[0] * 255).astype(int)
+        return set((imgs[:, 0, 0, 0] * 256 + imgs[:, 0, 1, 0]).tolist())
+
+    train, val, test = ids(ds.train), ids(ds.validation), ids(ds.test)
+    assert len(train) == 80 and len(val) == 20 and train.isdisjoint(val)
+    assert train | val == set(range(100)) and test == set(range(100, 120))
+
+
+def test_seed_reproducible_and_epochs_differ():
+    a = get_datasets("digits", batch_size=32, seed=11)
+    b = get_datasets("digits", batch_size=32, seed=11)
+    xa, ya = batches(a.train, 4)
+    xb, yb = batches(b.train, 4)
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya, yb)
+    xa2, _ = batches(a.train, 4)  # second epoch: new order and new augmentation
+    assert not np.array_equal(xa, xa2)
+    c = get_datasets("digits", batch_size=32, seed=12)
+    assert not np.array_equal(xa, batches(c.train, 4)[0])
+
+
+def test_augmentation_changes_train_never_eval():
+    x = np.random.default_rng(0).integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(40) % 4
+    kw = dict(batch_size=40, validation_fraction=0.0, seed=0, shuffle_buffer=1, x_test=x, y_test=y)
+    plain = from_arrays(x, y, augment="none", **kw)
+    aug = from_arrays(x, y, augment="cifar", **kw)
+    xp, _ = batches(plain.train)
+    xa, _ = batches(aug.train)
+    assert xp.shape == xa.shape
+    assert not np.allclose(xp, xa)
+    # evaluation images are identical with and without augmentation, and across passes
+    e1, e2, e3 = batches(plain.test)[0], batches(aug.test)[0], batches(aug.test)[0]
+    np.testing.assert_array_equal(e1, e2)
+    np.testing.assert_array_equal(e2, e3)
+    # the un-augmented train images are exactly the normalized inputs
+    expected = (x / 255.0 - np.array(plain.info.mean)) / np.array(plain.info.std)
+    np.testing.assert_allclose(e1, expected, atol=1e-4)
+
+
+def test_mnist_preset_shifts_without_flips():
+    x = np.zeros((8, 28, 28, 1), np.uint8)
+    x[:, 10:18, 10:18] = 255
+    ds = from_arrays(
+        x,
+        np.zeros(8, int),
+        num_classes=2,
+        batch_size=8,
+        augment="mnist",
+        validation_fraction=0.0,
+        seed=1,
+        mean=(0.0,),
+        std=(1.0,),
+    )
+    xa, _ = batches(ds.train)
+    for img in xa[..., 0]:
+        rows, cols = np.nonzero(img > 0.5)
+        # the square moved by at most 3 px and stayed a square (no flip, no scaling)
+        assert rows.max() - rows.min() == 7 and cols.max() - cols.min() == 7
+        assert abs(rows.min() - 10) <= 3 and abs(cols.min() - 10) <= 3
+
+
+def test_one_hot_labels():
+    ds = get_datasets("digits", batch_size=16, one_hot=True, seed=0)
+    x, y = next(iter(ds.train))
+    assert y.shape == (16, 10) and y.dtype == tf.float32
+    np.testing.assert_allclose(y.numpy().sum(1), 1.0)
+
+
+def test_dataset_info_json_roundtrip(digits):
+    d = json.loads(json.dumps(digits.info.to_dict()))
+    assert DatasetInfo.from_dict(d) == digits.info
+    with pytest.raises(ValueError, match="missing keys"):
+        DatasetInfo.from_dict({"name": "x"})
+
+
+# ----------------------------------------------------------------------------- MNIST IDX
+
+
+@pytest.mark.skipif(data.mnist_t10k_path() is None, reason="../shared/data/mnist-t10k is absent")
+def test_real_mnist_t10k():
+    ds = get_datasets("mnist_t10k", batch_size=100, seed=0, validation_fraction=0.1)
+    info = ds.info
+    assert info.image_shape == (28, 28, 1) and info.num_classes == 10
+    assert info.num_examples == {"train": 7200, "validation": 800, "test": 2000}
+    assert 0.10 < info.mean[0] < 0.16 and 0.27 < info.std[0] < 0.34
+    xt, yt = batches(ds.test)
+    assert xt.shape == (2000, 28, 28, 1) and yt.min() == 0 and yt.max() == 9
+    # test = examples 8000-9999 of the IDX file, in file order
+    raw = data.read_idx(next(data.mnist_t10k_path().glob("t10k-labels*")))
+    np.testing.assert_array_equal(yt, raw[8000:])
+    x, y = next(iter(ds.train))
+    assert x.shape == (100, 28, 28, 1) and y.dtype == tf.int32
+
+
+@pytest.mark.skipif(data.mnist_t10k_path() is None, reason="../shared/data/mnist-t10k is absent")
+def test_idx_path_form():
+    path = data.mnist_t10k_path()
+    ds = get_datasets(f"idx:{path}", batch_size=500, validation_fraction=0.0, augment="none")
+    assert ds.info.num_examples["train"] == 8000 and ds.validation is None
+
+
+def test_read_idx_rejects_bad_files(tmp_path):
+    bad = tmp_path / "x-idx1-ubyte"
+    bad.write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="magic"):
+        data.read_idx(bad)
+    short = tmp_path / "y-idx1-ubyte"
+    short.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 5, 1]))
+    with pytest.raises(ValueError, match="truncated"):
+        data.read_idx(short)
+    with pytest.raises(FileNotFoundError):
+        get_datasets(f"idx:{tmp_path / 'nope'}", batch_size=8)
+
+
+# ----------------------------------------------------------------------------- arrays
+
+
+def test_from_arrays_float_and_grayscale_inputs():
+    x = np.random.default_rng(1).random((30, 12, 12)).astype("float32")  # [0, 1], no channel
+    y = np.arange(30) % 3
+    ds = from_arrays(
+        x,
+        y,
+        batch_size=10,
+        validation_fraction=0.2,
+        augment="none",
+        class_names=["a", "b", "c"],
+        channels=3,
+        image_size=16,
+    )
+    assert ds.info.image_shape == (16, 16, 3) and ds.info.class_names == ("a", "b", "c")
+    assert len(ds.info.mean) == 3 and ds.test is None
+    xb, yb = next(iter(ds.train))
+    assert xb.shape == (10, 16, 16, 3)
+    np.testing.assert_array_equal(xb[..., 0], xb[..., 2])
+    xv, yv = batches(ds.validation)
+    assert xv.shape == (6, 16, 16, 3) and sorted(np.bincount(yv)) == [2, 2, 2]
+
+
+def test_from_arrays_mixup_cutmix_randaugment_erasing():
+    x = np.random.default_rng(2).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(32) % 4
+    ds = from_arrays(
+        x,
+        y,
+        batch_size=16,
+        validation_fraction=0.0,
+        seed=0,
+        rand_augment=True,
+        random_erasing=0.5,
+        mixup=0.2,
+        cutmix=1.0,
+    )
+    xb, yb = next(iter(ds.train))
+    assert xb.shape == (16, 16, 16, 3) and yb.shape == (16, 4)
+    assert np.all(np.isfinite(xb.numpy()))
+    np.testing.assert_allclose(yb.numpy().sum(1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(batch_size="8"), TypeError, "batch_size"),
+        (dict(batch_size=8, validation_fraction=1.0), ValueError, "validation_fraction"),
+        (dict(batch_size=8, augment="heavy"), ValueError, "augment"),
+        (dict(batch_size=8, image_size=(8,)), TypeError, "image_size"),
+        (dict(batch_size=8, colour=True), TypeError, "Unknown option"),
+        (dict(batch_size=8, seed=1.5), TypeError, "seed"),
+        (dict(batch_size=10_000), ValueError, "batch_size"),
+    ],
+)
+def test_bad_arguments(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        get_datasets("digits", **kwargs)
+
+
+def test_bad_arrays():
+    x = np.zeros((10, 8, 8, 1), np.uint8)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        from_arrays(x, np.arange(10), num_classes=3, batch_size=2)
+    with pytest.raises(ValueError, match="shape"):
+        from_arrays(np.zeros((10, 8, 8, 2)), np.zeros(10, int), batch_size=2)
+    with pytest.raises(ValueError, match="shape"):
+        from_arrays(np.zeros((10, 8)), np.zeros(10, int), batch_size=2)
+    with pytest.raises(ValueError, match="empty"):
+        from_arrays(np.zeros((0, 8, 8, 1)), np.zeros(0, int), batch_size=2)
+    with pytest.raises(ValueError, match="one integer label per image"):
+        from_arrays(x, np.zeros(9, int), batch_size=2)
+    with pytest.raises(ValueError, match="x_test"):
+        from_arrays(x, np.zeros(10, int), x, batch_size=2)
+
+
+def test_validate_for_model():
+    import keras_resnet
+
+    info = get_datasets("digits", batch_size=32).info
+    keras_resnet_model = keras_resnet.create_model("_tiny", input_shape=(8, 8, 1), classes=10)
+    data.validate_for_model(info, keras_resnet_model)
+    wrong = keras_resnet.create_model("_tiny", input_shape=(8, 8, 3), classes=10)
+    with pytest.raises(ValueError, match="image_shape"):
+        data.validate_for_model(info, wrong)
+    wrong = keras_resnet.create_model("_tiny", input_shape=(8, 8, 1), classes=5)
+    with pytest.raises(ValueError, match="num_classes"):
+        data.validate_for_model(info, wrong)
+
+
+def test_unknown_dataset_lists_supported():
+    with pytest.raises(ValueError, match="digits"):
+        get_datasets("no_such_dataset_xyz", batch_size=8)
+
+
+def test_works_under_distribution_strategy():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    ds = get_datasets("digits", batch_size=32, seed=0)
+    opts = ds.train.options()
+    assert (
+        opts.experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+    )
+    dist = strategy.experimental_distribute_dataset(ds.train)
+    x, y = next(iter(dist))
+    assert strategy.experimental_local_results(x)[0].shape == (32, 8, 8, 1)
