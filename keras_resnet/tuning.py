@@ -22,29 +22,44 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from keras_resnet.config import SHORTCUT_ALIASES, SHORTCUTS, ResNetConfig
+from keras_resnet.config import SHORTCUT_ALIASES, ResNetConfig
+from keras_resnet.data import PRESETS
+from keras_resnet.training import (
+    SCHEDULES,
+    TrainConfig,
+    get_recipe,
+    make_callbacks,
+    make_loss,
+    make_metrics,
+    make_optimizer,
+)
 from keras_resnet.zoo import create_model, model_spec
 
 # Head and input arguments of ResNet that a variant spec may carry but that are not
 # part of the architecture.
 _HEAD_KEYS = ("classes", "classifier_activation", "include_top", "pooling", "name")
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("constant", "step", "cosine")
 SAMPLINGS = ("linear", "log", "reverse_log")
-# The training recipe every training hyperparameter defaults to: He et al. 2015's
-# CIFAR recipe (SGD momentum 0.9, lr 0.1, weight decay 1e-4, batch 128, lr / 10 at
-# 50 % and 75 % of training), no label smoothing, no extra augmentation.
-DEFAULT_RECIPE: dict[str, Any] = {
-    "optimizer": "sgd",
-    "learning_rate": 0.1,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "label_smoothing": 0.0,
-    "batch_size": 128,
-    "schedule": "step",
-    "augment": "none",
-}
-TRAINING_HPS = tuple(DEFAULT_RECIPE)
+# Fields of keras_resnet.training.TrainConfig that are hyperparameters (the rest,
+# e.g. epochs, precision, strategy, describe the run, not the recipe).
+TRAINING_HPS: tuple[str, ...] = (
+    "optimizer",
+    "learning_rate",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "schedule",
+    "decay_factor",
+    "min_lr_fraction",
+    "warmup_epochs",
+    "batch_size",
+    "label_smoothing",
+    "use_ema",
+    "ema_momentum",
+    "augment",
+)
+# Searched by default (with ranges below); the other training names stay fixed at
+# the recipe's value unless ``search_space`` says otherwise.
+_SEARCHED_TRAINING = ("learning_rate", "weight_decay", "label_smoothing", "batch_size", "schedule")
 _CHOICE_DEFAULTS = {
     "block": ["basic", "bottleneck"],
     "groups": [1, 2, 4, 8, 32],
@@ -210,7 +225,7 @@ class ResNetHyperModel(kt.HyperModel):
     ``build(hp)`` maps hyperparameters onto :func:`keras_resnet.create_model` (one
     builder, no second copy of the architecture); ``fit(hp, model, ...)`` compiles
     with the tuned recipe and trains. Defaults equal the ``baseline`` variant and
-    :data:`DEFAULT_RECIPE`, so ``build(keras_tuner.HyperParameters())`` is exactly
+    its training ``recipe``, so ``build(keras_tuner.HyperParameters())`` is exactly
     ``create_model(baseline, input_shape=..., classes=...)``.
 
     Architecture hyperparameters (names of :class:`~keras_resnet.config.ResNetConfig`
@@ -223,7 +238,9 @@ class ResNetHyperModel(kt.HyperModel):
     ``head_dropout``. Any other ``ResNetConfig`` field may be added (e.g.
     ``{"stem_width": [16, 32]}``). Training hyperparameters: ``learning_rate``,
     ``weight_decay``, ``label_smoothing``, ``batch_size``, ``schedule`` (searched by
-    default) and ``optimizer``, ``momentum``, ``augment`` (fixed by default).
+    default) and the other tunable :class:`~keras_resnet.training.TrainConfig` fields
+    (``optimizer``, ``momentum``, ``nesterov``, ``warmup_epochs``, ``augment``,
+    ``use_ema``, ...; fixed at the recipe's value by default).
 
     ``search_space`` maps a name to: a value (fix it), a list (choices), a tuple
     ``(min, max)``, ``(min, max, step)``, ``(min, max, sampling)`` or
@@ -239,8 +256,11 @@ class ResNetHyperModel(kt.HyperModel):
         baseline: Name of the zoo variant the defaults reproduce
             (see :func:`keras_resnet.list_models`).
         search_space: Overrides of the default space (see above).
-        early_stopping_patience: Stop a trial after this many epochs without
-            improvement of the validation loss (``None`` disables it).
+        recipe: The training recipe the training hyperparameters default to: a
+            name of :func:`keras_resnet.training.list_recipes` or a
+            :class:`~keras_resnet.training.TrainConfig` (its
+            ``early_stopping_patience``, ``monitor``, ``seed`` ... apply to every
+            trial). Defaults to He et al. 2015's CIFAR recipe.
         name: Optional name of the HyperModel.
         tunable: Whether the hyperparameters join the tuner's search space.
 
@@ -260,7 +280,7 @@ class ResNetHyperModel(kt.HyperModel):
         *,
         baseline: str = "resnet20",
         search_space: Mapping[str, Any] | None = None,
-        early_stopping_patience: int | None = None,
+        recipe: str | TrainConfig = "he2015_cifar",
         name: str | None = None,
         tunable: bool = True,
     ) -> None:
@@ -272,20 +292,17 @@ class ResNetHyperModel(kt.HyperModel):
                 "`search_space` must be a dict mapping hyperparameter names to values, "
                 f"lists, ranges or None. Received: search_space={search_space!r}"
             )
-        if early_stopping_patience is not None and (
-            isinstance(early_stopping_patience, bool)
-            or not isinstance(early_stopping_patience, int)
-            or early_stopping_patience < 1
-        ):
-            raise ValueError(
-                "`early_stopping_patience` must be a positive integer or None. "
-                f"Received: early_stopping_patience={early_stopping_patience!r}"
+        if isinstance(recipe, str):
+            recipe = get_recipe(recipe)
+        if not isinstance(recipe, TrainConfig):
+            raise TypeError(
+                f"`recipe` must be a recipe name or a TrainConfig. Received: recipe={recipe!r}"
             )
+        self.recipe = recipe
         spec = model_spec(baseline)
         self.baseline = baseline
         self.input_shape = tuple(input_shape)
         self.classes = classes
-        self.early_stopping_patience = early_stopping_patience
         self._arch = {k: v for k, v in spec.items() if k in ResNetConfig.fields()}
         self._base_config = ResNetConfig(**self._arch)
         self._head = (
@@ -309,7 +326,8 @@ class ResNetHyperModel(kt.HyperModel):
         values["stage_depths"] = _encode("stage_depths", cfg.stage_depths)
         for i, depth in enumerate(cfg.stage_depths, start=1):
             values[f"stage{i}_depth"] = depth
-        values.update(width_multiplier=1.0, head_dropout=0.0, **DEFAULT_RECIPE)
+        values.update(width_multiplier=1.0, head_dropout=0.0)
+        values.update({n: getattr(self.recipe, n) for n in TRAINING_HPS})
         return values
 
     def _default_space(self) -> dict[str, Any]:
@@ -336,14 +354,20 @@ class ResNetHyperModel(kt.HyperModel):
             "dropout": (0.0, max(0.3, cfg.dropout), 0.1),
             "se_ratio": choices("se_ratio"),
             "head_dropout": (0.0, 0.5, 0.1),
-            "learning_rate": (1e-3, 0.3, "log"),
-            "weight_decay": (1e-5, 1e-3, "log"),
-            "label_smoothing": (0.0, 0.2, 0.05),
+            "learning_rate": (min(1e-3, d["learning_rate"]), max(0.3, d["learning_rate"]), "log"),
+            "weight_decay": (
+                min(1e-5, d["weight_decay"] or 1e-5),
+                max(1e-3, d["weight_decay"]),
+                "log",
+            ),
+            "label_smoothing": (0.0, max(0.2, d["label_smoothing"]), 0.05),
             "batch_size": choices("batch_size"),
             "schedule": choices("schedule"),
         }
+        if not d["weight_decay"]:  # a recipe without decay: search it linearly from 0
+            space["weight_decay"] = (0.0, 1e-3)
         # Fixed by default; callers may search them.
-        space.update({k: DEFAULT_RECIPE[k] for k in ("optimizer", "momentum", "augment")})
+        space.update({n: d[n] for n in TRAINING_HPS if n not in _SEARCHED_TRAINING})
         return space
 
     def known_names(self) -> tuple[str, ...]:
@@ -481,24 +505,15 @@ class ResNetHyperModel(kt.HyperModel):
             if not _is_number(value) or value <= 0:
                 raise ValueError(f"must be a positive number. Received: {name}={value!r}")
             ResNetConfig(**{**self._arch, "stage_widths": self._widths(value)})
-        elif name in ("head_dropout", "dropout", "label_smoothing"):
+        elif name == "head_dropout":
             if not _is_number(value) or not 0 <= value < 1:
                 raise ValueError(f"must be in [0, 1). Received: {name}={value!r}")
-        elif name in ("learning_rate",):
-            if not _is_number(value) or value <= 0:
-                raise ValueError(f"must be positive. Received: {name}={value!r}")
-        elif name in ("weight_decay", "momentum"):
-            if not _is_number(value) or value < 0:
-                raise ValueError(f"must be >= 0. Received: {name}={value!r}")
-        elif name == "batch_size":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"must be a positive integer. Received: {name}={value!r}")
-        elif name == "optimizer" and value not in OPTIMIZERS:
-            raise ValueError(f"must be one of {OPTIMIZERS}. Received: {name}={value!r}")
-        elif name == "schedule" and value not in SCHEDULES:
-            raise ValueError(f"must be one of {SCHEDULES}. Received: {name}={value!r}")
-        elif name == "augment" and not isinstance(value, str):
-            raise ValueError(f"must be an augmentation preset name. Received: {name}={value!r}")
+        elif name == "augment":
+            if value not in PRESETS:
+                raise ValueError(f"`augment` must be one of {PRESETS}. Received: augment={value!r}")
+        elif name in TRAINING_HPS:
+            # TrainConfig validates recipe values (epochs raised so warm-up always fits).
+            self.recipe.replace(**{name: value, "epochs": max(self.recipe.epochs, 10**6)})
 
     def _widths(self, multiplier: float) -> tuple[int, ...]:
         return tuple(max(1, int(round(w * multiplier))) for w in self._base_config.stage_widths)
@@ -572,13 +587,15 @@ class ResNetHyperModel(kt.HyperModel):
             hp: ``keras_tuner.HyperParameters``.
 
         Returns:
-            A compiled ``keras.Model`` (compiled with the trial's recipe and a
-            constant learning rate; :meth:`fit` recompiles with the schedule).
+            A ``keras.Model`` compiled with the trial's optimizer at a constant
+            learning rate, for integer labels and without label smoothing
+            (:meth:`fit` recompiles with the full recipe: the schedule needs the
+            number of steps, label smoothing one-hot labels).
 
         Raises:
             keras_tuner.errors.FailedTrialError: A combination of values the builder
-                rejects (single values were already checked in ``__init__``); the
-                tuner records the trial as failed and moves on.
+                rejects (single values and width combinations were checked in
+                ``__init__``); the tuner records the trial as failed and moves on.
 
         Example:
             >>> import keras_tuner
@@ -593,38 +610,50 @@ class ResNetHyperModel(kt.HyperModel):
             raise kt.errors.FailedTrialError(
                 f"Invalid combination of hyperparameters: {err}"
             ) from err
-        self._compile(model, hp, learning_rate=self._value(hp, "learning_rate"))
+        # Integer labels and a constant rate here, so models from get_best_models()
+        # evaluate on plain datasets; fit() compiles the trial's full recipe.
+        config = self.train_config(hp).replace(
+            schedule="constant", warmup_epochs=0, label_smoothing=0.0
+        )
+        self._compile(model, config, steps_per_epoch=1, one_hot=False)
         return model
 
-    # ----------------------------------------------------------------- fit
-    def _compile(self, model: keras.Model, hp: kt.HyperParameters, learning_rate: Any) -> None:
-        smoothing = self._value(hp, "label_smoothing")
-        if self.binary:
-            loss = keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
-        elif smoothing:
-            loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
-        else:
-            loss = keras.losses.SparseCategoricalCrossentropy()
-        name, wd = self._value(hp, "optimizer"), self._value(hp, "weight_decay")
-        if name == "sgd":
-            optimizer = keras.optimizers.SGD(
-                learning_rate, momentum=self._value(hp, "momentum"), weight_decay=wd or None
-            )
-        else:
-            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=wd)
-        # Decoupled weight decay skips BN parameters and biases (standard practice).
-        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    def train_config(self, hp: kt.HyperParameters, epochs: int | None = None) -> TrainConfig:
+        """The recipe with the trial's training hyperparameters applied.
 
-    def _schedule(self, hp: kt.HyperParameters, total_steps: int) -> Any:
-        lr, kind = self._value(hp, "learning_rate"), self._value(hp, "schedule")
-        if kind == "constant" or total_steps < 2:
-            return lr
-        if kind == "cosine":
-            return keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps)
-        # He et al. 2015: divide by 10 at 50 % and 75 % of training.
-        bounds = [max(1, total_steps // 2), max(2, (3 * total_steps) // 4)]
-        return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [lr, lr / 10, lr / 100])
+        Args:
+            hp: ``keras_tuner.HyperParameters`` (missing values take the recipe's).
+            epochs: Epochs of the run (default: the recipe's). A recipe warm-up
+                longer than half the run is shortened to half of it, so short trials
+                still decay.
+
+        Returns:
+            A :class:`keras_resnet.training.TrainConfig`, e.g. for
+            :func:`keras_resnet.training.train` to retrain the best trial.
+
+        Example:
+            >>> import keras_tuner
+            >>> hm = ResNetHyperModel((32, 32, 3), 10, search_space={"batch_size": 64})
+            >>> cfg = hm.train_config(keras_tuner.HyperParameters(), epochs=3)
+            >>> cfg.batch_size, cfg.epochs, cfg.recipe
+            (64, 3, 'he2015_cifar')
+        """
+        values = {n: self._value(hp, n) for n in TRAINING_HPS}
+        epochs = self.recipe.epochs if epochs is None else epochs
+        values["warmup_epochs"] = min(values["warmup_epochs"], epochs / 2)
+        return self.recipe.replace(epochs=epochs, **values)
+
+    def _compile(
+        self, model: keras.Model, config: TrainConfig, steps_per_epoch: int, one_hot: bool
+    ) -> None:
+        optimizer = make_optimizer(config, steps_per_epoch)
+        if self.binary:  # make_loss / make_metrics cover softmax heads
+            loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+            metrics = [keras.metrics.BinaryAccuracy(name="accuracy")]
+        else:
+            loss = make_loss(config, one_hot=one_hot)
+            metrics = make_metrics(one_hot=one_hot)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
     def fit(
         self,
@@ -641,11 +670,15 @@ class ResNetHyperModel(kt.HyperModel):
     ) -> keras.callbacks.History:
         """Train ``model`` with the trial's recipe; returns the ``History``.
 
-        Data can be arrays (``x``, ``y``; ``batch_size`` is the trial's), a batched
-        ``tf.data.Dataset`` (re-batched to the trial's ``batch_size`` when that is
-        searched), or a callable ``data(batch_size=..., augment=...)`` returning
-        ``(train, validation)`` datasets or a :class:`keras_resnet.data.Datasets`
-        (e.g. ``functools.partial(keras_resnet.get_datasets, "digits")``); only a
+        Compiles with :func:`keras_resnet.training.make_optimizer` (schedule,
+        warm-up, decoupled weight decay), ``make_loss`` / ``make_metrics`` and adds
+        ``make_callbacks`` (learning-rate logging, stop on NaN, early stopping when
+        the recipe sets ``early_stopping_patience``). Data can be arrays (``x``,
+        ``y``; the trial's ``batch_size``), a batched ``tf.data.Dataset`` (re-batched
+        to the trial's ``batch_size`` when that is searched), or a callable
+        ``data(batch_size=..., augment=..., one_hot=...)`` returning
+        :class:`keras_resnet.data.Datasets` or ``(train, validation)``, e.g.
+        ``functools.partial(keras_resnet.get_datasets, "digits", seed=0)``; only a
         callable can apply the ``augment`` hyperparameter.
 
         Args:
@@ -655,7 +688,8 @@ class ResNetHyperModel(kt.HyperModel):
             y: Training labels when ``x`` is an array.
             validation_data: Validation data (taken from the callable when omitted).
             epochs: Last epoch (KerasTuner's Hyperband sets it).
-            initial_epoch: First epoch (Hyperband sets it when resuming a model).
+            initial_epoch: First epoch (Hyperband sets it when it continues a model;
+                the schedule continues from there).
             callbacks: Callbacks (KerasTuner adds its own here).
             **kwargs: Passed on to ``model.fit``.
 
@@ -674,23 +708,21 @@ class ResNetHyperModel(kt.HyperModel):
         """
         import tensorflow as tf
 
-        batch_size = self._value(hp, "batch_size")
-        augment = self._value(hp, "augment")
-        one_hot = (not self.binary) and bool(self._value(hp, "label_smoothing"))
+        config = self.train_config(hp, epochs=max(1, epochs))
+        batch_size = config.batch_size
+        smoothing = (not self.binary) and config.label_smoothing > 0
+        steps = None
         if callable(x) and not isinstance(x, tf.data.Dataset):
-            data = x(batch_size=batch_size, augment=augment)
-            train, validation = data[0], data[1]
-            validation_data = validation if validation_data is None else validation_data
-            x, y = train, None
-        elif self._params.get("augment", _Param("augment", "fixed", "none")).candidates() != (
-            "none",
-        ):
+            data = x(batch_size=batch_size, augment=config.augment, one_hot=smoothing)
+            x, y = data[0], None
+            validation_data = data[1] if validation_data is None else validation_data
+        elif self._params.get("augment") and self._params["augment"].kind != "fixed":
             raise kt.errors.FatalValueError(
                 "The `augment` hyperparameter needs a data callable "
-                "`data(batch_size=..., augment=...)` as the training data. Received: "
-                f"x of type {type(x).__name__}; drop it with search_space={{'augment': None}}"
+                "`data(batch_size=..., augment=..., one_hot=...)` as the training data. "
+                f"Received: x of type {type(x).__name__}; fix or drop it with "
+                "search_space={'augment': None}"
             )
-        steps = None
         if isinstance(x, tf.data.Dataset):
             if "batch_size" in self._params and self._params["batch_size"].kind != "fixed":
                 # Re-batching hides the cardinality; estimate the steps for the LR
@@ -699,33 +731,30 @@ class ResNetHyperModel(kt.HyperModel):
                 first = int(tf.shape(tf.nest.flatten(next(iter(x.take(1))))[0])[0])
                 x = x.rebatch(batch_size)
                 steps = math.ceil(batches * first / batch_size) if batches > 0 else None
-            x = self._labels(x, one_hot)
+            x = self._labels(x, smoothing)
             kwargs.pop("batch_size", None)
+            one_hot = x.element_spec[1].shape.rank == 2
         else:
             kwargs.setdefault("batch_size", batch_size)
-            if one_hot and y is not None:
-                y = keras.ops.one_hot(keras.ops.convert_to_tensor(y, "int32"), self.classes)
+            y, one_hot = self._array_labels(y, smoothing)
         if isinstance(validation_data, tf.data.Dataset):
             validation_data = self._labels(validation_data, one_hot)
-        elif one_hot and isinstance(validation_data, tuple) and len(validation_data) == 2:
-            vx, vy = validation_data
+        elif isinstance(validation_data, tuple) and len(validation_data) == 2:
             validation_data = (
-                vx,
-                keras.ops.one_hot(keras.ops.convert_to_tensor(vy, "int32"), self.classes),
+                validation_data[0],
+                self._array_labels(validation_data[1], one_hot)[0],
             )
         steps = steps or self._steps_per_epoch(
             x, kwargs.get("batch_size"), kwargs.get("steps_per_epoch")
         )
-        total = max(1, (epochs - initial_epoch) * steps) if steps else 0
         with model.distribute_strategy.scope():
-            self._compile(model, hp, learning_rate=self._schedule(hp, total))
-        callbacks = list(callbacks or [])
-        if self.early_stopping_patience and validation_data is not None:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    "val_loss", patience=self.early_stopping_patience, restore_best_weights=False
-                )
-            )
+            self._compile(model, config, steps_per_epoch=steps, one_hot=one_hot and not self.binary)
+            if initial_epoch:
+                model.optimizer.iterations.assign(initial_epoch * steps)
+        monitor = config.monitor
+        if validation_data is None and monitor.startswith("val_"):
+            monitor = monitor[4:]
+        callbacks = list(callbacks or []) + make_callbacks(config, None, monitor=monitor)
         start = time.perf_counter()
         history = model.fit(
             x,
@@ -741,11 +770,19 @@ class ResNetHyperModel(kt.HyperModel):
         history.history["fit_seconds"] = [seconds] * n
         return history
 
+    def _array_labels(self, y: Any, one_hot: bool) -> tuple[Any, bool]:
+        if y is None or self.binary:
+            return y, False
+        rank = len(getattr(y, "shape", ()))
+        if rank == 1 and one_hot:
+            return keras.ops.one_hot(keras.ops.convert_to_tensor(y, "int32"), self.classes), True
+        return y, rank == 2
+
     def _labels(self, ds: Any, one_hot: bool) -> Any:
         import tensorflow as tf
 
         spec = ds.element_spec
-        if not one_hot or not isinstance(spec, tuple) or spec[1].shape.rank != 1:
+        if self.binary or not one_hot or not isinstance(spec, tuple) or spec[1].shape.rank != 1:
             return ds
         classes = self.classes
         return ds.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), classes)))
@@ -758,10 +795,10 @@ class ResNetHyperModel(kt.HyperModel):
             return int(steps)
         if isinstance(x, tf.data.Dataset):
             n = int(x.cardinality())
-            return n if n > 0 else 0
+            return n if n > 0 else 1
         if x is None or batch_size is None:
-            return 0
-        return math.ceil(len(x) / batch_size)
+            return 1
+        return max(1, math.ceil(len(x) / batch_size))
 
 
 def hyperparameter_names(hypermodel: ResNetHyperModel) -> list[str]:
@@ -818,9 +855,8 @@ def trial_results(tuner: kt.Tuner) -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "DEFAULT_RECIPE",
+    "TRAINING_HPS",
     "ResNetHyperModel",
-    "SHORTCUTS",
     "hyperparameter_names",
     "trial_results",
 ]

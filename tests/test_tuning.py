@@ -337,3 +337,33 @@ def test_interrupted_search_resumes(digits, tmp_path):
     done = {r["trial"] for r in rows if r["status"] == "COMPLETED"}
     assert done_before < done and len(done) == 3
     assert len(rows) == 3  # the interrupted trial was re-run, not lost or duplicated
+
+
+def test_fit_with_data_callable_searches_augmentation():
+    from keras_resnet.data import get_datasets
+
+    calls = []
+
+    def data(**kwargs):
+        calls.append(kwargs)
+        return get_datasets("digits", seed=0, **kwargs)
+
+    hm = ResNetHyperModel(
+        SHAPE, 10, baseline="_tiny", search_space={**FAST, "augment": ["none", "mnist"]}
+    )
+    hp = _hp(augment="mnist", batch_size=256, label_smoothing=0.1)
+    history = hm.fit(hp, hm.build(hp), data, epochs=1, verbose=0)
+    assert calls == [{"batch_size": 256, "augment": "mnist", "one_hot": True}]
+    assert 0.0 <= history.history["val_accuracy"][0] <= 1.0
+
+
+def test_train_config_carries_the_trial():
+    hm = ResNetHyperModel(SHAPE, 10, baseline="_tiny", recipe="cosine")
+    defaults = hm.train_config(kt.HyperParameters(), epochs=4)
+    assert (defaults.recipe, defaults.schedule) == ("cosine", "cosine")
+    assert defaults.label_smoothing == 0.1
+    assert defaults.warmup_epochs == 2  # the recipe's 5 warm-up epochs, capped at half the run
+    cfg = hm.train_config(_hp(learning_rate=0.02, batch_size=32, schedule="step"), epochs=3)
+    assert (cfg.learning_rate, cfg.batch_size, cfg.schedule, cfg.epochs) == (0.02, 32, "step", 3)
+    with pytest.raises(TypeError, match="recipe"):
+        ResNetHyperModel(SHAPE, 10, recipe=3)
