@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -232,8 +233,8 @@ class ResNetHyperModel(kt.HyperModel):
     fields where they correspond): ``block`` (basic / bottleneck), ``preact``,
     ``stage1_depth`` ... ``stageN_depth`` (or ``stage_depths``: a list of depth
     families such as ``[(2, 2, 2), (3, 3, 3)]``), ``width_multiplier`` (scales
-    ``stage_widths``), ``groups`` and ``base_width`` (ResNeXt; active for bottleneck
-    blocks), ``shortcut`` (``"none"`` is a plain network), ``drop_path_rate``
+    ``stage_widths`` and ``stem_width``), ``groups`` and ``base_width`` (ResNeXt;
+    active for bottleneck blocks), ``shortcut`` (``"none"`` is a plain network), ``drop_path_rate``
     (stochastic depth), ``dropout``, ``se_ratio`` (squeeze-and-excitation) and
     ``head_dropout``. Any other ``ResNetConfig`` field may be added (e.g.
     ``{"stem_width": [16, 32]}``). Training hyperparameters: ``learning_rate``,
@@ -469,29 +470,39 @@ class ResNetHyperModel(kt.HyperModel):
 
     def _check_combinations(self) -> None:
         """Every combination of the width-related choices must build (no failed trials)."""
-        names = ("block", "groups", "base_width", "width_multiplier")
+        names = ("block", "groups", "base_width", "width_multiplier", "stem_width", "shortcut")
         defaults = self._defaults()
         options = [
             self._params[n].candidates() if n in self._params else (defaults[n],) for n in names
         ]
-        for block, groups, base_width, multiplier in itertools.product(*options):
+        for values in itertools.product(*options):
+            block, groups, base_width, multiplier, stem, shortcut = values
             if block == "basic":
                 groups, base_width = self._base_config.groups, self._base_config.base_width
+            combo = dict(zip(names, values, strict=True))
             try:
-                ResNetConfig(
+                cfg = ResNetConfig(
                     **{
                         **self._arch,
                         "block": block,
                         "groups": groups,
                         "base_width": base_width,
                         "stage_widths": self._widths(multiplier),
+                        "stem_width": self._scale(stem, multiplier),
+                        "shortcut": _decode("shortcut", shortcut),
                     }
                 )
+                # The parameter-free option-A shortcut pads channels; it cannot drop any.
+                first = cfg.stage_widths[0] * cfg.expansion
+                if cfg.shortcut == "zero_pad" and first < cfg.stem_width:
+                    raise ValueError(
+                        f"shortcut='zero_pad' needs stage 1 ({first} channels) at least as "
+                        f"wide as the stem ({cfg.stem_width})"
+                    )
             except ValueError as err:
                 raise ValueError(
-                    "`search_space` combines values the builder rejects: block="
-                    f"{block!r}, groups={groups}, base_width={base_width}, width_multiplier="
-                    f"{multiplier}: {err}. Narrow one of these choices."
+                    f"`search_space` combines values the builder rejects: {combo}: {err}. "
+                    "Narrow one of these choices."
                 ) from None
 
     def _check_value(self, name: str, value: Any, parent: tuple[str, tuple] | None) -> None:
@@ -504,7 +515,8 @@ class ResNetHyperModel(kt.HyperModel):
         elif name == "width_multiplier":
             if not _is_number(value) or value <= 0:
                 raise ValueError(f"must be a positive number. Received: {name}={value!r}")
-            ResNetConfig(**{**self._arch, "stage_widths": self._widths(value)})
+            stem = self._scale(self._base_config.stem_width, value)
+            ResNetConfig(**{**self._arch, "stage_widths": self._widths(value), "stem_width": stem})
         elif name == "head_dropout":
             if not _is_number(value) or not 0 <= value < 1:
                 raise ValueError(f"must be in [0, 1). Received: {name}={value!r}")
@@ -515,8 +527,12 @@ class ResNetHyperModel(kt.HyperModel):
             # TrainConfig validates recipe values (epochs raised so warm-up always fits).
             self.recipe.replace(**{name: value, "epochs": max(self.recipe.epochs, 10**6)})
 
+    @staticmethod
+    def _scale(width: int, multiplier: float) -> int:
+        return max(1, int(round(width * multiplier)))
+
     def _widths(self, multiplier: float) -> tuple[int, ...]:
-        return tuple(max(1, int(round(w * multiplier))) for w in self._base_config.stage_widths)
+        return tuple(self._scale(w, multiplier) for w in self._base_config.stage_widths)
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         """Register the whole space (architecture and training) on ``hp``.
@@ -571,7 +587,11 @@ class ResNetHyperModel(kt.HyperModel):
             arch["stage_depths"] = tuple(
                 self._value(hp, f"stage{i}_depth") for i in range(1, n + 1)
             )
-        arch["stage_widths"] = self._widths(self._value(hp, "width_multiplier"))
+        # The multiplier scales the whole network (stem and stages), so the stem to
+        # stage-1 ratio of the baseline is kept (option-A shortcuts need it).
+        multiplier = self._value(hp, "width_multiplier")
+        arch["stage_widths"] = self._widths(multiplier)
+        arch["stem_width"] = self._scale(arch["stem_width"], multiplier)
         if arch["block"] == "basic":  # ResNeXt knobs are inactive: keep the baseline's
             arch["groups"], arch["base_width"] = (
                 self._arch.get("groups", 1),
@@ -733,6 +753,7 @@ class ResNetHyperModel(kt.HyperModel):
                 steps = math.ceil(batches * first / batch_size) if batches > 0 else None
             x = self._labels(x, smoothing)
             kwargs.pop("batch_size", None)
+            kwargs.setdefault("shuffle", False)  # a pipeline shuffles itself
             one_hot = x.element_spec[1].shape.rank == 2
         else:
             kwargs.setdefault("batch_size", batch_size)
@@ -856,7 +877,91 @@ def trial_results(tuner: kt.Tuner) -> list[dict[str, Any]]:
 
 __all__ = [
     "TRAINING_HPS",
+    "TUNERS",
+    "make_tuner",
     "ResNetHyperModel",
     "hyperparameter_names",
     "trial_results",
 ]
+
+
+TUNERS: tuple[str, ...] = ("random", "hyperband", "bayesian")
+
+
+def make_tuner(
+    kind: str,
+    hypermodel: kt.HyperModel,
+    *,
+    max_trials: int,
+    max_epochs: int,
+    directory: str | os.PathLike,
+    project_name: str = "search",
+    objective: str | kt.Objective = "val_accuracy",
+    overwrite: bool = False,
+    seed: int | None = None,
+    distribution_strategy: Any = None,
+    executions_per_trial: int = 1,
+) -> kt.Tuner:
+    """A KerasTuner tuner of ``kind`` with one set of arguments for all three.
+
+    ``max_trials`` caps the number of trials for every kind (Hyperband sizes its
+    brackets from ``max_epochs`` and stops at the cap). With ``overwrite=False`` an
+    existing project in ``directory/project_name`` is reloaded, so an interrupted
+    search continues where it stopped (a trial that was running is run again).
+
+    Args:
+        kind: ``"random"`` (RandomSearch), ``"hyperband"`` or ``"bayesian"``
+            (BayesianOptimization).
+        hypermodel: The hypermodel, e.g. a :class:`ResNetHyperModel`.
+        max_trials: Maximum number of trials (>= 1).
+        max_epochs: Epochs of the longest Hyperband trial (>= 1; informational for
+            the others, whose epochs come from ``search(..., epochs=...)``).
+        directory: Folder of KerasTuner projects.
+        project_name: Sub-folder of this search.
+        objective: Metric to optimize (``"val_accuracy"``: maximize).
+        overwrite: Delete an existing project instead of resuming it.
+        seed: Random seed of the oracle.
+        distribution_strategy: A ``tf.distribute.Strategy`` for every trial.
+        executions_per_trial: Trainings averaged per trial.
+
+    Returns:
+        A ``keras_tuner.Tuner``.
+
+    Example:
+        >>> import tempfile
+        >>> hm = ResNetHyperModel((8, 8, 1), 10, baseline="_tiny")
+        >>> tuner = make_tuner("bayesian", hm, max_trials=4, max_epochs=2,
+        ...                    directory=tempfile.mkdtemp())
+        >>> type(tuner).__name__, tuner.oracle.max_trials
+        ('BayesianOptimization', 4)
+    """
+    if kind not in TUNERS:
+        raise ValueError(f"`kind` must be one of {TUNERS}. Received: kind={kind!r}")
+    for arg, value in (
+        ("max_trials", max_trials),
+        ("max_epochs", max_epochs),
+        ("executions_per_trial", executions_per_trial),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+    common: dict[str, Any] = {
+        "objective": objective,
+        "directory": os.fspath(directory),
+        "project_name": project_name,
+        "overwrite": overwrite,
+        "seed": seed,
+        "distribution_strategy": distribution_strategy,
+        "executions_per_trial": executions_per_trial,
+    }
+    if kind == "random":
+        return kt.RandomSearch(hypermodel, max_trials=max_trials, **common)
+    if kind == "bayesian":
+        return kt.BayesianOptimization(
+            hypermodel, max_trials=max_trials, num_initial_points=min(3, max_trials), **common
+        )
+    tuner = kt.Hyperband(
+        hypermodel, max_epochs=max_epochs, factor=3, hyperband_iterations=1, **common
+    )
+    # Hyperband has no trial budget of its own; the oracle's generic cap stops it.
+    tuner.oracle.max_trials = max_trials
+    return tuner
