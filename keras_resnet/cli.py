@@ -17,6 +17,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
+    "keras_resnet.commands.tune",
     "keras_resnet.commands.summary",
     "keras_resnet.commands.export",
     "keras_resnet.commands.predict",
