@@ -9,11 +9,13 @@ What "deleting block ``b``" means here, for a block with input ``x``:
 - residual block with an identity shortcut (kind ``"identity"``): the residual branch
   is removed, so the block outputs ``relu(x + 0) = x`` (post-activation; ``x`` is
   already non-negative) or ``x`` (pre-activation). Exactly the identity.
-- residual block whose shortcut is not the identity (kind ``"projection"``: a 1x1
-  projection, zero-padding or pooling shortcut where the shape changes): the branch is
-  removed and the shortcut is kept, so the block outputs ``relu(shortcut(x))``. The
-  network keeps its shapes, but this is not a clean deletion (the shortcut itself is a
-  learned or subsampling layer), so these blocks are only lesioned when asked for.
+- residual block whose shortcut is not the identity: kind ``"downsampling"`` where the
+  block changes the shape (a 1x1 projection, zero-padding or pooling shortcut), kind
+  ``"projection"`` for the shape-preserving blocks of ``shortcut="projection_all"``.
+  The branch is removed and the shortcut kept, so the block outputs
+  ``relu(shortcut(x))``. The network keeps its shapes, but this is not a clean
+  deletion (the shortcut itself is a learned or subsampling layer), so these blocks
+  are only lesioned when asked for.
 - plain block (no shortcut, kind ``"plain"``): nothing carries the signal past a
   removed branch, so the whole block is skipped (its output is replaced by its input),
   which is how Veit et al. remove layers from VGG. Only possible when the block keeps
@@ -65,7 +67,12 @@ def _describe(prefix: str, layers: list[keras.layers.Layer]) -> dict[str, Any]:
         kind = "plain"
         deletable = input_shape == output_shape
     else:
-        kind = "projection" if has_shortcut_layers else "identity"
+        if not has_shortcut_layers:
+            kind = "identity"
+        elif input_shape != output_shape:
+            kind = "downsampling"
+        else:
+            kind = "projection"  # shortcut="projection_all": a 1x1 conv on every block
         deletable = True
     return {
         "block": prefix,
@@ -89,15 +96,15 @@ def list_blocks(model: keras.Model) -> list[dict[str, Any]]:
 
     Returns:
         One dict per block: ``block`` (name prefix), ``kind`` (``"identity"``,
-        ``"projection"`` or ``"plain"``, see the module docstring), ``deletable``
-        (whether :func:`delete_blocks` can remove it), ``input_shape`` and
-        ``output_shape``.
+        ``"downsampling"``, ``"projection"`` or ``"plain"``, see the module
+        docstring), ``deletable`` (whether :func:`delete_blocks` can remove it),
+        ``input_shape`` and ``output_shape``.
 
     Example:
         >>> from keras_resnet import create_model
         >>> blocks = list_blocks(create_model("resnet20", input_shape=(8, 8, 1)))
         >>> [b["kind"] for b in blocks[:4]]
-        ['identity', 'identity', 'identity', 'projection']
+        ['identity', 'identity', 'identity', 'downsampling']
     """
     _check_model(model)
     return [
@@ -183,7 +190,7 @@ def _select(model: keras.Model, blocks: str | Sequence[str]) -> list[dict[str, A
                 f"Received: blocks={blocks!r}"
             )
         if blocks == "identity":
-            return [b for b in described if b["deletable"] and b["kind"] != "projection"]
+            return [b for b in described if b["deletable"] and b["kind"] in ("identity", "plain")]
         return [b for b in described if b["deletable"]]
     if not isinstance(blocks, Sequence):
         raise TypeError(
@@ -253,8 +260,8 @@ def lesion_study(
         y: Integer labels or one-hot rows; ``None`` when ``x`` yields batches.
         blocks: ``"identity"`` (default): every block that can be replaced by the
             identity (identity-shortcut residual blocks, shape-preserving plain
-            blocks); ``"all"``: also residual blocks with a projection/zero-pad
-            shortcut (their branch is removed, their shortcut kept); or a list of
+            blocks); ``"all"``: also residual blocks whose shortcut is not the
+            identity (their branch is removed, their shortcut kept); or a list of
             block names.
         batch_size: Prediction batch size for array inputs.
 

@@ -52,7 +52,9 @@ def test_list_blocks_kinds_resnet_and_plain():
         "stage2_block1",
     ]
     kinds = [b["kind"] for b in res]
-    assert kinds.count("projection") == 2 and kinds.count("identity") == 7
+    assert kinds.count("downsampling") == 2 and kinds.count("identity") == 7
+    every = list_blocks(create_model("resnet20", input_shape=SHAPE, shortcut="projection_all"))
+    assert {b["kind"] for b in every} == {"downsampling", "projection"}
     plain = list_blocks(create_model("plain20", input_shape=SHAPE))
     assert {b["kind"] for b in plain} == {"plain"}
     # the two strided plain blocks change the shape and cannot be deleted
@@ -125,11 +127,11 @@ def test_lesion_study_rows_and_selection(data):
     assert rows[2]["accuracy"] == pytest.approx(
         float(np.mean(_predict(lesioned, x).argmax(-1) == y))
     )
-    tiny = create_model("_tiny", input_shape=SHAPE)  # stage1: identity, stage2: projection
+    tiny = create_model("_tiny", input_shape=SHAPE)  # stage1: identity, stage2: downsampling
     assert [r["kind"] for r in lesion_study(tiny, x, y)] == ["identity"]
     assert [r["kind"] for r in lesion_study(tiny, x, y, blocks="all")] == [
         "identity",
-        "projection",
+        "downsampling",
     ]
     assert [r["block"] for r in lesion_study(tiny, x, y, blocks=["stage2_block1"])] == [
         "stage2_block1"
