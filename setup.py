@@ -27,7 +27,14 @@ setup(
         "matplotlib>=3.6",
     ],
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.4", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6"],
+        "dev": [
+            "pytest>=7",
+            "ruff>=0.4",
+            "nbclient>=0.9",
+            "nbformat>=5.9",
+            "ipykernel>=6",
+            "pandas>=1.5",
+        ],
         "notebooks": ["jupyter", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6", "pandas>=1.5"],
         "bench": ["psutil>=5.9"],
     },
