@@ -52,7 +52,8 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
 
 
 _MACHINE_PATH = re.compile(r"(/work/|/home/|/root/|/tmp/|/Users/|[A-Z]:\\\\)")
-_PRIVATE_USE = re.compile(r"keras_resnet(\.\w+)*\._|from keras_resnet[.\w]* import _")
+# a single leading underscore (dunders such as __version__ are public)
+_PRIVATE_USE = re.compile(r"keras_resnet(\.\w+)*\._(?!_)|from keras_resnet[.\w]* import _(?!_)")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
