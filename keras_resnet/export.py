@@ -157,9 +157,10 @@ def _num_classes(model: keras.Model) -> int:
 
 def _outputs_logits(model: keras.Model) -> bool:
     """Whether the model ends in a linear activation (logits) rather than probabilities."""
-    last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    return activation is None or getattr(activation, "__name__", "") == "linear"
+    # A last layer without an `activation` (e.g. keras.layers.Softmax) is taken to
+    # output probabilities; pass `logits=` explicitly to override.
+    activation = getattr(model.layers[-1], "activation", None)
+    return activation is not None and getattr(activation, "__name__", "") == "linear"
 
 
 # ------------------------------------------------------------------ atomic destination

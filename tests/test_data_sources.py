@@ -194,3 +194,20 @@ def test_imagenet_preset_on_arrays_train_random_eval_center_crop():
     ref = tf.image.resize(tf.constant(x, tf.float32), (37, 37), antialias=True)[:, 2:34, 2:34]
     ref = (np.clip(np.round(ref.numpy()), 0, 255) / 255.0 - 0.5) / 0.5
     np.testing.assert_allclose(e, ref, atol=1e-4)
+
+
+def test_tfds_not_prepared_without_download(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not prepared"):
+        get_datasets("mnist", batch_size=8, data_dir=str(tmp_path), download=False)
+
+
+def test_cache_to_files(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (16, 10, 10, 1), dtype=np.uint8)
+    y = np.arange(16) % 2
+    prefix = str(tmp_path / "cache")
+    ds = from_arrays(x, y, x, y, batch_size=4, image_size=12, cache=prefix, validation_fraction=0)
+    first = batches(ds.test)[0]
+    batches(ds.train)
+    np.testing.assert_array_equal(first, batches(ds.test)[0])
+    names = {p.name.split(".")[0] for p in tmp_path.iterdir()}
+    assert {"cache_train", "cache_test"} <= names

@@ -235,6 +235,14 @@ def test_any_size_model_needs_image_size(tmp_path):
     assert json.loads((Path(path) / export.METADATA_FILE).read_text())["logits"] is True
 
 
+def test_logits_detection():
+    inputs = keras.Input((4,))
+    dense = keras.layers.Dense(3)(inputs)
+    assert export._outputs_logits(keras.Model(inputs, dense)) is True
+    assert export._outputs_logits(keras.Model(inputs, keras.layers.Softmax()(dense))) is False
+    assert export._outputs_logits(create_model("_tiny", input_shape=(8, 8, 1))) is False
+
+
 # ------------------------------------------------------------- nothing lost, no litter
 
 
@@ -516,3 +524,52 @@ def test_cli_refuses_and_reports_errors(digits, run_dir, tmp_path, capsys):
         assert main(argv) == 2, argv
         assert message in capsys.readouterr().err, argv
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "m.keras"]
+
+
+# ----------------------------------------------------------------------- slow checks
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_DIR = (REPO / ".." / "shared" / "data" / "mnist-t10k").resolve()
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    # Minimal IDX reader (big-endian header, then uint8 data); the data module has
+    # the full loader, but these tests must not depend on it.
+    import gzip
+
+    raw = gzip.open(path, "rb").read()
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(raw[3])]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3]).reshape(dims)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason=f"MNIST t10k files not found in {MNIST_DIR}",
+)
+def test_tflite_dynamic_quantization_accuracy_on_mnist(tmp_path):
+    images = _read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[..., None]
+    labels = _read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz").astype(np.int32)
+    x_train, y_train, x_test, y_test = images[:8000], labels[:8000], images[8000:], labels[8000:]
+    mean, std = (float(x_train.mean() / 255),), (float(x_train.std() / 255),)
+    keras.utils.set_random_seed(0)
+    model = create_model("_tiny", input_shape=(28, 28, 1), classes=10)
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    x = export.normalize_images(x_train, mean, std)
+    model.fit(x, y_train, batch_size=64, epochs=4, verbose=0)
+    pixels = x_test.astype("float32")
+    accuracies = {}
+    for mode in (None, "dynamic"):
+        path = export.export_tflite(
+            model, tmp_path / f"{mode}.tflite", quantize=mode, mean=mean, std=std
+        )
+        pred = export.run_tflite(path, pixels).argmax(-1)
+        accuracies[mode] = float(np.mean(pred == y_test))
+    keras_pred = model.predict(export.normalize_images(x_test, mean, std), verbose=0).argmax(-1)
+    assert accuracies[None] == pytest.approx(float(np.mean(keras_pred == y_test)), abs=1e-3)
+    assert accuracies[None] > 0.85  # a 2-stage, 16-wide net after 4 epochs
+    assert abs(accuracies["dynamic"] - accuracies[None]) <= 0.01, accuracies

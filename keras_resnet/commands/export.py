@@ -10,6 +10,12 @@ FORMATS = ("saved_model", "keras", "tflite")
 def parse_image_size(text: str) -> tuple[int, int]:
     """Parse ``"224"`` or ``"224,192"`` into ``(height, width)``.
 
+    Args:
+        text (str): One size for square images, or ``height,width``.
+
+    Returns:
+        The ``(height, width)`` tuple.
+
     Example:
         >>> parse_image_size("32")
         (32, 32)
