@@ -400,6 +400,12 @@ _WORKER_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="Keras 3 model.fit does not run under MultiWorkerMirroredStrategy "
+    "(keras-team/keras#20585, tensorflow/tensorflow#72388: PerReplica conversion error)",
+)
 def test_multi_worker_matches_one_worker(tmp_path):
     import socket
 
