@@ -53,6 +53,12 @@ class TrainResult:
         history: One dict per epoch (``loss``, ``accuracy``, ``val_*``, ``learning_rate``).
         summary: The contents of ``summary.json``.
         output_dir: The run folder, or ``None``.
+
+    Example:
+        >>> result = train("_tiny", "digits", get_recipe("fast", epochs=1),
+        ...                verbose=0)  # doctest: +SKIP
+        >>> sorted(result.history[0])[:2]  # doctest: +SKIP
+        ['accuracy', 'epoch']
     """
 
     model: keras.Model
