@@ -26,6 +26,7 @@ _LAZY: dict[str, str] = {
     "list_models": "keras_resnet.zoo",
     "model_spec": "keras_resnet.zoo",
     "load_keras_applications_weights": "keras_resnet.weights",
+    "from_keras_applications": "keras_resnet.weights",
     "model_table": "keras_resnet.analysis",
     "count_flops": "keras_resnet.analysis",
     # training
@@ -47,6 +48,15 @@ _LAZY: dict[str, str] = {
     "get_datasets": "keras_resnet.data",
     "from_arrays": "keras_resnet.data",
     "list_datasets": "keras_resnet.data",
+    # export
+    "export_saved_model": "keras_resnet.export",
+    "save_keras_model": "keras_resnet.export",
+    "load_keras_model": "keras_resnet.export",
+    "export_tflite": "keras_resnet.export",
+    "run_tflite": "keras_resnet.export",
+    "load_run_preprocessing": "keras_resnet.export",
+    "normalize_images": "keras_resnet.export",
+    "predict_images": "keras_resnet.export",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
     "keras_resnet.commands.summary",
+    "keras_resnet.commands.export",
+    "keras_resnet.commands.predict",
 )
 
 

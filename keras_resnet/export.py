@@ -41,6 +41,7 @@ BYTES_ENDPOINT = "serve_bytes"
 METADATA_FILE = "keras_resnet_export.json"
 DATA_INFO_FILE = "data_info.json"
 QUANTIZE_MODES = (None, "dynamic", "float16")
+TFLITE_PIXELS = "pixels"  # TFLite input name when the normalization is embedded
 _RESIZE_METHODS = ("bilinear", "bicubic", "area", "nearest", "lanczos3", "mitchellcubic")
 
 
@@ -156,9 +157,10 @@ def _num_classes(model: keras.Model) -> int:
 
 def _outputs_logits(model: keras.Model) -> bool:
     """Whether the model ends in a linear activation (logits) rather than probabilities."""
-    last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    return activation is None or getattr(activation, "__name__", "") == "linear"
+    # A last layer without an `activation` (e.g. keras.layers.Softmax) is taken to
+    # output probabilities; pass `logits=` explicitly to override.
+    activation = getattr(model.layers[-1], "activation", None)
+    return activation is not None and getattr(activation, "__name__", "") == "linear"
 
 
 # ------------------------------------------------------------------ atomic destination
@@ -583,6 +585,8 @@ def export_tflite(
     *,
     quantize: str | None = None,
     overwrite: bool = False,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
     image_size: int | tuple[int, int] | None = None,
     verify: bool = True,
 ) -> str:
@@ -591,9 +595,12 @@ def export_tflite(
     The model is exported with :class:`keras.export.ExportArchive` (outputs cast to
     float32, so mixed-precision models work) and converted with
     ``tf.lite.TFLiteConverter.from_saved_model``, the path Keras' own
-    ``model.export(format="litert")`` takes. The TFLite model keeps the Keras model's
-    input: float32 ``(B, H, W, C)`` already normalized as ``(pixel/255 - mean) / std``
-    (see :func:`normalize_images`), and outputs the model's float32 output.
+    ``model.export(format="litert")`` takes. Without ``mean``/``std`` the TFLite model
+    keeps the Keras model's input (signature input ``inputs``): float32
+    ``(B, H, W, C)`` already normalized (see :func:`normalize_images`). With ``mean``
+    or ``std`` the normalization is part of the model and its input (``pixels``) is
+    float32 pixel values in [0, 255] at the model's size. The output is the model's
+    output in float32.
 
     Args:
         model: A built single-input ``keras.Model``.
@@ -601,6 +608,8 @@ def export_tflite(
         quantize: ``None`` (float32), ``"dynamic"`` (dynamic-range: int8 weights,
             float activations) or ``"float16"`` (float16 weights).
         overwrite: Replace an existing file; otherwise it is an error.
+        mean: Per-channel mean in [0, 1] pixel units: embed the normalization.
+        std: Per-channel standard deviation in [0, 1] pixel units: embed it too.
         image_size: ``(height, width)``; required when the model accepts any size.
         verify: Run the converted model and check it against ``model`` (float32:
             max abs difference <= 1e-4; quantized: finite outputs of the right shape).
@@ -627,16 +636,28 @@ def export_tflite(
         )
     size = _image_size(model, image_size)
     channels = int(model.input_shape[-1])
+    embed = mean is not None or std is not None
+    mean_ = _channel_stats(mean, "mean", channels, 0.0)
+    std_ = _channel_stats(std, "std", channels, 1.0)
     _check_flag(overwrite, "overwrite")
     _check_flag(verify, "verify")
     dest = _check_destination(path, "path", overwrite, ".tflite")
+
+    def serve(x: tf.Tensor) -> tf.Tensor:
+        if embed:
+            x = _normalize(x, mean_, std_)
+        return tf.cast(model(x, training=False), tf.float32)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
         SERVE_ENDPOINT,
-        lambda x: tf.cast(model(x, training=False), tf.float32),
-        input_signature=[tf.TensorSpec((None, *size, channels), tf.float32, name="inputs")],
+        serve,
+        input_signature=[
+            tf.TensorSpec(
+                (None, *size, channels), tf.float32, name=TFLITE_PIXELS if embed else "inputs"
+            )
+        ],
     )
     with _atomic_path(dest, overwrite=overwrite) as tmp:
         saved = tmp.with_name(tmp.name + ".saved_model")
@@ -653,9 +674,10 @@ def export_tflite(
             _remove(saved)
         tmp.write_bytes(flatbuffer)
         if verify:
-            probe = normalize_images(_probe_images(size, channels))
-            got = run_tflite(tmp, probe)
-            expected = np.asarray(model(probe, training=False), "float32")
+            pixels = _probe_images(size, channels)
+            normalized = normalize_images(pixels, mean_, std_)
+            got = run_tflite(tmp, pixels.astype("float32") if embed else normalized)
+            expected = np.asarray(model(normalized, training=False), "float32")
             diff = float(np.max(np.abs(got - expected)))
             ok = np.all(np.isfinite(got)) and got.shape == expected.shape
             if not ok or (quantize is None and not diff <= max(1e-4, _tolerance(model))):
@@ -687,6 +709,27 @@ def run_tflite(path: str | os.PathLike, inputs: np.ndarray, *, num_threads: int 
     """
     interpreter = _tflite_interpreter(path, num_threads)
     return _tflite_call(interpreter, inputs)
+
+
+def tflite_embeds_normalization(path: str | os.PathLike) -> bool:
+    """Whether a TFLite model from :func:`export_tflite` takes raw pixels (``pixels``).
+
+    Args:
+        path: A ``.tflite`` file.
+
+    Returns:
+        True when its input is float pixel values in [0, 255] (mean/std embedded).
+
+    Example:
+        >>> import tempfile
+        >>> from keras_resnet import create_model
+        >>> path = export_tflite(create_model("_tiny", input_shape=(8, 8, 1), classes=2),
+        ...                      tempfile.mkdtemp() + "/m.tflite", mean=[0.5], std=[0.25])
+        >>> tflite_embeds_normalization(path)
+        True
+    """
+    signatures = _tflite_interpreter(path).get_signature_list()
+    return any(TFLITE_PIXELS in sig.get("inputs", ()) for sig in signatures.values())
 
 
 def _tflite_interpreter(path: str | os.PathLike, num_threads: int = 1) -> Any:
@@ -879,18 +922,31 @@ def predict_images(
             size, channels = (int(shape[1]), int(shape[2])), int(shape[3])
             model_fn: Callable[[np.ndarray], np.ndarray] = lambda x: _tflite_call(interpreter, x)  # noqa: E731
             logits = False
+            raw_pixels = tflite_embeds_normalization(path)
         else:
+            raw_pixels = False
             model = load_keras_model(path / "model.keras" if kind == "run" else path)
             _check_model(model)
             shape = prep.get("image_shape")
-            size = _image_size(model, None if model.input_shape[1] else tuple(shape[:2]))
+            if None in model.input_shape[1:3] and not shape:
+                raise ValueError(
+                    "The model accepts any image size; pass a data_info.json with "
+                    f"'image_shape' to fix the size. Received: model={str(model_path)!r}"
+                )
+            size = _image_size(model, tuple(shape[:2]) if None in model.input_shape[1:3] else None)
             channels = int(model.input_shape[-1])
             model_fn = lambda x: np.asarray(model(x, training=False), "float32")  # noqa: E731
             logits = _outputs_logits(model)
+        if not prep and not raw_pixels:
+            warnings.warn(
+                f"No {DATA_INFO_FILE} for {str(path)!r} (pass data_info=...): pixels are only "
+                "scaled to [0, 1], which is wrong if the model was trained on normalized data.",
+                stacklevel=2,
+            )
         mean = _channel_stats(prep.get("mean"), "mean", channels, 0.0)
         std = _channel_stats(prep.get("std"), "std", channels, 1.0)
         pixels = _decode(tf.constant(encoded), size, channels, "bilinear", True)
-        probs = model_fn(_normalize(pixels, mean, std).numpy())
+        probs = model_fn(pixels.numpy() if raw_pixels else _normalize(pixels, mean, std).numpy())
         if logits:
             probs = tf.nn.softmax(probs, axis=-1).numpy()
     results = []

@@ -1,0 +1,136 @@
+"""Accuracy of TFLite exports (float32, dynamic-range, float16) against the Keras model.
+
+Trains a small ResNet on real digits (sklearn's 8x8 digits, or the real MNIST test set
+in ../shared/data/mnist-t10k: examples 0-7999 train, 8000-9999 test), exports it with
+:func:`keras_resnet.export.export_tflite` in each mode and measures test accuracy,
+agreement with the Keras predictions, the largest probability difference and the file
+size, all in one run. Prints ONE JSON line.
+
+    python benchmarks/tflite_accuracy.py --dataset digits --model resnet20 --epochs 30
+    python benchmarks/tflite_accuracy.py --dataset mnist_t10k --model resnet20 --epochs 4
+
+``train_seconds`` is informational only (the machine is shared and noisy); the
+accuracies are deterministic for a given seed up to floating-point reduction order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_digits_uint8() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """sklearn digits as uint8 (N, 8, 8, 1); first 1437 train, last 360 test."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = np.round(data.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    labels = data.target.astype(np.int32)
+    return images[:1437], labels[:1437], images[1437:], labels[1437:]
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    # The IDX format is a big-endian header (magic, dims) followed by raw uint8 data;
+    # the data module (developed in parallel) has the full loader, this is the minimum.
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_mnist_t10k() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The real MNIST test set: 0-7999 train, 8000-9999 test (repository convention)."""
+    folder = (REPO / ".." / "shared" / "data" / "mnist-t10k").resolve()
+    images_file = folder / "t10k-images-idx3-ubyte.gz"
+    if not images_file.is_file():
+        raise SystemExit(f"MNIST t10k files not found in {folder}")
+    images = _read_idx(images_file)[..., None]
+    labels = _read_idx(folder / "t10k-labels-idx1-ubyte.gz").astype(np.int32)
+    return images[:8000], labels[:8000], images[8000:], labels[8000:]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=("digits", "mnist_t10k"), default="digits")
+    parser.add_argument("--model", default="resnet20", help="zoo name (resnet20, _tiny, ...)")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from keras_resnet import create_model
+    from keras_resnet.export import export_tflite, normalize_images, run_tflite
+
+    x_train, y_train, x_test, y_test = (
+        load_digits_uint8() if args.dataset == "digits" else load_mnist_t10k()
+    )
+    mean = (float(x_train.mean() / 255.0),)
+    std = (float(x_train.std() / 255.0),)
+    keras.utils.set_random_seed(args.seed)
+    model = create_model(args.model, input_shape=x_train.shape[1:], classes=10)
+    steps = args.epochs * int(np.ceil(len(x_train) / args.batch_size))
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            keras.optimizers.schedules.CosineDecay(0.1, steps), momentum=0.9, nesterov=True
+        ),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    start = time.perf_counter()
+    model.fit(
+        normalize_images(x_train, mean, std),
+        y_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=0,
+    )
+    train_s = time.perf_counter() - start
+    x_eval = normalize_images(x_test, mean, std)
+    keras_probs = model.predict(x_eval, batch_size=256, verbose=0)
+    keras_pred = keras_probs.argmax(-1)
+    result = {
+        "benchmark": "tflite_accuracy",
+        "dataset": args.dataset,
+        "model": args.model,
+        "params": model.count_params(),
+        "epochs": args.epochs,
+        "train_examples": len(x_train),
+        "test_examples": len(x_test),
+        "keras_accuracy": round(float(np.mean(keras_pred == y_test)), 4),
+        "train_seconds": round(train_s, 1),
+        "tflite": {},
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "command": "python benchmarks/tflite_accuracy.py " + " ".join(sys.argv[1:]),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in (None, "dynamic", "float16"):
+            path = export_tflite(model, Path(tmp) / f"{mode or 'float32'}.tflite", quantize=mode)
+            probs = run_tflite(path, x_eval)
+            pred = probs.argmax(-1)
+            result["tflite"][mode or "float32"] = {
+                "accuracy": round(float(np.mean(pred == y_test)), 4),
+                "agreement_with_keras": round(float(np.mean(pred == keras_pred)), 4),
+                "max_abs_prob_diff": float(f"{np.max(np.abs(probs - keras_probs)):.3g}"),
+                "size_bytes": os.path.getsize(path),
+            }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

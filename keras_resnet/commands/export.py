@@ -1,0 +1,123 @@
+"""``python -m keras_resnet export RUN_OR_MODEL --format ... --output PATH``."""
+
+from __future__ import annotations
+
+import argparse
+
+FORMATS = ("saved_model", "keras", "tflite")
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """Parse ``"224"`` or ``"224,192"`` into ``(height, width)``.
+
+    Args:
+        text (str): One size for square images, or ``height,width``.
+
+    Returns:
+        The ``(height, width)`` tuple.
+
+    Example:
+        >>> parse_image_size("32")
+        (32, 32)
+    """
+    try:
+        parts = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"`--image-size` must look like 224 or 224,224. Received: {text!r}"
+        ) from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise ValueError(f"`--image-size` must be one or two positive integers. Received: {text!r}")
+    return parts
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``export`` command."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a run or .keras model as a SavedModel, .keras or TFLite file",
+        description=(
+            "Export RUN_OR_MODEL (a training run folder with model.keras and data_info.json, "
+            "or a .keras file) for serving. The preprocessing (mean/std) and class names "
+            "come from the run's data_info.json (for a .keras file: --data-info, or a "
+            "data_info.json beside it). Writes all or nothing; an existing output is kept "
+            "unless --overwrite."
+        ),
+    )
+    p.add_argument("model", metavar="RUN_OR_MODEL", help="run folder or .keras file")
+    p.add_argument("--format", choices=FORMATS, default="saved_model", help="default saved_model")
+    p.add_argument("--output", required=True, help="destination folder or file")
+    p.add_argument(
+        "--quantize",
+        choices=("dynamic", "float16"),
+        default=None,
+        help="TFLite only: dynamic-range (int8 weights) or float16 quantization",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--top-k", type=int, default=5, help="SavedModel: classes returned (5)")
+    p.add_argument("--image-size", default=None, help="H[,W] for models of any input size")
+    p.add_argument("--data-info", default=None, help="data_info.json for a .keras file")
+    p.add_argument("--best", action="store_true", help="run folder: export best.keras")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``export``; returns the exit code."""
+    from pathlib import Path
+
+    from keras_resnet import export
+
+    if args.quantize is not None and args.format != "tflite":
+        raise ValueError(
+            f"`--quantize` applies to --format tflite only. Received: --format {args.format}"
+        )
+    image_size = parse_image_size(args.image_size) if args.image_size else None
+    kind, path = export.resolve_model_path(args.model)
+    if kind not in ("run", "keras"):
+        raise ValueError(
+            f"RUN_OR_MODEL must be a run folder or a .keras file. Received: {args.model!r} "
+            f"(a {kind})"
+        )
+    info = args.data_info
+    if kind == "run":
+        model_file = path / ("best.keras" if args.best else "model.keras")
+        info = info or path
+    else:
+        model_file = path
+        if info is None and (path.parent / export.DATA_INFO_FILE).is_file():
+            info = path.parent
+    prep = export.load_run_preprocessing(info) if info is not None else {}
+    # Check the destination before loading the model (fast failure, nothing touched).
+    suffix = {"keras": ".keras", "tflite": ".tflite"}.get(args.format)
+    export._check_destination(args.output, "--output", args.overwrite, suffix)
+
+    model = export.load_keras_model(model_file)
+    if args.format == "saved_model":
+        if not prep:
+            print("note: no data_info.json; the SavedModel only scales pixels to [0, 1]")
+        out = export.export_saved_model(
+            model,
+            args.output,
+            mean=prep.get("mean"),
+            std=prep.get("std"),
+            class_names=prep.get("class_names"),
+            top_k=args.top_k,
+            overwrite=args.overwrite,
+            image_size=image_size,
+        )
+    elif args.format == "keras":
+        out = export.save_keras_model(model, args.output, overwrite=args.overwrite)
+    else:
+        out = export.export_tflite(
+            model,
+            args.output,
+            quantize=args.quantize,
+            overwrite=args.overwrite,
+            mean=prep.get("mean"),
+            std=prep.get("std"),
+            image_size=image_size,
+        )
+    print(f"wrote {Path(out)}")
+    return 0

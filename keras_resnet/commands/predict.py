@@ -1,0 +1,42 @@
+"""``python -m keras_resnet predict MODEL IMAGE... [--top-k K]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` command."""
+    p = subparsers.add_parser(
+        "predict",
+        help="classify image files with a SavedModel, .keras, run folder or .tflite",
+        description=(
+            "Print the top-k classes of each IMAGE (JPEG, PNG, BMP or GIF). MODEL is a "
+            "SavedModel folder from `export`, a .keras file, a training run folder or a "
+            ".tflite file; for the last three the mean/std and class names come from "
+            "--data-info or a data_info.json beside the model."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="SavedModel folder, .keras, run folder, .tflite")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    p.add_argument("--top-k", type=int, default=5, help="classes per image (5)")
+    p.add_argument("--data-info", default=None, help="data_info.json (or its folder)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``predict``; returns the exit code."""
+    from keras_resnet.export import predict_images
+
+    results = predict_images(args.model, args.images, top_k=args.top_k, data_info=args.data_info)
+    for result in results:
+        if args.json:
+            print(json.dumps(result))
+            continue
+        print(result["image"])
+        for rank, entry in enumerate(result["top_k"], 1):
+            label = entry["name"] if entry["name"] is not None else str(entry["id"])
+            print(f"  {rank}. {label:<20} id={entry['id']:<5} p={entry['probability']:.4f}")
+    return 0
