@@ -216,9 +216,7 @@ def test_from_arrays_float_and_grayscale_inputs():
 def test_from_arrays_mixup_cutmix_randaugment_erasing():
     x = np.random.default_rng(2).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
     y = np.arange(32) % 4
-    ds = from_arrays(
-        x,
-        y,
+    kw = dict(
         batch_size=16,
         validation_fraction=0.0,
         seed=0,
@@ -227,7 +225,22 @@ def test_from_arrays_mixup_cutmix_randaugment_erasing():
         mixup=0.2,
         cutmix=1.0,
     )
+    ds = from_arrays(x, y, **kw)
     xb, yb = next(iter(ds.train))
+    # the Keras layers are seeded and run in order when a seed is given: reproducible
+    xb2, yb2 = next(iter(from_arrays(x, y, **kw).train))
+    np.testing.assert_array_equal(xb, xb2)
+    np.testing.assert_array_equal(yb, yb2)
+    plain = next(
+        iter(
+            from_arrays(
+                x,
+                y,
+                **dict(kw, rand_augment=False, random_erasing=False, mixup=False, cutmix=False),
+            ).train
+        )
+    )[0]
+    assert not np.allclose(xb, plain)
     assert xb.shape == (16, 16, 16, 3) and yb.shape == (16, 4)
     assert np.all(np.isfinite(xb.numpy()))
     np.testing.assert_allclose(yb.numpy().sum(1), 1.0, atol=1e-5)
@@ -296,3 +309,169 @@ def test_works_under_distribution_strategy():
     dist = strategy.experimental_distribute_dataset(ds.train)
     x, y = next(iter(dist))
     assert strategy.experimental_local_results(x)[0].shape == (32, 8, 8, 1)
+
+
+_DISTRIBUTED_SCRIPT = """
+import json, tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0],
+    [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+import keras, keras_resnet
+from keras_resnet.data import get_datasets
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+ds = get_datasets("digits", batch_size=32, seed=0)
+dist = strategy.experimental_distribute_dataset(ds.train)
+x, y = next(iter(dist))
+shapes = [list(t.shape) for t in strategy.experimental_local_results(x)]
+with strategy.scope():
+    model = keras_resnet.create_model("_tiny", input_shape=(8, 8, 1), classes=10)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+h = model.fit(ds.train.take(2), validation_data=ds.validation, epochs=1, verbose=0)
+print(json.dumps({"shapes": shapes, "loss": h.history["loss"][0]}))
+"""
+
+
+@pytest.mark.slow
+def test_global_batch_split_across_two_replicas():
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", _DISTRIBUTED_SCRIPT],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    result = json.loads(out)
+    assert result["shapes"] == [[16, 8, 8, 1], [16, 8, 8, 1]]
+    assert np.isfinite(result["loss"])
+
+
+# ----------------------------------------------------------------------------- augment ops
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_shift_flip_batch_is_pad_crop_flip(flip):
+    from keras_resnet.data import augment
+
+    x = np.random.default_rng(0).integers(1, 256, (24, 10, 10, 2)).astype(np.uint8)
+    out = augment.shift_flip_batch(tf.constant(x), tf.constant([4, 2]), 3, flip=flip).numpy()
+    assert out.dtype == np.uint8
+    padded = np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)))
+    seen = set()
+    for img, p in zip(out, padded, strict=True):
+        # each output is exactly one zero-padded crop of its input, maybe mirrored
+        matches = [
+            (dy, dx, m)
+            for dy in range(7)
+            for dx in range(7)
+            for m in ((False, True) if flip else (False,))
+            if np.array_equal(img, (p[:, ::-1] if m else p)[dy : dy + 10, dx : dx + 10])
+        ]
+        assert matches
+        seen.update(matches)
+    assert len({(dy, dx) for dy, dx, _ in seen}) > 5  # offsets vary across the batch
+    assert any(m for *_, m in seen) == flip
+    x0 = tf.constant(x)
+    assert augment.shift_flip_batch(x0, tf.constant([0, 1]), 0) is x0
+
+
+def test_random_resized_crop_and_center_crop_shapes():
+    from keras_resnet.data import augment
+
+    img = tf.constant(np.random.default_rng(0).random((50, 70, 3)) * 255, tf.float32)
+    a = augment.random_resized_crop(img, tf.constant([1, 1]), (24, 24))
+    b = augment.random_resized_crop(img, tf.constant([1, 2]), (24, 24))
+    assert a.shape == (24, 24, 3) and not np.allclose(a, b)
+    c = augment.resize_center_crop(img, (24, 24))
+    assert c.shape == (24, 24, 3)
+    np.testing.assert_array_equal(c, augment.resize_center_crop(img, (24, 24)))
+
+
+def test_option_errors():
+    with pytest.raises(ValueError, match="both `mean` and `std`"):
+        get_datasets("digits", batch_size=8, mean=(0.5,))
+    with pytest.raises(ValueError, match="one positive value per channel"):
+        get_datasets("digits", batch_size=8, mean=(0.5,), std=(0.0,))
+    with pytest.raises(ValueError, match="channels"):
+        get_datasets("digits", batch_size=8, channels=2)
+    with pytest.raises(ValueError, match="Augmentation option `mixup`"):
+        get_datasets("digits", batch_size=8, mixup=-1)
+    with pytest.raises(ValueError, match="shuffle_buffer"):
+        get_datasets("digits", batch_size=8, shuffle_buffer=0)
+    assert "digits" in data.list_datasets() and "mnist_t10k" in data.list_datasets()
+
+
+@pytest.mark.slow
+def test_pipeline_benchmark_runs():
+    import runpy
+    from pathlib import Path
+
+    bench = runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks" / "pipeline.py"))
+    result = bench["main"](
+        [
+            "--examples",
+            "512",
+            "--pipeline-batches",
+            "5",
+            "--naive-batches",
+            "2",
+            "--model-steps",
+            "2",
+            "--batch-size",
+            "32",
+        ]
+    )
+    assert result["pipeline_images_per_s"] > 0 and result["model_images_per_s"] > 0
+    assert result["pipeline_over_model"] == pytest.approx(
+        result["pipeline_images_per_s"] / result["model_images_per_s"], rel=0.01
+    )
+
+
+def test_public_api_exports():
+    import keras_resnet
+
+    assert keras_resnet.get_datasets is get_datasets
+    assert keras_resnet.from_arrays is from_arrays
+    assert keras_resnet.DatasetInfo is DatasetInfo and keras_resnet.Datasets is Datasets
+
+
+DATA_MODULES = [
+    "keras_resnet.data",
+    "keras_resnet.data.pipeline",
+    "keras_resnet.data.sources",
+    "keras_resnet.data.augment",
+    "keras_resnet.data.folders",
+    "keras_resnet.data.tfds_source",
+]
+
+
+@pytest.mark.parametrize("module_name", DATA_MODULES)
+def test_data_public_functions_have_examples(module_name):
+    import importlib
+
+    module = importlib.import_module(module_name)
+    for name in dir(module):
+        obj = getattr(module, name)
+        if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
+            continue
+        if callable(obj):
+            assert obj.__doc__ and "Example" in obj.__doc__, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module_name", DATA_MODULES)
+def test_data_docstring_examples_run(module_name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

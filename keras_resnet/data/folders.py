@@ -55,6 +55,24 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
     corrupt files are skipped, counted and reported with one warning. The file list
     is put in a fixed pseudo-random order so that a validation split carved from it
     covers all classes and the shuffle buffer sees mixed classes.
+
+    Args:
+        path: str, the folder.
+        name: str, the data set name (``"dir:PATH"``).
+        options: dict of :func:`~keras_resnet.data.get_datasets` options (``channels``).
+
+    Returns:
+        :class:`~keras_resnet.data.sources.Source`.
+
+    Example:
+        >>> import tempfile, pathlib, tensorflow as tf
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> png = tf.io.encode_png(tf.zeros((4, 4, 1), tf.uint8)).numpy()
+        >>> for c in ("a", "b"):
+        ...     (root / c).mkdir()
+        ...     _ = (root / c / "0.png").write_bytes(png)
+        >>> load_folder_source(str(root), name="dir:toy", options={}).class_names
+        ('a', 'b')
     """
     root = Path(path).expanduser()
     if not root.is_dir():
@@ -127,7 +145,7 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
     test_fl, test_skipped = split_of(test_root, "test")
     val_fl, val_skipped = split_of(val_root, "validation")
     skipped_all = skipped + test_skipped + val_skipped
-    src.warn_skipped(len(skipped_all), str(root), skipped_all)
+    src._warn_skipped(len(skipped_all), str(root), skipped_all)
     image_shape = (None, None, in_channels)
     return src.Source(
         name=name,

@@ -45,6 +45,11 @@ class Split:
 
     ``arrays`` holds the NumPy data for in-memory sources (used for statistics and
     for carving validation splits without touching the test data).
+
+    Example:
+        >>> x, y = np.zeros((3, 2, 2, 1), np.uint8), np.zeros(3, np.int32)
+        >>> Split(tf.data.Dataset.from_tensor_slices((x, y)), 3, (x, y)).num_examples
+        3
     """
 
     dataset: tf.data.Dataset
@@ -54,7 +59,12 @@ class Split:
 
 @dataclass
 class Source:
-    """A resolved data source (see module docstring)."""
+    """A resolved data source: splits plus what the pipeline builder needs to know.
+
+    Example:
+        >>> load_digits_source().num_classes
+        10
+    """
 
     name: str
     train: Split
@@ -74,7 +84,19 @@ class Source:
 
 
 def default_augment_for(name: str, image_shape: Sequence[int | None]) -> str:
-    """Preset used by ``augment="auto"`` for a data set name and native image shape."""
+    """Preset used by ``augment="auto"`` for a data set name and native image shape.
+
+    Args:
+        name: str, data set name (``"cifar10"``, ``"tfds:mnist"``, ``"dir:PATH"``).
+        image_shape: ``(H, W, C)``; ``H`` may be None for images of varying size.
+
+    Returns:
+        ``"cifar"``, ``"mnist"`` or ``"imagenet"``.
+
+    Example:
+        >>> default_augment_for("cifar100", (32, 32, 3)), default_augment_for("x", (None, None, 3))
+        ('cifar', 'imagenet')
+    """
     base = name.split(":")[-1].split("/")[0].lower()
     if base in ("cifar10", "cifar100", "svhn_cropped", "cifar10_1", "cinic10"):
         return "cifar"
@@ -89,7 +111,7 @@ def default_augment_for(name: str, image_shape: Sequence[int | None]) -> str:
 # ----------------------------------------------------------------------------- arrays
 
 
-def check_arrays(
+def _check_arrays(
     images: np.ndarray, labels: np.ndarray, *, num_classes: int | None, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert an image/label pair to ``uint8 (N, H, W, C)`` / ``int32 (N,)``.
@@ -138,7 +160,7 @@ def check_arrays(
     return images, labels.astype(np.int32)
 
 
-def array_split(images: np.ndarray, labels: np.ndarray) -> Split:
+def _array_split(images: np.ndarray, labels: np.ndarray) -> Split:
     """Wrap in-memory arrays as a :class:`Split`."""
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
     return Split(ds, int(images.shape[0]), (images, labels))
@@ -173,7 +195,7 @@ def train_validation_split(
         >>> len(xt), len(xv)
         (80, 20)
     """
-    check_fraction(validation_fraction)
+    _check_fraction(validation_fraction)
     if validation_fraction == 0:
         return (images, labels), None
     from sklearn.model_selection import train_test_split
@@ -195,7 +217,7 @@ def train_validation_split(
     return (images[idx_train], labels[idx_train]), (images[idx_val], labels[idx_val])
 
 
-def check_fraction(validation_fraction: float) -> None:
+def _check_fraction(validation_fraction: float) -> None:
     """Raise ``ValueError`` unless ``validation_fraction`` is a number in ``[0, 1)``."""
     if (
         isinstance(validation_fraction, bool)
@@ -217,7 +239,25 @@ def from_numpy(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> Source:
-    """Build an in-memory :class:`Source` from arrays (validated)."""
+    """Build an in-memory :class:`Source` from arrays (validated, converted to uint8).
+
+    Args:
+        name: str, the data set name.
+        train: ``(images, labels)`` of the training split.
+        test: ``(images, labels)`` of the test split, or None.
+        class_names: names, one per class, or None (``"0"``, ``"1"``, ...).
+        num_classes: int or None (default: from ``class_names`` or the labels).
+        mean: optional known per-channel mean in [0, 1] units.
+        std: optional known per-channel std.
+
+    Returns:
+        :class:`Source`.
+
+    Example:
+        >>> s = from_numpy("toy", (np.zeros((4, 8, 8)), np.array([0, 1, 0, 1])), None, None)
+        >>> s.num_classes, s.image_shape, s.train.arrays[0].dtype.name
+        (2, (8, 8, 1), 'uint8')
+    """
     x, y = np.asarray(train[0]), np.asarray(train[1])
     if class_names is not None:
         class_names = tuple(str(c) for c in class_names)
@@ -227,7 +267,7 @@ def from_numpy(
                 f" len(class_names)={len(class_names)}"
             )
         num_classes = len(class_names)
-    x, y = check_arrays(x, y, num_classes=num_classes, what="train")
+    x, y = _check_arrays(x, y, num_classes=num_classes, what="train")
     if num_classes is None:
         num_classes = int(y.max()) + 1
         if test is not None:
@@ -236,17 +276,17 @@ def from_numpy(
         class_names = tuple(str(i) for i in range(num_classes))
     test_split = None
     if test is not None:
-        xt, yt = check_arrays(test[0], test[1], num_classes=num_classes, what="test")
+        xt, yt = _check_arrays(test[0], test[1], num_classes=num_classes, what="test")
         if xt.shape[1:] != x.shape[1:]:
             raise ValueError(
                 "Train and test images must have the same shape. "
                 f"Received: train {x.shape[1:]}, test {xt.shape[1:]}"
             )
-        test_split = array_split(xt, yt)
+        test_split = _array_split(xt, yt)
     shape = tuple(int(s) for s in x.shape[1:])
     return Source(
         name=name,
-        train=array_split(x, y),
+        train=_array_split(x, y),
         test=test_split,
         class_names=tuple(class_names),
         image_shape=shape,
@@ -265,6 +305,14 @@ def load_digits_source() -> Source:
 
     1797 images; 20% (360) form the test split (``random_state=0``), the rest is the
     training split. Pixel values 0..16 are rescaled to 0..255.
+
+    Returns:
+        :class:`Source`.
+
+    Example:
+        >>> s = load_digits_source()
+        >>> s.train.num_examples, s.test.num_examples, s.image_shape
+        (1437, 360, (8, 8, 1))
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -342,6 +390,18 @@ def load_idx_source(path: str | os.PathLike, name: str | None = None) -> Source:
     train/test split. A folder with a single pair (e.g. only the MNIST test set) is
     split by position: the first 80% train, the last 20% test (for the 10,000
     MNIST test images that is the project's 0-7999 / 8000-9999 convention).
+
+    Args:
+        path: str or path-like, the folder.
+        name: str or None, the data set name (default ``"idx:PATH"``).
+
+    Returns:
+        :class:`Source`.
+
+    Example:
+        >>> p = mnist_t10k_path()
+        >>> p is None or load_idx_source(p).test.num_examples == 2000
+        True
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -408,7 +468,16 @@ def mnist_t10k_path() -> Path | None:
 
 
 def load_mnist_t10k_source() -> Source:
-    """The real MNIST test set (10,000 images): 0-7999 train, 8000-9999 test."""
+    """The real MNIST test set (10,000 images): 0-7999 train, 8000-9999 test.
+
+    Returns:
+        :class:`Source` named ``"mnist_t10k"``; raises ``FileNotFoundError`` when the
+        files are absent (see :func:`mnist_t10k_path`).
+
+    Example:
+        >>> mnist_t10k_path() is None or load_mnist_t10k_source().train.num_examples == 8000
+        True
+    """
     path = mnist_t10k_path()
     if path is None:
         raise FileNotFoundError(
@@ -419,7 +488,7 @@ def load_mnist_t10k_source() -> Source:
     return load_idx_source(path, name="mnist_t10k")
 
 
-def warn_skipped(count: int, where: str, examples: list[str]) -> None:
+def _warn_skipped(count: int, where: str, examples: list[str]) -> None:
     """Warn once about files skipped while scanning a source."""
     if count:
         msg = (

@@ -31,6 +31,10 @@ def _num_examples(builder: Any, split: str, ds: tf.data.Dataset) -> int:
     return int(ds.reduce(0, lambda c, _: c + 1).numpy())
 
 
+def _int32_labels(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return image, tf.cast(label, tf.int32)
+
+
 def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.Source:
     """Resolve a TFDS data set into a :class:`~keras_resnet.data.sources.Source`.
 
@@ -39,6 +43,21 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
     ``test`` (or ``validation`` when the data set has no test split) for testing.
     Files are read in a fixed order (``shuffle_files=False``) so that carving a
     validation split with take/skip is stable; the pipeline shuffles examples.
+
+    Args:
+        name: str, TFDS name, optionally with config/version (``"cifar10"``).
+        data_dir: str or None, TFDS data directory.
+        options: dict with optional ``train_split``, ``validation_split``,
+            ``test_split``, ``download`` (default True) and ``tfds_read_config``.
+
+    Returns:
+        :class:`~keras_resnet.data.sources.Source`.
+
+    Example:
+        >>> import tensorflow_datasets as tfds
+        >>> with tfds.testing.mock_data(num_examples=8):
+        ...     load_tfds_source("mnist", data_dir=None, options={}).image_shape
+        (28, 28, 1)
     """
     import tensorflow_datasets as tfds
 
@@ -110,7 +129,7 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
         ds = builder.as_dataset(
             split=split, as_supervised=True, shuffle_files=False, read_config=read_config
         )
-        ds = ds.map(lambda x, y: (x, tf.cast(y, tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(_int32_labels, num_parallel_calls=tf.data.AUTOTUNE)
         n = _num_examples(builder, split, ds)
         if n == 0:
             raise ValueError(f"Split {split!r} of {name!r} is empty. Received: split={split!r}")
