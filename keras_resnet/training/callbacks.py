@@ -190,9 +190,10 @@ def plot_history(history: list[dict[str, float]], path: str | os.PathLike) -> st
                 ax.plot(epochs, ys, marker=".")
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        if key == "learning_rate":
+        lrs = [r.get("learning_rate") for r in history]
+        if key == "learning_rate" and all((y or 0) > 0 for y in lrs):
             ax.set_yscale("log")
-        else:
+        elif ax.get_legend_handles_labels()[0]:
             ax.legend()
     fig.tight_layout()
     tmp = os.fspath(path) + ".tmp.png"

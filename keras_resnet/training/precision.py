@@ -1,8 +1,10 @@
 """Choose and apply the mixed-precision policy and XLA compilation.
 
-Measured on this project's 2-core CPU (avx512_bf16, no AMX), ``benchmarks/precision.py``:
-a resnet20 training step ran at 0.62x the float32 speed under ``mixed_bfloat16``, and
-keras.applications ResNet-50 was ~3x slower with ``jit_compile=True``. So ``"auto"``
+Measured on this project's 2-core CPU (avx512_bf16, no AMX) with
+``benchmarks/precision.py``: a resnet20 training step under ``mixed_bfloat16`` ran at
+0.62x to 1.52x the float32 speed over four runs (median 0.92x: no consistent gain on
+the shared machine) and at 0.30x-0.40x with ``jit_compile=True`` (keras.applications
+ResNet-50 was ~3x slower with XLA too). So ``"auto"``
 picks float32 and no XLA on CPUs; mixed_float16 (with loss scaling, which Keras'
 ``compile(auto_scale_loss=True)`` adds) on GPUs of compute capability >= 7.0;
 mixed_bfloat16 on TPUs.
