@@ -875,16 +875,6 @@ def trial_results(tuner: kt.Tuner) -> list[dict[str, Any]]:
     return sorted(rows, key=key)
 
 
-__all__ = [
-    "TRAINING_HPS",
-    "TUNERS",
-    "make_tuner",
-    "ResNetHyperModel",
-    "hyperparameter_names",
-    "trial_results",
-]
-
-
 TUNERS: tuple[str, ...] = ("random", "hyperband", "bayesian")
 
 
@@ -965,3 +955,13 @@ def make_tuner(
     # Hyperband has no trial budget of its own; the oracle's generic cap stops it.
     tuner.oracle.max_trials = max_trials
     return tuner
+
+
+__all__ = [
+    "TRAINING_HPS",
+    "TUNERS",
+    "make_tuner",
+    "ResNetHyperModel",
+    "hyperparameter_names",
+    "trial_results",
+]

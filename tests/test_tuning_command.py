@@ -94,6 +94,21 @@ def test_bad_arguments_exit_2(argv, match, tmp_path, capsys):
     assert not (tmp_path / "o" / "search").exists()
 
 
+def test_tune_search_then_rerun_reloads(tmp_path, capsys):
+    out = tmp_path / "tune"
+    argv = ["tune", "--dataset", "digits", "--baseline", "_tiny", "--max-trials", "1",
+            "--epochs", "1", "--output", str(out), "--search-space", SPACE, "--no-retrain",
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert "trial  score" in capsys.readouterr().out
+    best = json.loads((out / "best.json").read_text())
+    assert 0.0 <= best["score"] <= 1.0 and "retrain" not in best
+    assert main(argv) == 0  # finished: reloaded, no trial run again
+    assert "Reloading Tuner" in capsys.readouterr().out
+    assert len(json.loads((out / "results.json").read_text())["trials"]) == 1
+
+
+@pytest.mark.slow
 def test_tune_search_retrain_and_resume(tmp_path, capsys):
     out = tmp_path / "tune"
     argv = ["tune", "--dataset", "digits", "--baseline", "_tiny", "--tuner", "random",
