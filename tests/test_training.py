@@ -53,7 +53,7 @@ def test_recipes_match_the_papers():
         ({"learning_rate": 0}, "learning_rate=0"),
         ({"label_smoothing": 1.0}, "label_smoothing=1.0"),
         ({"decay_at": (0.75, 0.5)}, "decay_at"),
-        ({"warmup_epochs": 5, "epochs": 5}, "warmup_epochs"),
+        ({"warmup_epochs": 6, "epochs": 5}, "warmup_epochs"),
         ({"jit_compile": "yes"}, "jit_compile"),
     ],
 )
@@ -259,6 +259,15 @@ def test_bad_inputs_fail_before_training(tmp_path):
     assert (tmp_path / "b" / "model.keras").read_text() == "mine"
 
 
+def test_train_refuses_multi_worker_clearly(tmp_path, monkeypatch):
+    cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
+    for name in ("multi_worker", "auto"):
+        with pytest.raises(ValueError, match="keras-team/keras#20585"):
+            T.train("_tiny", synthetic(), TINY.replace(strategy=name), output_dir=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
 def test_nan_loss_stops_with_epoch_and_step(tmp_path):
     with pytest.raises(T.NonFiniteLossError, match="epoch 1, step 1"):
         T.train("_tiny", synthetic(nan=True), TINY, output_dir=tmp_path / "r", verbose=0)
@@ -400,6 +409,12 @@ _WORKER_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="Keras 3 model.fit does not run under MultiWorkerMirroredStrategy "
+    "(keras-team/keras#20585, tensorflow/tensorflow#72388: PerReplica conversion error)",
+)
 def test_multi_worker_matches_one_worker(tmp_path):
     import socket
 

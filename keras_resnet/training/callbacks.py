@@ -190,7 +190,7 @@ def plot_history(history: list[dict[str, float]], path: str | os.PathLike) -> st
                 ax.plot(epochs, ys, marker=".")
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        if key == "learning_rate":
+        if key == "learning_rate" and all((y or 0) > 0 for y in ys):
             ax.set_yscale("log")
         else:
             ax.legend()

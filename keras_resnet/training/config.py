@@ -152,9 +152,9 @@ class TrainConfig:
                 "`warmup_epochs` must be a number >= 0. "
                 f"Received: warmup_epochs={self.warmup_epochs!r}"
             )
-        if self.warmup_epochs >= self.epochs:
+        if self.warmup_epochs > self.epochs:
             raise ValueError(
-                "`warmup_epochs` must be smaller than `epochs`. "
+                "`warmup_epochs` must not exceed `epochs`. "
                 f"Received: warmup_epochs={self.warmup_epochs!r}, epochs={self.epochs!r}"
             )
         if any(not 0.0 < x < 1.0 for x in self.decay_at) or list(self.decay_at) != sorted(

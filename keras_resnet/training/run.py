@@ -53,6 +53,12 @@ class TrainResult:
         history: One dict per epoch (``loss``, ``accuracy``, ``val_*``, ``learning_rate``).
         summary: The contents of ``summary.json``.
         output_dir: The run folder, or ``None``.
+
+    Example:
+        >>> result = train("_tiny", "digits", get_recipe("fast", epochs=1),
+        ...                verbose=0)  # doctest: +SKIP
+        >>> sorted(result.history[0])[:2]  # doctest: +SKIP
+        ['accuracy', 'epoch']
     """
 
     model: keras.Model
@@ -265,6 +271,7 @@ def train(
         "data_kwargs": data_kwargs,
         "train_config": config.to_dict(),
     }
+    _check_fit_supports(config.strategy)
     out = os.fspath(output_dir) if output_dir is not None else None
     state = prepare_run_dir(out, run, overwrite) if out is not None else "new"
     if state == "finished":
@@ -393,6 +400,21 @@ def train(
         _write_json(os.path.join(out, "summary.json"), summary)
     print(format_summary(summary))
     return TrainResult(net, history, summary, out)
+
+
+def _check_fit_supports(strategy: str) -> None:
+    from keras_resnet.training.distribute import _tf_config_workers
+
+    if strategy == "multi_worker" or (strategy == "auto" and _tf_config_workers() > 1):
+        # Keras 3 model.fit fails under MultiWorkerMirroredStrategy (PerReplica
+        # conversion in _maybe_symbolic_build, then in the log reduction): fail early
+        # and clearly instead of after the cluster has started.
+        raise ValueError(
+            "Keras 3 `model.fit` does not run under MultiWorkerMirroredStrategy "
+            "(keras-team/keras#20585); train() cannot use it. Use strategy='mirrored' on one "
+            "machine, or get_strategy('multi_worker') with a custom training loop. "
+            f"Received: strategy={strategy!r}"
+        )
 
 
 def _save_model(model: keras.Model, path: str) -> None:
