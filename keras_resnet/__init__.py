@@ -26,6 +26,7 @@ _LAZY: dict[str, str] = {
     "list_models": "keras_resnet.zoo",
     "model_spec": "keras_resnet.zoo",
     "load_keras_applications_weights": "keras_resnet.weights",
+    "from_keras_applications": "keras_resnet.weights",
     "model_table": "keras_resnet.analysis",
     "count_flops": "keras_resnet.analysis",
     # training

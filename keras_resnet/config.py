@@ -149,6 +149,14 @@ class ResNetConfig:
                     f"`groups` must divide the 3x3 width of every stage (stage {stage} has "
                     f"width {inner}). Received: groups={self.groups}"
                 )
+        if self.shortcut == "zero_pad":
+            channels = [self.stem_width] + [w * self.expansion for w in self.stage_widths]
+            if any(b < a for a, b in zip(channels, channels[1:])):
+                raise ValueError(
+                    "`shortcut='zero_pad'` (option A) can only add channels, but the channel "
+                    f"counts stem -> stages are {channels}. Use a projection shortcut or "
+                    "non-decreasing widths. Received: shortcut='zero_pad'"
+                )
         _check_rate("drop_path_rate", self.drop_path_rate)
         if self.drop_path_rate > 0 and self.shortcut is None:
             raise ValueError(

@@ -21,6 +21,39 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def zoo_markdown() -> str:
+    """A markdown table of every variant: kind, depths, trainable params, MACs.
+
+    MACs are counted at 224x224x3 for ImageNet-style stems and 32x32x3 for CIFAR nets.
+
+    Example:
+        >>> zoo_markdown().splitlines()[0]  # doctest: +SKIP
+        '| model | block | stage depths | input | trainable params | MACs |'
+    """
+    from keras_resnet.analysis import model_table
+    from keras_resnet.zoo import SPECS, create_model, model_spec
+
+    lines = [
+        "| model | block | stage depths | input | trainable params | MACs |",
+        "| --- | --- | --- | --- | ---: | ---: |",
+    ]
+    for name in [n for n in SPECS if not n.startswith("_")]:  # family order
+        spec = model_spec(name)
+        size = 32 if spec.get("stem") == "cifar" else 224
+        total = model_table(create_model(name, input_shape=(size, size, 3)))[-1]
+        block = ("pre-act " if spec.get("preact") else "") + spec.get("block", "bottleneck")
+        if spec.get("groups", 1) > 1:
+            block += f" x{spec['groups']} groups"
+        if spec.get("shortcut", "projection") is None:
+            block += ", no shortcut"
+        depths = "-".join(str(d) for d in spec["stage_depths"])
+        lines.append(
+            f"| `{name}` | {block} | {depths} | {size} | {total['trainable_params']:,} "
+            f"| {total['macs'] / 1e9:.2f} G |"
+        )
+    return "\n".join(lines)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``summary`` command."""
     p = subparsers.add_parser("summary", help="print a model's per-stage parameters and MACs")
@@ -29,6 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=int, default=None, help="override the number of classes")
     p.add_argument("--layers", action="store_true", help="also print Keras' layer-by-layer summary")
     p.add_argument("--list", action="store_true", help="list the variant names")
+    p.add_argument(
+        "--zoo",
+        action="store_true",
+        help="print a markdown table of every variant (params, MACs at its usual input size)",
+    )
     p.set_defaults(func=run)
 
 
@@ -37,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     from keras_resnet.analysis import format_table, model_table
     from keras_resnet.zoo import create_model, list_models
 
+    if args.zoo:
+        print(zoo_markdown())
+        return 0
     if args.list or not args.model:
         print("\n".join(list_models()))
         return 0

@@ -1,0 +1,174 @@
+"""Bring weights from ``keras.applications`` ResNets into keras_resnet models.
+
+The ``*_keras`` zoo variants (``resnet50_keras`` ... ``resnet152v2_keras``) have the
+exact layout of ``keras.applications.ResNet50`` ... ``ResNet152V2`` (stride on the
+first 1x1, conv biases, BN epsilon 1.001e-5), so weights copy one to one and both
+models give the same output. With internet access, ``weights="imagenet"`` brings the
+published ImageNet weights over.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import keras
+
+# keras.applications builder name -> our compatible variant
+KERAS_APPLICATIONS = {
+    "ResNet50": "resnet50_keras",
+    "ResNet101": "resnet101_keras",
+    "ResNet152": "resnet152_keras",
+    "ResNet50V2": "resnet50v2_keras",
+    "ResNet101V2": "resnet101v2_keras",
+    "ResNet152V2": "resnet152v2_keras",
+}
+
+_RULES = (
+    (re.compile(r"^conv1_(conv|bn)$"), lambda m: f"stem_{m[1]}"),
+    (
+        re.compile(r"^conv(\d+)_block(\d+)_0_(conv|bn)$"),
+        lambda m: f"stage{int(m[1]) - 1}_block{m[2]}_shortcut_{m[3]}",
+    ),
+    (
+        re.compile(r"^conv(\d+)_block(\d+)_([123])_(conv|bn)$"),
+        lambda m: f"stage{int(m[1]) - 1}_block{m[2]}_{m[4]}{m[3]}",
+    ),
+    (
+        re.compile(r"^conv(\d+)_block(\d+)_preact_bn$"),
+        lambda m: f"stage{int(m[1]) - 1}_block{m[2]}_preact_bn",
+    ),
+    (re.compile(r"^(post_bn|predictions)$"), lambda m: m[1]),
+)
+
+
+def keras_applications_name(layer_name: str) -> str | None:
+    """Our layer name for a ``keras.applications`` ResNet layer name (``None`` if unmapped).
+
+    Example:
+        >>> keras_applications_name("conv3_block1_0_conv")
+        'stage2_block1_shortcut_conv'
+        >>> keras_applications_name("conv4_block2_2_bn")
+        'stage3_block2_bn2'
+    """
+    for pattern, target in _RULES:
+        match = pattern.match(layer_name)
+        if match:
+            return target(match)
+    return None
+
+
+def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> keras.Model:
+    """Copy the weights of a ``keras.applications`` ResNet into a ``*_keras`` variant.
+
+    Args:
+        model: A keras_resnet model built from the matching ``*_keras`` variant
+            (``resnet50_keras`` for ``ResNet50``, ``resnet50v2_keras`` for ``ResNet50V2``).
+        source: The ``keras.applications`` model (any ``weights``).
+
+    Returns:
+        ``model``, with every weight copied (BN moving statistics included).
+
+    Raises:
+        ValueError: If the two models do not have the same layout.
+
+    Example:
+        >>> from keras_resnet import create_model
+        >>> src = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3))
+        >>> dst = create_model("resnet50_keras", input_shape=(32, 32, 3))
+        >>> _ = load_keras_applications_weights(dst, src)
+    """
+    for arg, value in (("model", model), ("source", source)):
+        if not isinstance(value, keras.Model):
+            raise TypeError(
+                f"`{arg}` must be a keras.Model. Received: {arg}={type(value).__name__}"
+            )
+    copies: list[tuple[keras.layers.Layer, list[Any]]] = []
+    copied: set[str] = set()
+    for layer in source.layers:
+        if not layer.weights:
+            continue
+        target_name = keras_applications_name(layer.name)
+        if target_name is None:
+            raise ValueError(
+                f"`source` layer {layer.name!r} is not a keras.applications ResNet layer"
+            )
+        try:
+            target = model.get_layer(target_name)
+        except ValueError:
+            raise ValueError(
+                f"`model` has no layer {target_name!r} for source layer {layer.name!r}: build "
+                f"the matching *_keras variant ({', '.join(KERAS_APPLICATIONS.values())})"
+            ) from None
+        values = layer.get_weights()
+        shapes = [tuple(w.shape) for w in target.weights]
+        if [tuple(v.shape) for v in values] != shapes:
+            raise ValueError(
+                f"Shape mismatch for {layer.name!r} -> {target_name!r}: source "
+                f"{[tuple(v.shape) for v in values]}, model {shapes}"
+            )
+        copies.append((target, values))
+        copied.add(target_name)
+    missing = [layer.name for layer in model.layers if layer.weights and layer.name not in copied]
+    if missing:
+        raise ValueError(
+            f"`model` has layers with no counterpart in `source`: {missing[:5]}"
+            + (" ..." if len(missing) > 5 else "")
+        )
+    for target, values in copies:  # only write once everything matched
+        target.set_weights(values)
+    return model
+
+
+def from_keras_applications(
+    application: str,
+    *,
+    weights: str | None = "imagenet",
+    include_top: bool = True,
+    input_shape: tuple[int, int, int] | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+) -> keras.Model:
+    """Build a keras_resnet model holding the weights of a ``keras.applications`` ResNet.
+
+    Args:
+        application: ``"ResNet50"``, ``"ResNet101"``, ``"ResNet152"``, ``"ResNet50V2"``,
+            ``"ResNet101V2"`` or ``"ResNet152V2"``.
+        weights: ``"imagenet"`` (downloads the published weights; needs internet), a
+            weights file path, or ``None`` (random initialization).
+        include_top: Include the classifier.
+        input_shape: Input shape (defaults to 224x224x3 with the top, else any size).
+        classes: Classes of the classifier (1000 for ImageNet weights).
+        classifier_activation: Activation of the classifier.
+
+    Returns:
+        The matching ``*_keras`` variant with the copied weights.
+
+    Example:
+        >>> model = from_keras_applications("ResNet50", weights=None, input_shape=(32, 32, 3))
+        >>> model.name
+        'resnet50_keras'
+    """
+    if application not in KERAS_APPLICATIONS:
+        raise ValueError(
+            f"`application` must be one of {', '.join(KERAS_APPLICATIONS)}. "
+            f"Received: application={application!r}"
+        )
+    from keras_resnet.zoo import create_model
+
+    shape = input_shape or ((224, 224, 3) if include_top else (None, None, 3))
+    source = getattr(keras.applications, application)(
+        weights=weights,
+        include_top=include_top,
+        input_shape=shape,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
+    model = create_model(
+        KERAS_APPLICATIONS[application],
+        include_top=include_top,
+        input_shape=shape,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
+    return load_keras_applications_weights(model, source)

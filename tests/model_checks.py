@@ -1,0 +1,44 @@
+"""Shared model checks (the pattern of timm's test_models / keras-hub backbone tests)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def trainable_count(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def check_builds_and_trains(
+    model: keras.Model, input_shape, classes: int, batch: int = 2, min_changed: float = 0.5
+):
+    """Output shape, one optimizer step without NaN that changes the weights.
+
+    ``min_changed`` is the fraction of weight tensors the step must change (zero-init
+    of the last BN legitimately stops gradients into the branch on the first step).
+    """
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, *input_shape)).astype("float32")
+    y = rng.integers(0, classes, size=(batch,))
+    probs = model.predict(x, verbose=0)
+    assert probs.shape == (batch, classes)
+    assert np.all(np.isfinite(probs))
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    changed = sum(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.trainable_weights))
+    assert changed >= min_changed * len(before)
+    return x
+
+
+def check_keras_round_trip(model: keras.Model, x: np.ndarray, tmp_path) -> None:
+    """`.keras` save/load with safe_mode gives identical outputs; config round-trips."""
+    path = tmp_path / f"{model.name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    clone = keras.Model.from_config(model.get_config())
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    assert clone.count_params() == model.count_params()

@@ -1,0 +1,40 @@
+"""Every public function's docstring example runs (doctest) for the model modules."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "keras_resnet",
+    "keras_resnet.config",
+    "keras_resnet.layers",
+    "keras_resnet.blocks",
+    "keras_resnet.models",
+    "keras_resnet.zoo",
+    "keras_resnet.analysis",
+    pytest.param("keras_resnet.weights", marks=pytest.mark.slow),  # builds ResNet50 4 times
+    "keras_resnet.cli",
+    "keras_resnet.commands.summary",
+]
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_docstring_examples_run(module_name):
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+@pytest.mark.parametrize("module_name", [getattr(m, "values", [m])[0] for m in MODULES[1:]])
+def test_public_functions_have_examples(module_name):
+    module = importlib.import_module(module_name)
+    for name in dir(module):
+        obj = getattr(module, name)
+        if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
+            continue
+        if callable(obj):
+            assert obj.__doc__, name
+            assert "Example" in obj.__doc__ or name in ("register", "run"), name

@@ -1,0 +1,56 @@
+"""Per-stage parameter/MAC table and the `summary` command."""
+
+from __future__ import annotations
+
+import pytest
+
+from keras_resnet import count_flops, create_model, model_table
+from keras_resnet.analysis import format_table, with_input_shape
+from keras_resnet.cli import main
+
+
+def test_resnet50_macs_match_torchvision():
+    rows = model_table("resnet50", input_shape=(224, 224, 3))
+    total = rows[-1]
+    # torchvision metadata: ResNet-50 4.09 GFLOPs (multiply-adds) at 224 px.
+    assert round(total["macs"] / 1e9, 2) == 4.09
+    assert total["trainable_params"] == 25_557_032
+    names = ["stem", "stage1", "stage2", "stage3", "stage4", "head", "total"]
+    assert [r["name"] for r in rows] == names
+    assert rows[3]["output_shape"] == (14, 14, 1024)  # stage3
+    assert sum(r["params"] for r in rows[:-1]) == total["params"]
+
+
+def test_resnet18_macs_and_model_with_unknown_size():
+    assert round(count_flops("resnet18", input_shape=(224, 224, 3)) / 1e9, 2) == 1.81
+    model = create_model("resnet18")  # spatial size unknown
+    with pytest.raises(ValueError, match="pass `input_shape`"):
+        model_table(model)
+    assert round(count_flops(model, input_shape=(224, 224, 3)) / 1e9, 2) == 1.81
+    assert with_input_shape(model, (64, 64, 3)).input_shape == (None, 64, 64, 3)
+
+
+def test_grouped_conv_macs_are_divided_by_groups():
+    dense = count_flops(create_model("_tiny", input_shape=(16, 16, 3)))
+    grouped = count_flops(create_model("_tiny", groups=2, input_shape=(16, 16, 3)))
+    # the two first 3x3 convs of the blocks: 16*16*8*9*8 + 8*8*16*9*8 MACs, halved
+    assert dense - grouped == (16 * 16 * 8 * 9 * 8 + 8 * 8 * 16 * 9 * 8) // 2
+
+
+def test_format_table_and_bad_model():
+    text = format_table(model_table("_tiny", (16, 16, 3)))
+    assert "stage2" in text and "total" in text
+    with pytest.raises(TypeError, match="keras.Model or a variant name"):
+        model_table(42)
+
+
+def test_summary_command(capsys):
+    assert main(["summary", "resnet20", "--input-shape", "32,32,3"]) == 0
+    out = capsys.readouterr().out
+    assert "269,722" in out and "stage3" in out
+    assert main(["summary", "--list"]) == 0
+    assert "resnext50_32x4d" in capsys.readouterr().out
+    assert main(["summary", "resnet20", "--input-shape", "32,32"]) == 2
+    assert "three positive integers" in capsys.readouterr().err
+    assert main(["summary", "resnet51"]) == 2
+    assert "Unknown model name" in capsys.readouterr().err

@@ -1,0 +1,309 @@
+"""Blocks, builder and zoo: counts, training step, serialization, options, bad input."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from model_checks import check_builds_and_trains, check_keras_round_trip, trainable_count
+from param_reference import reference_count
+
+from keras_resnet import ResNet, ResNetConfig, create_model, list_models, model_spec
+from keras_resnet.blocks import basic_block, bottleneck_block, shortcut
+from keras_resnet.layers import HighwayGate, SpatialPyramidPooling, ZeroPadShortcut
+
+# Published exact trainable parameter counts (1000 classes ImageNet, 10 classes CIFAR).
+PUBLISHED = {
+    "resnet18": (11_689_512, "torchvision weight metadata"),
+    "resnet34": (21_797_672, "torchvision weight metadata"),
+    "resnet50": (25_557_032, "torchvision weight metadata"),
+    "resnet101": (44_549_160, "torchvision weight metadata"),
+    "resnet152": (60_192_808, "torchvision weight metadata"),
+    "resnext50_32x4d": (25_028_904, "torchvision weight metadata"),
+    "resnext101_32x8d": (88_791_336, "torchvision weight metadata"),
+    "resnext101_64x4d": (83_455_272, "torchvision weight metadata"),
+    "wide_resnet50_2": (68_883_240, "torchvision weight metadata"),
+    "wide_resnet101_2": (126_886_696, "torchvision weight metadata"),
+    "resnet18d": (11_708_744, "timm / fast.ai xresnet ResNet-D table"),
+    "resnet34d": (21_816_904, "timm / fast.ai xresnet ResNet-D table"),
+    "resnet50d": (25_576_264, "timm resnet50d; fast.ai xresnet ResNet-D table"),
+    "resnet101d": (44_568_392, "timm / fast.ai xresnet ResNet-D table"),
+    "resnet152d": (60_212_040, "timm / fast.ai xresnet ResNet-D table"),
+    "resnet50v2": (25_549_352, "BiT-R50x1 / timm resnetv2_50 (Kolesnikov et al. 2020)"),
+    "resnet101v2": (44_541_480, "BiT-R101x1 / timm resnetv2_101"),
+    "resnet20": (269_722, "He et al. 2015 (0.27M); exact by summation, REFERENCE.md"),
+    "wrn28_10": (36_479_194, "Zagoruyko & Komodakis 2016 (36.5M); WideResNet-pytorch"),
+}
+# Paper figures in millions (rounded in the papers); exact values come from the
+# independent summation in param_reference.py.
+PAPER_MILLIONS = {
+    "resnet32": 0.46, "resnet44": 0.66, "resnet56": 0.85, "resnet110": 1.7,
+    "resnet1202": 19.4, "preact_resnet164": 1.7, "preact_resnet1001": 10.2,
+    "resnext29_8x64d": 34.4, "resnext29_16x64d": 68.1, "wrn16_8": 11.0, "wrn40_4": 8.9,
+}  # fmt: skip
+# Deep variants take seconds each to build on 2 cores: their exact counts run with -m slow.
+HEAVY = {"resnet1202", "preact_resnet1001"} | {n for n in list_models() if "101" in n or "152" in n}
+# keras.applications builders whose counts the *_keras variants must equal.
+KERAS_APPS = {
+    "resnet50_keras": "ResNet50",
+    "resnet101_keras": "ResNet101",
+    "resnet152_keras": "ResNet152",
+    "resnet50v2_keras": "ResNet50V2",
+    "resnet101v2_keras": "ResNet101V2",
+    "resnet152v2_keras": "ResNet152V2",
+}
+
+
+def _input_shape(name: str) -> tuple[int, int, int]:
+    cfg = ResNetConfig.from_kwargs(
+        **{k: v for k, v in model_spec(name).items() if k in ResNetConfig.fields()}
+    )
+    return (max(cfg.total_stride, 16),) * 2 + (3,)
+
+
+def _marks(name: str):
+    return [pytest.mark.slow] if name in HEAVY else []
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=_marks(n)) for n in list_models(include_private=True)]
+)
+def test_trainable_parameter_count_is_exact(name):
+    model = create_model(name, input_shape=_input_shape(name))
+    count = trainable_count(model)
+    assert count == reference_count(model_spec(name))
+    if name in PUBLISHED:
+        assert count == PUBLISHED[name][0], PUBLISHED[name][1]
+    if name in PAPER_MILLIONS:
+        # papers round or truncate to the last digit shown
+        tolerance = 0.1 if PAPER_MILLIONS[name] >= 1 else 0.01
+        assert abs(count / 1e6 - PAPER_MILLIONS[name]) < tolerance
+    if name in KERAS_APPS:
+        ref = getattr(keras.applications, KERAS_APPS[name])(weights=None, input_shape=(32, 32, 3))
+        assert count == trainable_count(ref)
+        assert model.count_params() == ref.count_params()
+
+
+def test_published_table_names_exist():
+    assert set(PUBLISHED) | set(PAPER_MILLIONS) | set(KERAS_APPS) <= set(list_models())
+
+
+# The full lifecycle of deep variants takes minutes on 2 cores (graph size); the block
+# options below exercise the same code paths on `_tiny` in the default suite.
+LIGHT = ["_tiny", "resnet20", "plain20", "wrn16_8", "resnet18"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=[] if n in LIGHT else [pytest.mark.slow]) for n in list_models(True)],
+)
+def test_variant_trains_and_round_trips(name, tmp_path):
+    shape = _input_shape(name)
+    classes = 3
+    model = create_model(name, input_shape=shape, classes=classes)
+    assert model.name == name.lstrip("_")
+    x = check_builds_and_trains(model, shape, classes)
+    check_keras_round_trip(model, x, tmp_path)
+
+
+OPTIONS = {
+    "highway": {"shortcut": "highway"},
+    "projection_all": {"shortcut": "C"},
+    "zero_pad": {"shortcut": "A"},
+    "avg_down_deep_stem": {"shortcut": "D", "stem": "deep", "stem_width": 8},
+    "imagenet_stem": {"stem": "imagenet"},
+    "plain": {"shortcut": None},
+    "preact_dropout": {"preact": True, "dropout": 0.2},
+    "bottleneck_v1": {"block": "bottleneck", "stride_in": "1x1"},
+    "resnext": {"block": "bottleneck", "groups": 4, "base_width": 16},
+    "grouped_basic": {"groups": 2},
+    "se_stochastic_zero_init": {"se_ratio": 0.25, "drop_path_rate": 0.2, "zero_init_last_bn": True},
+    "preact_bottleneck_se": {"preact": True, "block": "bottleneck", "se_ratio": 0.5},
+    "keras_v2_layout": {"preact": True, "block": "bottleneck", "downsample_in": "last"},
+    "spp": {"pooling": "spp"},
+    "max_pool_head_dropout": {"pooling": "max", "head_dropout": 0.3},
+}
+
+
+@pytest.mark.parametrize("options", list(OPTIONS.values()), ids=list(OPTIONS))
+def test_block_options_train_and_round_trip(options, tmp_path):
+    shape = (32, 32, 3)
+    model = create_model("_tiny", input_shape=shape, classes=4, **options)
+    zero_init = options.get("zero_init_last_bn", False)
+    x = check_builds_and_trains(model, shape, 4, min_changed=0.2 if zero_init else 0.5)
+    check_keras_round_trip(model, x, tmp_path)
+    spec = {**model_spec("_tiny"), **options}
+    if "se_ratio" not in options:
+        assert trainable_count(model) == reference_count({**spec, "classes": 4})
+
+
+def test_spp_accepts_variable_input_sizes():
+    model = create_model("_tiny", pooling="spp", classes=5)
+    assert model.input_shape == (None, None, None, 3)
+    for h, w in [(16, 16), (23, 37), (64, 40)]:
+        out = model.predict(np.random.rand(2, h, w, 3).astype("float32"), verbose=0)
+        assert out.shape == (2, 5)
+    # 16 channels x (1 + 4 + 16) bins feed the classifier whatever the input size.
+    assert model.get_layer("predictions").kernel.shape == (16 * 21, 5)
+
+
+def test_spp_layer_matches_reference_max_pooling():
+    x = np.random.default_rng(1).normal(size=(2, 5, 7, 3)).astype("float32")
+    out = keras.ops.convert_to_numpy(SpatialPyramidPooling((1, 2))(x))
+    assert out.shape == (2, 3 * 5)
+    np.testing.assert_allclose(out[:, :3], x.max(axis=(1, 2)))
+    # 2x2 grid over 5 rows / 7 cols: rows [0,3) [2,5), cols [0,4) [3,7) (adaptive bins).
+    grid = out[:, 3:].reshape(2, 2, 2, 3)
+    np.testing.assert_allclose(grid[:, 0, 1], x[:, 0:3, 3:7].max(axis=(1, 2)))
+    np.testing.assert_allclose(grid[:, 1, 0], x[:, 2:5, 0:4].max(axis=(1, 2)))
+
+
+def test_mixed_precision_output_is_float32():
+    for policy in ("mixed_float16", "mixed_bfloat16"):
+        keras.mixed_precision.set_dtype_policy(policy)
+        model = create_model("_tiny", input_shape=(16, 16, 3))
+        assert model.get_layer("stage1_block1_conv1").compute_dtype != "float32"
+        out = model.predict(np.random.rand(2, 16, 16, 3).astype("float32"), verbose=0)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_stochastic_depth_rates_decay_linearly():
+    model = create_model("resnet20", drop_path_rate=0.5, input_shape=(32, 32, 3))
+    rates = [layer.rate for layer in model.layers if layer.name.endswith("_drop_path")]
+    assert len(rates) == 9  # one per residual block
+    np.testing.assert_allclose(rates, [0.5 * (i + 1) / 9 for i in range(9)])
+
+
+def test_stochastic_depth_drops_whole_branches_in_training_only():
+    inputs = keras.Input((4, 4, 8))
+    outputs = basic_block(inputs, 8, drop_path=0.5, name="b")
+    model = keras.Model(inputs, outputs)
+    x = np.random.rand(64, 4, 4, 8).astype("float32")
+    train = keras.ops.convert_to_numpy(model(x, training=True))
+    test_a = keras.ops.convert_to_numpy(model(x, training=False))
+    test_b = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_array_equal(test_a, test_b)
+    # A dropped branch leaves relu(x + 0) = x (x >= 0) for that whole example.
+    dropped = [np.allclose(train[i], x[i]) for i in range(len(x))]
+    assert 10 < sum(dropped) < 54
+
+
+def test_zero_init_last_bn_makes_identity_blocks_start_as_identity():
+    inputs = keras.Input((4, 4, 8))
+    model = keras.Model(inputs, basic_block(inputs, 8, zero_init_last_bn=True, name="b"))
+    x = np.random.rand(3, 4, 4, 8).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), x, rtol=1e-6)
+
+
+def test_highway_gate_and_zero_pad_layers():
+    t = np.full((1, 2, 2, 2), 0.3, "float32")
+    f = np.full_like(t, 2.0)
+    c = np.full_like(t, -1.0)
+    out = keras.ops.convert_to_numpy(HighwayGate()([t, f, c]))
+    np.testing.assert_allclose(out, 0.3 * 2.0 + 0.7 * -1.0, rtol=1e-6)
+    x = np.arange(1 * 4 * 4 * 2, dtype="float32").reshape(1, 4, 4, 2)
+    y = keras.ops.convert_to_numpy(ZeroPadShortcut(6, 2)(x))
+    assert y.shape == (1, 2, 2, 6)
+    np.testing.assert_array_equal(y[..., 2:4], x[:, ::2, ::2, :])
+    assert not y[..., :2].any() and not y[..., 4:].any()
+
+
+def test_shortcut_rule():
+    x = keras.Input((8, 8, 16))
+    assert shortcut(x, 16, kind="projection", name="a") is x  # unchanged shape: identity
+    assert shortcut(x, 16, kind=None, name="b") is None  # plain network
+    assert shortcut(x, 16, kind="projection_all", name="c") is not x  # option C
+    assert tuple(shortcut(x, 32, strides=2, kind="avg_down", name="d").shape) == (None, 4, 4, 32)
+
+
+def test_bottleneck_stride_placement_and_resnext_width():
+    x = keras.Input((8, 8, 64))
+    m15 = keras.Model(x, bottleneck_block(x, 64, strides=2, name="v15"))
+    assert m15.get_layer("v15_conv1").strides == (1, 1)
+    assert m15.get_layer("v15_conv2").strides == (2, 2)
+    m1 = keras.Model(x, bottleneck_block(x, 64, strides=2, stride_in="1x1", name="v1"))
+    assert m1.get_layer("v1_conv1").strides == (2, 2)
+    mx = keras.Model(x, bottleneck_block(x, 64, groups=32, base_width=4, name="x"))
+    conv2 = mx.get_layer("x_conv2")
+    assert conv2.groups == 32 and conv2.filters == 128  # 32 groups x 4 channels
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in mx.layers)
+
+
+def test_create_model_overrides_and_listing():
+    model = create_model("resnet20", classes=100, input_shape=(32, 32, 3))
+    assert model.output_shape == (None, 100)
+    assert "resnet50" in list_models() and "_tiny" not in list_models()
+    assert "_tiny" in list_models(include_private=True)
+    features = create_model("resnet18", include_top=False, input_shape=(64, 64, 3))
+    assert features.output_shape == (None, 2, 2, 512)
+    pooled = create_model("resnet18", include_top=False, pooling="avg")
+    assert pooled.output_shape == (None, 512)
+    inp = keras.Input((32, 32, 3))
+    model = create_model("_tiny", input_tensor=inp)
+    assert model.inputs[0] is inp
+
+
+BAD_INPUT = [
+    ("name", lambda: create_model("resnet51"), "Unknown model name 'resnet51'"),
+    ("depths", lambda: ResNet(stage_depths=(3, 0, 6, 3)), "stage_depths"),
+    ("widths", lambda: ResNet(stage_widths=(64, -1, 256, 512)), "stage_widths"),
+    ("depth_len", lambda: ResNet(stage_depths=(1, 1), stage_widths=(8,)), "same length"),
+    ("groups", lambda: ResNet(block="basic", groups=3), "Received: groups=3"),
+    ("groups0", lambda: ResNet(groups=0), "groups"),
+    (
+        "base_width",
+        lambda: ResNet(stage_depths=(1, 1), stage_widths=(8, 16), base_width=4),
+        "width 0",
+    ),
+    (
+        "zero_pad_shrinks",
+        lambda: ResNet(block="basic", stage_widths=(8, 16, 32, 64), shortcut="A"),
+        "can only add channels",
+    ),
+    ("shortcut", lambda: ResNet(shortcut="E"), "Received: shortcut='E'"),
+    ("stem", lambda: ResNet(stem="tiny"), "Received: stem='tiny'"),
+    ("stride_in", lambda: ResNet(stride_in="5x5"), "Received: stride_in='5x5'"),
+    ("block", lambda: ResNet(block="dense"), "Received: block='dense'"),
+    ("too_small", lambda: create_model("resnet50", input_shape=(16, 16, 3)), "at least 32"),
+    ("rank", lambda: create_model("resnet50", input_shape=(32, 32)), "rank 3"),
+    ("channels", lambda: create_model("_tiny", input_shape=(32, 32, None)), "channel"),
+    ("classes", lambda: create_model("resnet20", classes=0), "Received: classes=0"),
+    ("drop_path", lambda: create_model("resnet20", drop_path_rate=1.0), "[0, 1)"),
+    ("drop_path_neg", lambda: create_model("resnet20", drop_path_rate=-0.1), "drop_path_rate"),
+    ("drop_path_plain", lambda: create_model("plain20", drop_path_rate=0.1), "shortcut=None"),
+    ("dropout", lambda: create_model("_tiny", dropout=1.5), "dropout"),
+    ("pooling", lambda: create_model("_tiny", pooling="sum"), "Received: pooling='sum'"),
+    ("activation", lambda: create_model("_tiny", classifier_activation="soft"), "activation"),
+    ("unknown_arg", lambda: create_model("_tiny", depth=5), "Unknown architecture argument"),
+]
+
+
+@pytest.mark.parametrize("build, match", [b[1:] for b in BAD_INPUT], ids=[b[0] for b in BAD_INPUT])
+def test_bad_input_raises_before_building(build, match):
+    before = keras.backend.get_uid("conv2d")
+    with pytest.raises(
+        (ValueError, TypeError), match=match.replace("[", r"\[").replace(")", r"\)")
+    ):
+        build()
+    # nothing was built: no new Conv2D layer was created
+    assert keras.backend.get_uid("conv2d") == before + 1
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError, match="resnet50") as err:
+        create_model("resnet5O")
+    assert "resnext50_32x4d" in str(err.value)
+
+
+def test_config_round_trip_and_validation():
+    cfg = ResNetConfig(
+        block="basic", stage_depths=[2, 2], stage_widths=[8, 16], stem="cifar", stem_width=8,
+        shortcut="A",
+    )  # fmt: skip
+    assert cfg.shortcut == "zero_pad" and cfg.stage_depths == (2, 2)
+    assert ResNetConfig(**cfg.to_dict()) == cfg
+    model = ResNet(config=cfg, classes=3, input_shape=(16, 16, 3))
+    assert model.count_params() == ResNet(config=cfg, classes=3).count_params()
+    wider = ResNet(config=cfg, stage_widths=(16, 32), classes=3)
+    assert wider.count_params() > model.count_params()
