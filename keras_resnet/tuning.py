@@ -414,7 +414,7 @@ class ResNetHyperModel(kt.HyperModel):
                     params[name] = dataclasses.replace(
                         params[name], parent=("block", ("bottleneck",))
                     )
-        elif block is not None:
+        else:
             for name in ("groups", "base_width"):
                 if name in params and params[name].kind != "fixed":
                     params.pop(name)  # basic blocks only: nothing to search
