@@ -367,3 +367,11 @@ def test_train_config_carries_the_trial():
     assert (cfg.learning_rate, cfg.batch_size, cfg.schedule, cfg.epochs) == (0.02, 32, "step", 3)
     with pytest.raises(TypeError, match="recipe"):
         ResNetHyperModel(SHAPE, 10, recipe=3)
+
+
+@pytest.mark.parametrize("block", [None, "basic"])
+def test_resnext_knobs_only_with_bottleneck_blocks(block):
+    space = ResNetHyperModel(SHAPE, 10, baseline="_tiny", search_space={"block": block}).space
+    assert "groups" not in space and "base_width" not in space
+    full = ResNetHyperModel(SHAPE, 10, baseline="_tiny").space
+    assert full["groups"]["parent"] == ("block", ("bottleneck",))
