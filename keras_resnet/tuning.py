@@ -735,6 +735,9 @@ class ResNetHyperModel(kt.HyperModel):
         if callable(x) and not isinstance(x, tf.data.Dataset):
             data = x(batch_size=batch_size, augment=config.augment, one_hot=smoothing)
             x, y = data[0], None
+            info = getattr(data, "info", None)
+            if info is not None and int(x.cardinality()) < 1:  # e.g. filtered pipelines
+                steps = max(1, math.ceil(info.num_examples["train"] / batch_size))
             validation_data = data[1] if validation_data is None else validation_data
         elif self._params.get("augment") and self._params["augment"].kind != "fixed":
             raise kt.errors.FatalValueError(
