@@ -732,7 +732,8 @@ class ResNetHyperModel(kt.HyperModel):
         batch_size = config.batch_size
         smoothing = (not self.binary) and config.label_smoothing > 0
         steps = None
-        if callable(x) and not isinstance(x, tf.data.Dataset):
+        from_callable = callable(x) and not isinstance(x, tf.data.Dataset)
+        if from_callable:
             data = x(batch_size=batch_size, augment=config.augment, one_hot=smoothing)
             x, y = data[0], None
             info = getattr(data, "info", None)
@@ -747,7 +748,8 @@ class ResNetHyperModel(kt.HyperModel):
                 "search_space={'augment': None}"
             )
         if isinstance(x, tf.data.Dataset):
-            if "batch_size" in self._params and self._params["batch_size"].kind != "fixed":
+            searched = "batch_size" in self._params and self._params["batch_size"].kind != "fixed"
+            if searched and not from_callable:  # a callable already batched at batch_size
                 # Re-batching hides the cardinality; estimate the steps for the LR
                 # schedule from the original batches (one batch is read to size them).
                 batches = int(x.cardinality())
