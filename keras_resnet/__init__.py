@@ -51,6 +51,10 @@ _LAZY: dict[str, str] = {
     "make_metrics": "keras_resnet.training",
     "resolve_precision": "keras_resnet.training",
     "get_strategy": "keras_resnet.training",
+    # tuning
+    "ResNetHyperModel": "keras_resnet.tuning",
+    "make_tuner": "keras_resnet.tuning",
+    "trial_results": "keras_resnet.tuning",
     # data
     "DatasetInfo": "keras_resnet.data",
     "Datasets": "keras_resnet.data",

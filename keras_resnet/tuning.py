@@ -414,7 +414,7 @@ class ResNetHyperModel(kt.HyperModel):
                     params[name] = dataclasses.replace(
                         params[name], parent=("block", ("bottleneck",))
                     )
-        elif block is not None:
+        else:
             for name in ("groups", "base_width"):
                 if name in params and params[name].kind != "fixed":
                     params.pop(name)  # basic blocks only: nothing to search
@@ -732,9 +732,13 @@ class ResNetHyperModel(kt.HyperModel):
         batch_size = config.batch_size
         smoothing = (not self.binary) and config.label_smoothing > 0
         steps = None
-        if callable(x) and not isinstance(x, tf.data.Dataset):
+        from_callable = callable(x) and not isinstance(x, tf.data.Dataset)
+        if from_callable:
             data = x(batch_size=batch_size, augment=config.augment, one_hot=smoothing)
             x, y = data[0], None
+            info = getattr(data, "info", None)
+            if info is not None and int(x.cardinality()) < 1:  # e.g. filtered pipelines
+                steps = max(1, math.ceil(info.num_examples["train"] / batch_size))
             validation_data = data[1] if validation_data is None else validation_data
         elif self._params.get("augment") and self._params["augment"].kind != "fixed":
             raise kt.errors.FatalValueError(
@@ -744,7 +748,8 @@ class ResNetHyperModel(kt.HyperModel):
                 "search_space={'augment': None}"
             )
         if isinstance(x, tf.data.Dataset):
-            if "batch_size" in self._params and self._params["batch_size"].kind != "fixed":
+            searched = "batch_size" in self._params and self._params["batch_size"].kind != "fixed"
+            if searched and not from_callable:  # a callable already batched at batch_size
                 # Re-batching hides the cardinality; estimate the steps for the LR
                 # schedule from the original batches (one batch is read to size them).
                 batches = int(x.cardinality())
@@ -875,16 +880,6 @@ def trial_results(tuner: kt.Tuner) -> list[dict[str, Any]]:
     return sorted(rows, key=key)
 
 
-__all__ = [
-    "TRAINING_HPS",
-    "TUNERS",
-    "make_tuner",
-    "ResNetHyperModel",
-    "hyperparameter_names",
-    "trial_results",
-]
-
-
 TUNERS: tuple[str, ...] = ("random", "hyperband", "bayesian")
 
 
@@ -965,3 +960,13 @@ def make_tuner(
     # Hyperband has no trial budget of its own; the oracle's generic cap stops it.
     tuner.oracle.max_trials = max_trials
     return tuner
+
+
+__all__ = [
+    "TRAINING_HPS",
+    "TUNERS",
+    "make_tuner",
+    "ResNetHyperModel",
+    "hyperparameter_names",
+    "trial_results",
+]

@@ -200,7 +200,7 @@ def test_bad_constructor_arguments():
         ResNetHyperModel((16, 16, 3), 10, baseline="resnet50")
 
 
-@pytest.mark.parametrize("classes", [1, 2])
+@pytest.mark.parametrize("classes", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_binary_head(classes, digits):
     (x, y), (vx, vy) = digits
     y, vy = (y % 2).astype("float32"), (vy % 2).astype("float32")
@@ -218,11 +218,11 @@ def test_fit_applies_recipe_and_label_smoothing(digits):
     hm = ResNetHyperModel(SHAPE, 10, baseline="_tiny", search_space=FAST)
     hp = _hp(label_smoothing=0.1, schedule="cosine", learning_rate=0.05, optimizer="sgd")
     model = hm.build(hp)
-    history = hm.fit(hp, model, x, y, validation_data=(vx, vy), epochs=2, verbose=0)
-    assert len(history.history["val_accuracy"]) == 2
+    history = hm.fit(hp, model, x, y, validation_data=(vx, vy), epochs=1, verbose=0)
+    assert len(history.history["val_accuracy"]) == 1
     assert isinstance(model.loss, keras.losses.CategoricalCrossentropy)
     lr = model.optimizer.learning_rate
-    assert float(lr) < 0.05  # cosine decayed from the peak after two epochs
+    assert float(lr) < 0.05  # cosine decayed from the peak by the end of training
 
 
 def test_fit_tf_data_rebatches(digits):
@@ -323,7 +323,7 @@ def test_interrupted_search_resumes(digits, tmp_path):
 
     def tuner():
         return kt.RandomSearch(
-            hm, objective="val_accuracy", max_trials=3, directory=tmp_path, project_name="p", seed=3
+            hm, objective="val_accuracy", max_trials=2, directory=tmp_path, project_name="p", seed=3
         )
 
     first = tuner()
@@ -335,8 +335,8 @@ def test_interrupted_search_resumes(digits, tmp_path):
     resumed = tuner()  # same directory, overwrite=False: reloads the oracle
     rows = _search(resumed, digits, epochs=1)
     done = {r["trial"] for r in rows if r["status"] == "COMPLETED"}
-    assert done_before < done and len(done) == 3
-    assert len(rows) == 3  # the interrupted trial was re-run, not lost or duplicated
+    assert done_before < done and len(done) == 2
+    assert len(rows) == 2  # the interrupted trial was re-run, not lost or duplicated
 
 
 def test_fit_with_data_callable_searches_augmentation():
@@ -367,3 +367,11 @@ def test_train_config_carries_the_trial():
     assert (cfg.learning_rate, cfg.batch_size, cfg.schedule, cfg.epochs) == (0.02, 32, "step", 3)
     with pytest.raises(TypeError, match="recipe"):
         ResNetHyperModel(SHAPE, 10, recipe=3)
+
+
+@pytest.mark.parametrize("block", [None, "basic"])
+def test_resnext_knobs_only_with_bottleneck_blocks(block):
+    space = ResNetHyperModel(SHAPE, 10, baseline="_tiny", search_space={"block": block}).space
+    assert "groups" not in space and "base_width" not in space
+    full = ResNetHyperModel(SHAPE, 10, baseline="_tiny").space
+    assert full["groups"]["parent"] == ("block", ("bottleneck",))
