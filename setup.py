@@ -18,6 +18,7 @@ setup(
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.16",
+        "tensorboard>=2.16",
         "keras>=3.0",
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4",
@@ -26,7 +27,14 @@ setup(
         "matplotlib>=3.6",
     ],
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.4", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6"],
+        "dev": [
+            "pytest>=7",
+            "ruff>=0.4",
+            "nbclient>=0.9",
+            "nbformat>=5.9",
+            "ipykernel>=6",
+            "pandas>=1.5",
+        ],
         "notebooks": ["jupyter", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6", "pandas>=1.5"],
         "bench": ["psutil>=5.9"],
     },

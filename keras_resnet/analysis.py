@@ -171,3 +171,212 @@ def _human(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.2f}{unit}"
     return str(n)
+
+
+# Published trainable-parameter counts (1000 classes for ImageNet nets, 10 for CIFAR),
+# the figures /work/shared/REFERENCE.md cites; the zoo must reproduce them exactly.
+PUBLISHED_PARAMS: dict[str, tuple[int, str]] = {
+    "resnet18": (11_689_512, "torchvision"),
+    "resnet34": (21_797_672, "torchvision"),
+    "resnet50": (25_557_032, "torchvision"),
+    "resnet101": (44_549_160, "torchvision"),
+    "resnet152": (60_192_808, "torchvision"),
+    "resnext50_32x4d": (25_028_904, "torchvision"),
+    "resnext101_32x8d": (88_791_336, "torchvision"),
+    "wide_resnet50_2": (68_883_240, "torchvision"),
+    "wide_resnet101_2": (126_886_696, "torchvision"),
+    "resnet50_keras": (25_583_592, "keras.applications ResNet50 (25,636,712 with BN stats)"),
+    "resnet20": (269_722, "He et al. 2015 (0.27M; exact count)"),
+    "wrn28_10": (36_479_194, "Zagoruyko & Komodakis 2016 (36.5M; exact count)"),
+}
+
+
+def zoo_table(
+    names: list[str] | None = None,
+    *,
+    input_shape: tuple[int, int, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Parameters and MACs of zoo variants next to their published parameter counts.
+
+    Args:
+        names: Variant names from :func:`keras_resnet.list_models`; defaults to every
+            variant with a published count (:data:`PUBLISHED_PARAMS`). Building the
+            large ImageNet variants takes a few seconds each on a CPU.
+        input_shape: Input to count MACs with; defaults to ``(32, 32, 3)`` for CIFAR
+            variants (stem ``"cifar"``) and ``(224, 224, 3)`` for the others.
+
+    Returns:
+        One dict per variant: ``name``, ``input_shape``, ``params`` (all weights,
+        including BN moving statistics), ``trainable_params``, ``macs``,
+        ``published_params`` and ``source`` (``None`` when no count is known) and
+        ``matches`` (``trainable_params == published_params``, or ``None``).
+
+    Example:
+        >>> row = zoo_table(["resnet20"])[0]
+        >>> row["trainable_params"], row["published_params"], row["matches"]
+        (269722, 269722, True)
+    """
+    from keras_resnet.zoo import list_models, model_spec
+
+    if names is None:
+        names = list(PUBLISHED_PARAMS)
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise TypeError(f"`names` must be a list of variant names. Received: names={names!r}")
+    valid = set(list_models(include_private=True))
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValueError(
+            f"`names` contains unknown variants {unknown}; see keras_resnet.list_models(). "
+            f"Received: names={list(names)!r}"
+        )
+    rows = []
+    for name in names:
+        shape = input_shape
+        if shape is None:
+            shape = (32, 32, 3) if model_spec(name).get("stem") == "cifar" else (224, 224, 3)
+        total = model_table(name, input_shape=tuple(shape))[-1]
+        published, source = PUBLISHED_PARAMS.get(name, (None, None))
+        rows.append(
+            {
+                "name": name,
+                "input_shape": tuple(shape),
+                "params": total["params"],
+                "trainable_params": total["trainable_params"],
+                "macs": total["macs"],
+                "published_params": published,
+                "source": source,
+                "matches": None if published is None else total["trainable_params"] == published,
+            }
+        )
+        keras.backend.clear_session()  # free the big graphs between variants
+    return rows
+
+
+def gradient_norms(
+    model: keras.Model,
+    x: Any,
+    y: Any,
+    *,
+    loss: keras.losses.Loss | None = None,
+    training: bool = True,
+) -> list[dict[str, Any]]:
+    """L2 norm of the loss gradient for every kernel, in forward (depth) order.
+
+    Shows how the training signal reaches each layer: in deep plain networks the
+    gradient norms change strongly with depth, in residual networks the identity
+    path keeps them comparable (He et al. 2015/2016). The model's state (BN moving
+    statistics, dropout seeds) is restored afterwards, so measuring does not train.
+    Needs the TensorFlow backend (Keras 3 has no backend-neutral gradient API).
+
+    Args:
+        model: A Keras model (any model; layers with a ``kernel`` are reported).
+        x: One batch of inputs.
+        y: Integer labels (sparse cross-entropy) or one-hot rows (cross-entropy).
+        loss: A Keras loss to use instead; it must match the model's output (the
+            default cross-entropies expect probabilities, i.e. a softmax head).
+        training: Run BN and dropout in training mode, as during ``fit``.
+
+    Returns:
+        One dict per layer with a kernel: ``depth`` (1-based position), ``layer``,
+        ``grad_norm``, ``weight_norm`` and ``ratio`` (grad / weight norm).
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_resnet import create_model
+        >>> model = create_model("_tiny", input_shape=(8, 8, 1))
+        >>> x, y = np.random.rand(4, 8, 8, 1).astype("float32"), np.arange(4)
+        >>> rows = gradient_norms(model, x, y)
+        >>> rows[0]["layer"], rows[0]["grad_norm"] > 0
+        ('stem_conv', True)
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            "gradient_norms needs the TensorFlow backend. "
+            f"Received: keras.backend.backend()={keras.backend.backend()!r}"
+        )
+    if len(x) != len(y):
+        raise ValueError(
+            f"`x` and `y` must have the same length. Received: len(x)={len(x)}, len(y)={len(y)}"
+        )
+    import tensorflow as tf
+
+    labels = np.asarray(y)
+    if loss is None:
+        loss = (
+            keras.losses.CategoricalCrossentropy()
+            if labels.ndim > 1
+            else keras.losses.SparseCategoricalCrossentropy()
+        )
+    weighted = [layer for layer in model.layers if getattr(layer, "kernel", None) is not None]
+    kernels = [layer.kernel for layer in weighted]
+    state = [v.numpy() for v in model.non_trainable_variables]
+    try:
+        with tf.GradientTape() as tape:
+            value = loss(labels, model(np.asarray(x), training=training))
+        grads = tape.gradient(value, kernels)
+    finally:
+        for var, saved in zip(model.non_trainable_variables, state, strict=True):
+            var.assign(saved)
+    rows = []
+    for depth, (layer, kernel, grad) in enumerate(zip(weighted, kernels, grads, strict=True), 1):
+        g = 0.0 if grad is None else float(tf.norm(tf.cast(grad, "float32")))
+        w = float(np.linalg.norm(np.asarray(kernel, dtype="float32")))
+        rows.append(
+            {
+                "depth": depth,
+                "layer": layer.name,
+                "grad_norm": g,
+                "weight_norm": w,
+                "ratio": g / w if w else float("nan"),
+            }
+        )
+    return rows
+
+
+class GradientNormHistory(keras.callbacks.Callback):
+    """Record :func:`gradient_norms` on a fixed batch before and during ``fit``.
+
+    Args:
+        x: A fixed batch of inputs (keep it small: one extra forward and backward
+            pass per recording).
+        y: Its labels.
+        every: Record after every ``every`` epochs (and once before training).
+        loss: Passed to :func:`gradient_norms`.
+
+    Attributes:
+        history: Rows of :func:`gradient_norms`, each with an ``epoch`` key (0 is
+            before training).
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_resnet import create_model
+        >>> model = create_model("_tiny", input_shape=(8, 8, 1))
+        >>> model.compile("sgd", "sparse_categorical_crossentropy")
+        >>> x, y = np.random.rand(8, 8, 8, 1).astype("float32"), np.arange(8)
+        >>> cb = GradientNormHistory(x, y)
+        >>> _ = model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+        >>> sorted({r["epoch"] for r in cb.history})
+        [0, 1]
+    """
+
+    def __init__(
+        self, x: Any, y: Any, *, every: int = 1, loss: keras.losses.Loss | None = None
+    ) -> None:
+        super().__init__()
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
+        self.x, self.y, self.every, self.loss = x, y, every, loss
+        self.history: list[dict[str, Any]] = []
+
+    def _record(self, epoch: int) -> None:
+        rows = gradient_norms(self.model, self.x, self.y, loss=self.loss)
+        self.history.extend({"epoch": epoch, **row} for row in rows)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._record(0)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if (epoch + 1) % self.every == 0:
+            self._record(epoch + 1)

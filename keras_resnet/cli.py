@@ -15,6 +15,9 @@ from collections.abc import Sequence
 
 # Order is the order shown in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "keras_resnet.commands.train",
+    "keras_resnet.commands.evaluate",
+    "keras_resnet.commands.tune",
     "keras_resnet.commands.summary",
     "keras_resnet.commands.export",
     "keras_resnet.commands.predict",

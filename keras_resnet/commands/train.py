@@ -1,0 +1,143 @@
+"""``python -m keras_resnet train``: train a ResNet with a recipe into a run folder.
+
+With no arguments: ``resnet20`` on the offline digits data with the ``fast`` recipe,
+written to ``runs/resnet20-digits``. Precedence: recipe < ``--config`` file < flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DEFAULT_MODEL = "resnet20"
+DEFAULT_DATASET = "digits"
+DEFAULT_RECIPE = "fast"
+
+# flag -> TrainConfig field, for the flags that map one to one
+_FIELDS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "learning_rate": "learning_rate",
+    "optimizer": "optimizer",
+    "precision": "precision",
+    "strategy": "strategy",
+    "seed": "seed",
+    "augment": "augment",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` command.
+
+    Args:
+        subparsers: The ``add_subparsers()`` object of the top-level parser.
+
+    Example:
+        >>> import argparse
+        >>> sub = argparse.ArgumentParser().add_subparsers()
+        >>> register(sub)
+    """
+    p = subparsers.add_parser("train", help="train a model with a recipe (default: digits)")
+    p.add_argument("--model", default=None, help=f"zoo variant (default {DEFAULT_MODEL})")
+    p.add_argument("--dataset", default=None, help=f"data set name (default {DEFAULT_DATASET})")
+    p.add_argument("--recipe", default=None, help=f"training recipe (default {DEFAULT_RECIPE})")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size")
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--optimizer", default=None, help="sgd, adamw, adam or rmsprop")
+    p.add_argument("--precision", default=None, help="auto, float32, mixed_float16, ...")
+    p.add_argument("--strategy", default=None, help="auto, none, mirrored, multi_worker, tpu")
+    p.add_argument("--augment", default=None, help="augmentation preset for get_datasets")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--data-dir", default=None, help="data folder for TFDS / files")
+    p.add_argument("--output", default=None, help="run folder (default runs/MODEL-DATASET)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --output")
+    p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (+ model, ...)")
+    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--list-recipes", action="store_true", help="print the recipe names")
+    p.set_defaults(func=run)
+
+
+def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge recipe, ``--config`` file and flags into the arguments of ``train()``.
+
+    Args:
+        args: Parsed ``train`` arguments.
+
+    Returns:
+        A dict with ``model``, ``dataset``, ``config`` (a ``TrainConfig``),
+        ``output_dir``, ``model_kwargs`` and ``data_kwargs``.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> register(parser.add_subparsers())
+        >>> run_args = resolve_run(parser.parse_args(["train", "--epochs", "3"]))
+        >>> run_args["model"], run_args["config"].epochs
+        ('resnet20', 3)
+    """
+    from keras_resnet.training import get_recipe, load_config_file
+
+    file: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    model = args.model or file.pop("model", None) or DEFAULT_MODEL
+    dataset = args.dataset or file.pop("dataset", None) or DEFAULT_DATASET
+    recipe = args.recipe or file.pop("recipe", None) or DEFAULT_RECIPE
+    file.pop("model", None), file.pop("dataset", None)
+    model_kwargs = file.pop("model_kwargs", {})
+    data_kwargs = file.pop("data_kwargs", {})
+    output = args.output or file.pop("output", None) or f"runs/{model}-{dataset}"
+    file.pop("output", None)
+    overrides = dict(file)
+    for flag, field in _FIELDS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[field] = value
+    if args.data_dir:
+        data_kwargs["data_dir"] = args.data_dir
+    config = get_recipe(recipe, **overrides)
+    return {
+        "model": model,
+        "dataset": dataset,
+        "config": config,
+        "output_dir": output,
+        "model_kwargs": model_kwargs,
+        "data_kwargs": data_kwargs,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``train``; returns the exit code (1 if the loss became NaN).
+
+    Args:
+        args: Parsed ``train`` arguments.
+
+    Example:
+        >>> from keras_resnet.cli import main
+        >>> main(["train", "--list-recipes"])  # doctest: +ELLIPSIS
+        cosine
+        ...
+        0
+    """
+    from keras_resnet.training import NonFiniteLossError, list_recipes, train
+
+    if args.list_recipes:
+        print("\n".join(list_recipes()))
+        return 0
+    spec = resolve_run(args)
+    try:
+        train(
+            spec["model"],
+            spec["dataset"],
+            spec["config"],
+            output_dir=spec["output_dir"],
+            overwrite=args.overwrite,
+            model_kwargs=spec["model_kwargs"],
+            data_kwargs=spec["data_kwargs"],
+            export=not args.no_export,
+            verbose=0 if args.quiet else "auto",
+        )
+    except NonFiniteLossError as err:
+        print(f"error: {err}")
+        return 1
+    print(f"Run folder: {spec['output_dir']}")
+    return 0

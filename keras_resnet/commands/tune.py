@@ -1,0 +1,317 @@
+"""``python -m keras_resnet tune``: search architectures and recipes with KerasTuner.
+
+Runs a KerasTuner search of :class:`keras_resnet.tuning.ResNetHyperModel` on a data
+set, prints and saves the results table (``results.csv``, ``results.json``), then
+retrains the best configuration on train + validation with
+:func:`keras_resnet.training.train` (test accuracy, ``model.keras``, SavedModel) in
+``OUTPUT/best_trial_<id>/`` and records it in ``OUTPUT/best.json``.
+
+Re-running the same command resumes an interrupted search (KerasTuner reloads its
+project in ``OUTPUT/search``). Distributed search uses KerasTuner's chief/worker
+mode: run the same command in every process with ``KERASTUNER_TUNER_ID`` (``chief``
+or ``tuner0``, ``tuner1``, ...), ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT`` set; the chief serves the oracle and, when the workers
+are done, writes the results and retrains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import io
+import json
+import os
+import shutil
+from typing import Any
+
+DEFAULT_BASELINE = "resnet20"
+DEFAULT_RECIPE = "fast"
+# Files and folders this command writes into --output (--overwrite removes only these).
+OUTPUTS = ("search", "tune.json", "results.csv", "results.json", "best.json")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``tune`` command.
+
+    Args:
+        subparsers: The ``add_subparsers()`` object of the top-level parser.
+
+    Example:
+        >>> import argparse
+        >>> sub = argparse.ArgumentParser().add_subparsers()
+        >>> register(sub)
+    """
+    p = subparsers.add_parser("tune", help="hyperparameter search with KerasTuner")
+    p.add_argument("--dataset", default="digits", help="data set name (default digits)")
+    p.add_argument("--baseline", default=DEFAULT_BASELINE, help="zoo variant the space centers on")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, help="training recipe (default fast)")
+    p.add_argument("--tuner", default="random", choices=("random", "hyperband", "bayesian"))
+    p.add_argument("--max-trials", type=int, default=10, help="maximum number of trials")
+    p.add_argument("--epochs", type=int, default=5, help="epochs per trial (Hyperband: maximum)")
+    p.add_argument(
+        "--search-space",
+        default=None,
+        help="JSON object (or @file.json): name -> value (fixed), list (choices), "
+        '{"min": a, "max": b, "step": s, "sampling": "log"} (range) or null (dropped)',
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the oracle and the data")
+    p.add_argument("--output", default=None, help="folder (default runs/tune-DATASET)")
+    p.add_argument("--overwrite", action="store_true", help="start a new search in --output")
+    p.add_argument("--no-retrain", action="store_true", help="stop after the search")
+    p.add_argument("--no-export", action="store_true", help="retrain without SavedModel export")
+    p.add_argument("--data-dir", default=None, help="data folder for TFDS / files")
+    p.add_argument("--quiet", action="store_true", help="no per-trial progress output")
+    p.set_defaults(func=run)
+
+
+def parse_search_space(text: str | None) -> dict[str, Any]:
+    """Parse ``--search-space`` JSON into a ``ResNetHyperModel`` ``search_space``.
+
+    JSON lists are choices (a list of lists is a family of ``stage_depths``), objects
+    with ``min`` / ``max`` (and optional ``step``, ``sampling``) are ranges, ``null``
+    drops a hyperparameter, anything else fixes it. ``@path`` reads a file.
+
+    Args:
+        text: The flag's value, or ``None`` for no overrides.
+
+    Returns:
+        A dict for ``ResNetHyperModel(search_space=...)``.
+
+    Example:
+        >>> parse_search_space('{"block": "basic", "learning_rate": {"min": 0.01, "max": 0.1}}')
+        {'block': 'basic', 'learning_rate': (0.01, 0.1)}
+    """
+    if not text:
+        return {}
+    text = _read_space_text(text)
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"`--search-space` is not valid JSON ({err}). Received: {text!r}"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"`--search-space` must be a JSON object. Received: {text!r}")
+    space: dict[str, Any] = {}
+    for name, value in raw.items():
+        if isinstance(value, dict):
+            extra = sorted(set(value) - {"min", "max", "step", "sampling"})
+            if extra or not {"min", "max"} <= set(value):
+                raise ValueError(
+                    f"`--search-space` range for {name!r} needs 'min' and 'max' (optional 'step', "
+                    f"'sampling'). Received: {value!r}"
+                )
+            space[name] = tuple(
+                value[k] for k in ("min", "max", "step", "sampling") if value.get(k) is not None
+            )
+        elif isinstance(value, list):
+            space[name] = [tuple(v) if isinstance(v, list) else v for v in value]
+        else:
+            space[name] = value
+    return space
+
+
+def format_results(rows: list[dict[str, Any]], names: list[str]) -> str:
+    """The results table as text: trial, score, seconds, status, then ``names``.
+
+    Args:
+        rows: Rows of :func:`keras_resnet.tuning.trial_results`.
+        names: Hyperparameter names to show as columns.
+
+    Example:
+        >>> print(format_results([{"trial": "0", "score": 0.5, "seconds": 1.0,
+        ...     "status": "COMPLETED", "hyperparameters": {"block": "basic"}}], ["block"]))
+        trial  score   seconds  status     block
+        0      0.5000  1.0      COMPLETED  basic
+    """
+    header = ["trial", "score", "seconds", "status", *names]
+    table = [header]
+    for row in rows:
+        score = "-" if row["score"] is None else f"{row['score']:.4f}"
+        seconds = "-" if row["seconds"] is None else f"{row['seconds']:.1f}"
+        values = [_short(row["hyperparameters"].get(n, "")) for n in names]
+        table.append([str(row["trial"]), score, seconds, str(row["status"]), *values])
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
+    )
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    # Write beside the target, then rename: a crash never leaves a half-written file.
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _results_csv(rows: list[dict[str, Any]], names: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["trial", "status", "score", "best_step", "seconds", *names])
+    for r in rows:
+        hps = r["hyperparameters"]
+        writer.writerow(
+            [r["trial"], r["status"], r["score"], r["best_step"], r["seconds"]]
+            + [hps.get(n, "") for n in names]
+        )
+    return buf.getvalue()
+
+
+def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worker: bool) -> None:
+    path = os.path.join(out, "tune.json")
+    if overwrite:
+        if worker:
+            raise ValueError(
+                "`--overwrite` deletes the shared search; pass it to the chief only. Received: "
+                f"--overwrite with KERASTUNER_TUNER_ID={os.environ['KERASTUNER_TUNER_ID']}"
+            )
+        for name in OUTPUTS:
+            target = os.path.join(out, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
+    elif os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            old = json.load(f)
+        # More trials extend a search; anything else is a different search.
+        same = {k: v for k, v in old.items() if k != "max_trials"} == {
+            k: v for k, v in definition.items() if k != "max_trials"
+        }
+        if not same:
+            raise FileExistsError(
+                f"{out} holds a different search ({path}); use --overwrite or another --output. "
+                f"Received: {json.dumps(definition)}; found: {json.dumps(old)}"
+            )
+    os.makedirs(out, exist_ok=True)
+    _write_atomic(path, json.dumps(definition, indent=2) + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tune``; returns the exit code.
+
+    Args:
+        args: Parsed ``tune`` arguments.
+
+    Example:
+        >>> from keras_resnet.cli import main
+        >>> main(["tune", "--dataset", "digits", "--baseline", "_tiny", "--max-trials", "2",
+        ...       "--epochs", "1", "--output", "/tmp/tune-doc", "--no-retrain"])  # doctest: +SKIP
+        0
+    """
+    for flag in ("max_trials", "epochs"):
+        value = getattr(args, flag)
+        if value < 1:
+            raise ValueError(
+                f"`--{flag.replace('_', '-')}` must be a positive integer. Received: {value}"
+            )
+    search_space = parse_search_space(args.search_space)
+    from keras_tuner.src.distribute import utils as dist_utils
+
+    from keras_resnet.data import get_datasets
+    from keras_resnet.tuning import ResNetHyperModel, make_tuner, trial_results
+    from keras_resnet.zoo import model_spec
+
+    model_spec(args.baseline)  # unknown names fail before any data is read
+    distributed = dist_utils.has_chief_oracle()
+    worker = distributed and not dist_utils.is_chief_oracle()
+    out = args.output or f"runs/tune-{args.dataset}"
+    definition = {
+        "dataset": args.dataset,
+        "baseline": args.baseline,
+        "recipe": args.recipe,
+        "tuner": args.tuner,
+        "max_trials": args.max_trials,
+        "epochs": args.epochs,
+        "search_space": json.loads(_read_space_text(args.search_space))
+        if args.search_space
+        else {},
+        "seed": args.seed,
+    }
+    data_kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
+    data = functools.partial(get_datasets, args.dataset, seed=args.seed, **data_kwargs)
+    info = data(batch_size=32, augment="none").info
+    # The data callable applies the augmentation preset: search it (none vs the
+    # data set's default) unless the user's space says otherwise.
+    space = {"augment": ["none", "auto"], **search_space}
+    hypermodel = ResNetHyperModel(
+        tuple(info.image_shape),
+        info.num_classes,
+        baseline=args.baseline,
+        recipe=args.recipe,
+        search_space=space,
+    )
+    _prepare_output(out, definition, args.overwrite, worker)
+    tuner = make_tuner(
+        args.tuner,
+        hypermodel,
+        max_trials=args.max_trials,
+        max_epochs=args.epochs,
+        directory=out,
+        project_name="search",
+        overwrite=False,  # _prepare_output already removed the old search on --overwrite
+        seed=args.seed,
+    )
+    tuner.search(data, epochs=args.epochs, verbose=0 if args.quiet else 1)
+    if worker:
+        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} finished.")
+        return 0
+
+    rows = trial_results(tuner)
+    searched = [n for n, p in hypermodel.space.items() if p["kind"] != "fixed"]
+    names = sorted({n for r in rows for n in r["hyperparameters"]})
+    print(format_results(rows, searched))
+    _write_atomic(os.path.join(out, "results.csv"), _results_csv(rows, names))
+    _write_atomic(
+        os.path.join(out, "results.json"),
+        json.dumps({"search": definition, "trials": rows}, indent=2, default=str) + "\n",
+    )
+    done = [r for r in rows if r["score"] is not None]
+    if not done:
+        print("error: no trial finished; nothing to retrain.")
+        return 1
+    best = done[0]
+    print(f"Best trial {best['trial']}: val score {best['score']:.4f}")
+    record: dict[str, Any] = dict(best)
+    if not args.no_retrain:
+        record["retrain"] = _retrain(args, tuner, hypermodel, best, out, data_kwargs)
+    _write_atomic(os.path.join(out, "best.json"), json.dumps(record, indent=2, default=str) + "\n")
+    print(f"Results: {os.path.join(out, 'results.csv')}, {os.path.join(out, 'best.json')}")
+    return 0
+
+
+def _read_space_text(text: str) -> str:
+    if text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as f:
+            return f.read()
+    return text
+
+
+def _retrain(args, tuner, hypermodel, best, out, data_kwargs) -> dict[str, Any]:
+    """Train the best configuration on train + validation; evaluate on test; export."""
+    from keras_resnet.training import train
+
+    trial = tuner.oracle.get_trial(best["trial"])
+    hp = trial.hyperparameters
+    arch = hypermodel.architecture(hp)
+    config = hypermodel.train_config(hp, epochs=args.epochs).replace(
+        validation_fraction=0.0, seed=args.seed
+    )
+    run_dir = os.path.join(out, f"best_trial_{best['trial']}")
+    result = train(
+        args.baseline,
+        args.dataset,
+        config,
+        output_dir=run_dir,
+        model_kwargs=arch,
+        data_kwargs=data_kwargs,
+        export=not args.no_export,
+        verbose=0 if args.quiet else "auto",
+    )
+    return {"run_dir": run_dir, **result.summary}

@@ -1,0 +1,202 @@
+"""Callbacks for a training run, and the training-curves plot."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import keras
+
+from keras_resnet.training.config import TrainConfig
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Add the optimizer's current learning rate to the epoch logs as ``learning_rate``.
+
+    Keras' TensorBoard callback logs it only to TensorBoard; this puts it in the
+    history and ``history.csv`` too. Place it before ``CSVLogger``.
+
+    Example:
+        >>> LearningRateLogger().__class__.__name__
+        'LearningRateLogger'
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = float(
+                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+            )
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop at once, with the epoch and step, when the loss is NaN or infinite.
+
+    Unlike ``keras.callbacks.TerminateOnNaN`` (which lets the epoch end, so the
+    backup and checkpoint callbacks would save the broken weights), this raises
+    :class:`NonFiniteLossError` from the batch, so nothing already saved is replaced.
+
+    Example:
+        >>> StopOnNaN().__class__.__name__
+        'StopOnNaN'
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLossError(
+                f"Training loss became {float(loss)} at epoch {self._epoch + 1}, step "
+                f"{batch + 1}; training stopped. Saved files (backup, best checkpoint) "
+                "hold the last good state: lower the learning rate or check the data."
+            )
+
+
+def make_callbacks(
+    config: TrainConfig,
+    output_dir: str | os.PathLike | None = None,
+    *,
+    monitor: str | None = None,
+    initial_best: float | None = None,
+) -> list[keras.callbacks.Callback]:
+    """The standard callbacks of a run.
+
+    Always: :class:`LearningRateLogger`, :class:`StopOnNaN`, early stopping with best
+    weights restored (when ``config.early_stopping_patience > 0``). With
+    ``output_dir``: ``CSVLogger`` (``history.csv``, appending on resume),
+    ``ModelCheckpoint`` (``best.keras``), ``BackupAndRestore`` (``backup/``) and
+    ``TensorBoard`` (``tensorboard/``).
+
+    Args:
+        config: The training configuration.
+        output_dir: Run folder; ``None`` for no files.
+        monitor: Metric to monitor; defaults to ``config.monitor``.
+        initial_best: Best monitored value of earlier (resumed) epochs, so that
+            ``best.keras`` is only replaced by a better model.
+
+    Returns:
+        A list of callbacks for ``model.fit``.
+
+    Example:
+        >>> [type(c).__name__ for c in make_callbacks(TrainConfig())]
+        ['LearningRateLogger', 'StopOnNaN']
+    """
+    monitor = monitor or config.monitor
+    mode = "min" if monitor.endswith("loss") else "max"
+    callbacks: list[keras.callbacks.Callback] = [LearningRateLogger(), StopOnNaN()]
+    if config.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                mode=mode,
+                patience=config.early_stopping_patience,
+                restore_best_weights=True,
+                verbose=1,
+            )
+        )
+    if output_dir is None:
+        return callbacks
+    out = os.fspath(output_dir)
+    # CSV before the backup: after a kill between the two an epoch is re-run and its
+    # row repeated (read_history keeps the last), instead of a row going missing.
+    callbacks.append(keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True))
+    callbacks.append(
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(out, "best.keras"),
+            monitor=monitor,
+            mode=mode,
+            save_best_only=True,
+            initial_value_threshold=initial_best,
+        )
+    )
+    callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(out, "backup")))
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
+    return callbacks
+
+
+def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Rows of a ``history.csv``, one per epoch (a repeated epoch keeps its last row).
+
+    Args:
+        path: The CSV written by ``keras.callbacks.CSVLogger``.
+
+    Returns:
+        A list of dicts sorted by ``epoch``; empty if the file does not exist.
+
+    Example:
+        >>> read_history("/nonexistent/history.csv")
+        []
+    """
+    if not os.path.isfile(path):
+        return []
+    rows: dict[int, dict[str, float]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            try:
+                values = {k: float(v) for k, v in row.items() if k and v not in (None, "", "NA")}
+            except ValueError:
+                continue  # a header repeated by an appending writer
+            if "epoch" in values:
+                rows[int(values["epoch"])] = values
+    return [rows[k] for k in sorted(rows)]
+
+
+def plot_history(history: list[dict[str, float]], path: str | os.PathLike) -> str:
+    """Save loss, accuracy and learning-rate curves as a PNG (matplotlib, Agg).
+
+    Args:
+        history: Rows as returned by :func:`read_history`.
+        path: Output ``.png`` path (written atomically).
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> import tempfile, os
+        >>> rows = [{"epoch": 0, "loss": 1.0, "accuracy": 0.5}, {"epoch": 1, "loss": 0.5,
+        ...         "accuracy": 0.8}]
+        >>> os.path.isfile(plot_history(rows, os.path.join(tempfile.mkdtemp(), "c.png")))
+        True
+    """
+    if not history:
+        raise ValueError("`history` is empty: nothing to plot. Received: history=[]")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    epochs = [int(r["epoch"]) + 1 for r in history]
+    panels = [("loss", "loss"), ("accuracy", "accuracy"), ("learning_rate", "learning rate")]
+    panels = [p for p in panels if any(p[0] in r for r in history)]
+    fig = Figure(figsize=(4 * len(panels), 3.2))
+    for i, (key, title) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for prefix, label in (("", "train"), ("val_", "validation")):
+            ys = [r.get(prefix + key) for r in history]
+            if key != "learning_rate" and any(y is not None for y in ys):
+                ax.plot(epochs, ys, marker=".", label=label)
+            elif key == "learning_rate" and prefix == "":
+                ax.plot(epochs, ys, marker=".")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        lrs = [r.get("learning_rate") for r in history]
+        if key == "learning_rate" and all((y or 0) > 0 for y in lrs):
+            ax.set_yscale("log")
+        elif ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    fig.tight_layout()
+    tmp = os.fspath(path) + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, path)
+    return os.fspath(path)

@@ -1,0 +1,357 @@
+"""``TrainConfig``: every training knob in one frozen, validated dataclass; named recipes.
+
+Recipes (``/work/shared/REFERENCE.md``):
+
+* ``he2015_cifar``: He et al. 2015 Sec. 4.2, SGD 0.1 momentum 0.9, weight decay 1e-4
+  on kernels only, batch 128, learning rate / 10 at 50% and 75% of training (32k and
+  48k of 64k iterations).
+* ``imagenet_step``: Goyal et al. 2017 / He et al. 2015, lr 0.1 x batch / 256, / 10 at
+  epochs 30, 60, 80 of 90 (kept as fractions of training), 5-epoch linear warm-up.
+* ``cosine``: ResNet-RS / timm practice, warm-up + cosine decay, label smoothing 0.1,
+  optional EMA of the weights (``use_ema=True``).
+* ``fast``: the most accuracy per CPU-minute on small data sets (digits, MNIST),
+  chosen by measurement (``benchmarks/train_digits.py``; see the README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw", "adam", "rmsprop")
+SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES: tuple[str, ...] = ("auto", "none", "mirrored", "multi_worker", "tpu")
+MONITORS: tuple[str, ...] = ("val_accuracy", "val_loss", "accuracy", "loss")
+
+
+def _choice(arg: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        hint = difflib.get_close_matches(str(value), allowed, n=1)
+        raise ValueError(
+            f"`{arg}` must be one of {', '.join(allowed)}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f". Received: {arg}={value!r}"
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run except the model and the data set.
+
+    Args:
+        recipe: Name of the recipe these values came from (informational).
+        optimizer: One of ``OPTIMIZERS``.
+        learning_rate: Peak learning rate (before ``scale_lr_with_batch``).
+        scale_lr_with_batch: Use ``learning_rate * batch_size / 256`` (Goyal et al.).
+        momentum: SGD / RMSprop momentum.
+        nesterov: Nesterov momentum for SGD.
+        weight_decay: Decoupled weight decay on convolution and dense kernels only
+            (biases, BN gamma/beta are excluded).
+        schedule: ``"constant"``, ``"step"`` (multiply by ``decay_factor`` at each
+            fraction of training in ``decay_at``) or ``"cosine"``.
+        decay_at: For ``"step"``: fractions of the total epochs, in (0, 1).
+        decay_factor: For ``"step"``: multiplier at each boundary.
+        min_lr_fraction: For ``"cosine"``: final learning rate as a fraction of the peak.
+        warmup_epochs: Linear warm-up length in epochs (may be fractional).
+        epochs: Number of epochs (> 0).
+        batch_size: Global batch size (> 0), split across replicas.
+        label_smoothing: In [0, 1).
+        use_ema: Keep an exponential moving average of the weights (optimizer
+            ``use_ema``); evaluation and saved models use the averaged weights.
+        ema_momentum: EMA momentum in (0, 1).
+        clipnorm: Optional gradient clipping by norm.
+        augment: Augmentation preset passed to ``get_datasets``.
+        validation_fraction: Share of the training split held out for validation.
+        monitor: Metric for the best checkpoint / early stopping.
+        early_stopping_patience: Epochs without improvement before stopping
+            (``0`` disables early stopping); the best weights are restored.
+        precision: One of ``PRECISIONS``; ``"auto"`` is resolved by
+            :func:`keras_resnet.training.resolve_precision`.
+        jit_compile: ``True``, ``False`` or ``"auto"`` (XLA only on GPU/TPU: measured
+            slower on CPU).
+        strategy: One of ``STRATEGIES``.
+        seed: Random seed for weights, shuffling and augmentation (``None`` = random).
+        tensorboard: Write TensorBoard logs.
+        steps_per_execution: Training steps per ``tf.function`` call.
+
+    Example:
+        >>> cfg = TrainConfig(epochs=3, batch_size=32)
+        >>> cfg.replace(epochs=5).epochs
+        5
+    """
+
+    recipe: str | None = None
+    optimizer: str = "sgd"
+    learning_rate: float = 0.1
+    scale_lr_with_batch: bool = False
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    schedule: str = "step"
+    decay_at: tuple[float, ...] = (0.5, 0.75)
+    decay_factor: float = 0.1
+    min_lr_fraction: float = 0.0
+    warmup_epochs: float = 0.0
+    epochs: int = 30
+    batch_size: int = 128
+    label_smoothing: float = 0.0
+    use_ema: bool = False
+    ema_momentum: float = 0.99
+    clipnorm: float | None = None
+    augment: str = "auto"
+    validation_fraction: float = 0.1
+    monitor: str = "val_accuracy"
+    early_stopping_patience: int = 0
+    precision: str = "auto"
+    jit_compile: bool | str = "auto"
+    strategy: str = "auto"
+    seed: int | None = 0
+    tensorboard: bool = True
+    steps_per_execution: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decay_at", tuple(float(x) for x in self.decay_at))
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("monitor", self.monitor, MONITORS)
+        for name in ("epochs", "batch_size", "steps_per_execution"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        for name in ("learning_rate",):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"`{name}` must be a number > 0. Received: {name}={value!r}")
+        ranges = {
+            "momentum": (0.0, 1.0, True),
+            "weight_decay": (0.0, 1.0, True),
+            "decay_factor": (0.0, 1.0, False),
+            "min_lr_fraction": (0.0, 1.0, True),
+            "label_smoothing": (0.0, 1.0, True),
+            "validation_fraction": (0.0, 1.0, True),
+        }
+        for name, (low, high, low_ok) in ranges.items():
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and (low <= value if low_ok else low < value)
+            if not ok or not value < high:
+                bracket = "[" if low_ok else "("
+                raise ValueError(
+                    f"`{name}` must be in {bracket}{low}, {high}). Received: {name}={value!r}"
+                )
+        if not 0.0 < self.ema_momentum < 1.0:
+            raise ValueError(f"`ema_momentum` must be in (0, 1). Received: {self.ema_momentum!r}")
+        if not (isinstance(self.warmup_epochs, (int, float)) and self.warmup_epochs >= 0):
+            raise ValueError(
+                "`warmup_epochs` must be a number >= 0. "
+                f"Received: warmup_epochs={self.warmup_epochs!r}"
+            )
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(
+                "`warmup_epochs` must not exceed `epochs`. "
+                f"Received: warmup_epochs={self.warmup_epochs!r}, epochs={self.epochs!r}"
+            )
+        if any(not 0.0 < x < 1.0 for x in self.decay_at) or list(self.decay_at) != sorted(
+            self.decay_at
+        ):
+            raise ValueError(
+                "`decay_at` must be increasing fractions of training in (0, 1). "
+                f"Received: decay_at={self.decay_at!r}"
+            )
+        if self.jit_compile not in (True, False, "auto"):
+            raise ValueError(
+                f"`jit_compile` must be True, False or 'auto'. Received: {self.jit_compile!r}"
+            )
+        if self.clipnorm is not None and not self.clipnorm > 0:
+            raise ValueError(f"`clipnorm` must be None or > 0. Received: {self.clipnorm!r}")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int)
+        ):
+            raise ValueError(f"`seed` must be an integer or None. Received: seed={self.seed!r}")
+        if self.early_stopping_patience < 0:
+            raise ValueError(
+                "`early_stopping_patience` must be >= 0. "
+                f"Received: early_stopping_patience={self.early_stopping_patience!r}"
+            )
+
+    @property
+    def peak_learning_rate(self) -> float:
+        """The learning rate after the optional linear batch-size scaling.
+
+        Example:
+            >>> TrainConfig(learning_rate=0.1, batch_size=512, scale_lr_with_batch=True
+            ...             ).peak_learning_rate
+            0.2
+        """
+        scale = self.batch_size / 256 if self.scale_lr_with_batch else 1.0
+        return float(self.learning_rate) * scale
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied (validated again).
+
+        Args:
+            **changes: Field values to change.
+
+        Example:
+            >>> TrainConfig().replace(batch_size=64).batch_size
+            64
+        """
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TypeError(
+                f"Unknown TrainConfig field(s): {', '.join(unknown)}. "
+                f"Valid fields: {', '.join(f.name for f in dataclasses.fields(self))}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable dict of every field.
+
+        Example:
+            >>> TrainConfig().to_dict()["optimizer"]
+            'sgd'
+        """
+        d = dataclasses.asdict(self)
+        d["decay_at"] = list(self.decay_at)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``.
+
+        Args:
+            d: A dict of field values (missing fields take their defaults).
+
+        Example:
+            >>> TrainConfig.from_dict(TrainConfig(epochs=2).to_dict()).epochs
+            2
+        """
+        if not isinstance(d, dict):
+            raise TypeError(f"`d` must be a dict. Received: {type(d).__name__}")
+        return cls().replace(**d)
+
+
+_RECIPES: dict[str, dict[str, Any]] = {
+    "he2015_cifar": dict(
+        optimizer="sgd",
+        learning_rate=0.1,
+        momentum=0.9,
+        weight_decay=1e-4,
+        batch_size=128,
+        schedule="step",
+        decay_at=(0.5, 0.75),
+        decay_factor=0.1,
+        epochs=164,
+    ),
+    "imagenet_step": dict(
+        optimizer="sgd",
+        learning_rate=0.1,
+        scale_lr_with_batch=True,
+        momentum=0.9,
+        weight_decay=1e-4,
+        batch_size=256,
+        schedule="step",
+        decay_at=(30 / 90, 60 / 90, 80 / 90),
+        decay_factor=0.1,
+        warmup_epochs=5,
+        epochs=90,
+    ),
+    "cosine": dict(
+        optimizer="sgd",
+        learning_rate=0.1,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-5,
+        batch_size=128,
+        schedule="cosine",
+        warmup_epochs=5,
+        label_smoothing=0.1,
+        epochs=200,
+    ),
+    # Chosen by benchmarks/train_digits.py (README, "Training"): a short warm-up then
+    # cosine to zero with Nesterov SGD reached the highest digits accuracy per minute
+    # of the candidates measured; batch 64 gives more updates per epoch on ~1.5k images.
+    "fast": dict(
+        optimizer="sgd",
+        learning_rate=0.1,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        batch_size=64,
+        schedule="cosine",
+        warmup_epochs=1,
+        label_smoothing=0.0,
+        epochs=15,
+    ),
+}
+
+
+def list_recipes() -> list[str]:
+    """Names accepted by :func:`get_recipe`.
+
+    Example:
+        >>> "he2015_cifar" in list_recipes()
+        True
+    """
+    return sorted(_RECIPES)
+
+
+def get_recipe(name: str, **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of recipe ``name``, with fields overridden.
+
+    Args:
+        name: One of :func:`list_recipes`.
+        **overrides: ``TrainConfig`` fields to change (e.g. ``epochs=10``).
+
+    Returns:
+        A validated ``TrainConfig`` whose ``recipe`` field is ``name``.
+
+    Example:
+        >>> get_recipe("imagenet_step", batch_size=512).peak_learning_rate
+        0.2
+    """
+    if name not in _RECIPES:
+        hint = difflib.get_close_matches(str(name), list(_RECIPES), n=1)
+        raise ValueError(
+            f"Unknown recipe {name!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f". Valid recipes: {', '.join(list_recipes())}. Received: recipe={name!r}"
+        )
+    return TrainConfig(recipe=name).replace(**dict(_RECIPES[name], **overrides))
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a JSON run-configuration file (``TrainConfig`` fields plus ``model``,
+    ``dataset``, ``recipe`` and ``model_kwargs``).
+
+    Args:
+        path: Path of the JSON file.
+
+    Returns:
+        The parsed dict.
+
+    Example:
+        >>> import json, tempfile
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        ...     json.dump({"epochs": 2}, f)
+        >>> load_config_file(f.name)
+        {'epochs': 2}
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"`--config` file not found. Received: {str(path)!r}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"`--config` file {str(path)!r} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"`--config` file must hold a JSON object. Received: {type(data).__name__}"
+        )
+    return data

@@ -1,0 +1,102 @@
+"""Optimizer, loss and metrics for ``model.compile`` from a :class:`TrainConfig`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from keras_resnet.training.config import TrainConfig
+from keras_resnet.training.schedules import make_schedule
+
+# Anchor words of variables that get no weight decay: conv/dense biases, BN gamma/beta
+# (He et al. 2015 decay the kernels; "bag of tricks" confirms no decay on BN/bias).
+NO_DECAY_NAMES: tuple[str, ...] = ("bias", "gamma", "beta")
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer of ``config`` with its learning-rate schedule.
+
+    Weight decay is Keras' decoupled decay (``w -= lr * wd * w``) on kernels only:
+    biases and BN parameters are excluded by name.
+
+    Args:
+        config: The training configuration.
+        steps_per_epoch: Optimizer steps per epoch, for epoch-defined schedules.
+
+    Returns:
+        A fresh ``keras.optimizers.Optimizer`` (build it in the strategy scope).
+
+    Example:
+        >>> opt = make_optimizer(TrainConfig(optimizer="adamw", learning_rate=1e-3), 10)
+        >>> type(opt).__name__
+        'AdamW'
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"`config` must be a TrainConfig. Received: {type(config).__name__}")
+    lr = make_schedule(config, steps_per_epoch)
+    common: dict[str, Any] = {
+        "learning_rate": lr,
+        "weight_decay": config.weight_decay or None,
+        "use_ema": config.use_ema,
+        "ema_momentum": config.ema_momentum,
+        "clipnorm": config.clipnorm,
+    }
+    if config.optimizer == "sgd":
+        opt = keras.optimizers.SGD(momentum=config.momentum, nesterov=config.nesterov, **common)
+    elif config.optimizer == "adamw":
+        opt = keras.optimizers.AdamW(**dict(common, weight_decay=config.weight_decay))
+    elif config.optimizer == "adam":
+        opt = keras.optimizers.Adam(**common)
+    else:
+        opt = keras.optimizers.RMSprop(momentum=config.momentum, **common)
+    if config.weight_decay:
+        opt.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
+    return opt
+
+
+def make_loss(config: TrainConfig, *, one_hot: bool = False, from_logits: bool = False) -> Any:
+    """Cross-entropy loss with the configured label smoothing.
+
+    Args:
+        config: The training configuration (``label_smoothing``).
+        one_hot: Labels are one-hot (required for label smoothing, which Keras only
+            implements for categorical cross-entropy).
+        from_logits: The model outputs logits instead of probabilities.
+
+    Example:
+        >>> type(make_loss(TrainConfig())).__name__
+        'SparseCategoricalCrossentropy'
+    """
+    if config.label_smoothing and not one_hot:
+        raise ValueError(
+            "label smoothing needs one-hot labels (get_datasets(..., one_hot=True)). "
+            f"Received: label_smoothing={config.label_smoothing}, one_hot=False"
+        )
+    if one_hot:
+        return keras.losses.CategoricalCrossentropy(
+            from_logits=from_logits, label_smoothing=config.label_smoothing
+        )
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+def make_metrics(*, one_hot: bool = False, top_k: int | None = None) -> list[Any]:
+    """Accuracy metrics named ``accuracy`` (and ``top{k}``) for sparse or one-hot labels.
+
+    Args:
+        one_hot: Labels are one-hot.
+        top_k: Also report top-k accuracy (e.g. 5 for ImageNet).
+
+    Example:
+        >>> [m.name for m in make_metrics(top_k=5)]
+        ['accuracy', 'top5']
+    """
+    if one_hot:
+        metrics: list[Any] = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        if top_k:
+            metrics.append(keras.metrics.TopKCategoricalAccuracy(top_k, name=f"top{top_k}"))
+    else:
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if top_k:
+            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(top_k, name=f"top{top_k}"))
+    return metrics

@@ -1,0 +1,459 @@
+"""Tests for keras_resnet.training: config, schedules, factories, callbacks, train()."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from keras_resnet import training as T
+from tests.training_helpers import synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env(**extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+# --- config and recipes -------------------------------------------------------------
+
+
+def test_recipes_match_the_papers():
+    he = T.get_recipe("he2015_cifar")
+    assert (he.optimizer, he.learning_rate, he.momentum, he.batch_size) == ("sgd", 0.1, 0.9, 128)
+    assert he.weight_decay == 1e-4 and he.decay_at == (0.5, 0.75) and he.decay_factor == 0.1
+    im = T.get_recipe("imagenet_step", batch_size=1024)
+    assert im.peak_learning_rate == pytest.approx(0.4)
+    assert im.warmup_epochs == 5 and im.epochs == 90
+    assert [round(f * 90) for f in im.decay_at] == [30, 60, 80]
+    cos = T.get_recipe("cosine", use_ema=True)
+    assert cos.schedule == "cosine" and cos.label_smoothing == 0.1 and cos.use_ema
+    assert set(T.list_recipes()) == {"he2015_cifar", "imagenet_step", "cosine", "fast"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"optimizer": "lamb"}, "optimizer='lamb'"),
+        ({"precision": "fp8"}, "precision='fp8'"),
+        ({"strategy": "horovod"}, "strategy='horovod'"),
+        ({"schedule": "linear"}, "schedule='linear'"),
+        ({"epochs": 0}, "epochs=0"),
+        ({"batch_size": -8}, "batch_size=-8"),
+        ({"learning_rate": 0}, "learning_rate=0"),
+        ({"label_smoothing": 1.0}, "label_smoothing=1.0"),
+        ({"decay_at": (0.75, 0.5)}, "decay_at"),
+        ({"warmup_epochs": 6, "epochs": 5}, "warmup_epochs"),
+        ({"jit_compile": "yes"}, "jit_compile"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        T.TrainConfig(**kwargs)
+
+
+def test_config_roundtrip_and_unknowns():
+    cfg = T.get_recipe("fast", epochs=3)
+    assert T.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(TypeError, match="epochz"):
+        cfg.replace(epochz=3)
+    with pytest.raises(ValueError, match="recipe='fsat'.*did you mean 'fast'|did you mean 'fast'"):
+        T.get_recipe("fsat")
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        T.load_config_file("missing.json")
+
+
+# --- schedules ----------------------------------------------------------------------
+
+
+def test_step_schedule_by_epoch_fraction_and_warmup():
+    cfg = T.TrainConfig(epochs=8, decay_at=(0.5, 0.75), warmup_epochs=1, learning_rate=0.2)
+    lr = T.make_schedule(cfg, steps_per_epoch=10)
+    values = [float(lr(s)) for s in (0, 4, 9, 39, 40, 59, 60, 79)]
+    assert values == pytest.approx([0.02, 0.1, 0.2, 0.2, 0.02, 0.02, 0.002, 0.002], rel=1e-5)
+
+
+def test_cosine_schedule_and_constant():
+    cfg = T.TrainConfig(schedule="cosine", epochs=10, learning_rate=0.1)
+    lr = T.make_schedule(cfg, steps_per_epoch=10)
+    assert float(lr(0)) == pytest.approx(0.1)
+    assert float(lr(50)) == pytest.approx(0.05, rel=1e-4)
+    assert float(lr(100)) == pytest.approx(0.0, abs=1e-7)
+    assert T.make_schedule(T.TrainConfig(schedule="constant"), 5) == 0.1
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        T.make_schedule(cfg, steps_per_epoch=0)
+
+
+def test_schedules_serialize():
+    lr = T.WarmUp(T.EpochStepDecay(0.1, [1.0, 2.0], steps_per_epoch=4), warmup_steps=3)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(lr))
+    assert isinstance(restored, T.WarmUp) and isinstance(restored.after, T.EpochStepDecay)
+    for step in (0, 2, 5, 9):
+        assert float(restored(step)) == pytest.approx(float(lr(step)))
+    with pytest.raises(ValueError, match="warmup_steps=-1"):
+        T.WarmUp(0.1, warmup_steps=-1)
+
+
+# --- factories ----------------------------------------------------------------------
+
+
+def test_weight_decay_on_kernels_only():
+    inputs = keras.Input((3,))
+    outputs = keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(2, name="fc")(inputs))
+    model = keras.Model(inputs, outputs)
+    cfg = T.TrainConfig(schedule="constant", learning_rate=1.0, momentum=0.0, weight_decay=0.1)
+    opt = T.make_optimizer(cfg, steps_per_epoch=1)
+    variables = model.trainable_variables
+    for v in variables:
+        v.assign(np.ones(v.shape, "float32"))
+    opt.apply_gradients([(np.zeros(v.shape, "float32"), v) for v in variables])
+    after = {v.path: float(np.asarray(v).ravel()[0]) for v in variables}
+    assert after["fc/kernel"] == pytest.approx(0.9)
+    assert after["fc/bias"] == after["bn/gamma"] == after["bn/beta"] == 1.0
+
+
+def test_loss_and_metrics():
+    with pytest.raises(ValueError, match="one_hot"):
+        T.make_loss(T.TrainConfig(label_smoothing=0.1))
+    loss = T.make_loss(T.TrainConfig(label_smoothing=0.1), one_hot=True)
+    assert loss.label_smoothing == 0.1
+    assert [m.name for m in T.make_metrics(one_hot=True, top_k=5)] == ["accuracy", "top5"]
+    assert isinstance(T.make_optimizer(T.get_recipe("cosine", use_ema=True), 3).use_ema, bool)
+
+
+def test_make_callbacks(tmp_path):
+    cfg = T.TrainConfig(early_stopping_patience=3)
+    cbs = T.make_callbacks(cfg, tmp_path, initial_best=0.5)
+    names = [type(c).__name__ for c in cbs]
+    assert names == [
+        "LearningRateLogger",
+        "StopOnNaN",
+        "EarlyStopping",
+        "CSVLogger",
+        "ModelCheckpoint",
+        "BackupAndRestore",
+        "TensorBoard",
+    ]
+    early = cbs[2]
+    assert early.restore_best_weights and early.patience == 3
+    assert cbs[4].best == 0.5 and cbs[4].save_best_only
+
+
+def test_read_history_dedupes_and_plot(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss\n0,2.0,NA\n1,1.5,1.4\n1,1.0,0.9\n")
+    rows = T.read_history(path)
+    assert [r["epoch"] for r in rows] == [0, 1] and rows[1]["loss"] == 1.0
+    assert "val_loss" not in rows[0]
+    png = T.plot_history(rows, tmp_path / "c.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="empty"):
+        T.plot_history([], tmp_path / "d.png")
+
+
+# --- precision and strategy ---------------------------------------------------------
+
+
+def test_precision_auto_and_scope():
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        assert T.resolve_precision("auto") == "float32"
+        assert T.resolve_jit_compile("auto") is False
+    before = keras.mixed_precision.dtype_policy().name
+    with T.precision_scope("mixed_float16"):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse")
+    assert keras.mixed_precision.dtype_policy().name == before
+    assert model.layers[0].compute_dtype == "float16"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    with pytest.raises(ValueError, match="precision='half'"):
+        T.resolve_precision("half")
+
+
+def test_strategy_names():
+    assert T.get_strategy("none").num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match="strategy='gpus'"):
+        T.get_strategy("gpus")
+    os.environ.pop("TF_CONFIG", None)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        T.get_strategy("multi_worker")
+
+
+# --- train() ------------------------------------------------------------------------
+
+TINY = T.get_recipe("fast", epochs=2, batch_size=16, warmup_epochs=0, learning_rate=0.05)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("run") / "run")
+    result = T.train("_tiny", synthetic(), TINY, output_dir=out, verbose=0)
+    return out, result
+
+
+def test_train_writes_the_run_folder(finished_run):
+    out, result = finished_run
+    for name in (
+        "config.json",
+        "data_info.json",
+        "history.csv",
+        "tensorboard",
+        "best.keras",
+        "model.keras",
+        "curves.png",
+        "saved_model",
+        "summary.json",
+    ):
+        assert os.path.exists(os.path.join(out, name)), name
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["epochs_completed"] == 2 and summary["precision"] == "float32"
+    assert summary["test_accuracy"] == pytest.approx(result.summary["test_accuracy"])
+    assert {"tensorflow", "keras", "python"} <= set(summary["versions"])
+    assert summary["images_per_s"] > 0
+    rows = T.read_history(os.path.join(out, "history.csv"))
+    assert len(rows) == 2 and rows[0]["learning_rate"] == pytest.approx(0.025)  # cosine, half way
+    config = json.load(open(os.path.join(out, "config.json")))
+    assert config["run"]["train_config"] == TINY.to_dict()
+    # the final model (with its registered schedule) loads back and predicts the same
+    loaded = keras.saving.load_model(os.path.join(out, "model.keras"))
+    x = next(iter(synthetic().test))[0]
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-5
+    )
+
+
+def test_finished_run_is_not_redone_and_different_run_refused(finished_run, capsys):
+    out, _ = finished_run
+    mtime = os.path.getmtime(os.path.join(out, "model.keras"))
+    again = T.train("_tiny", synthetic(), TINY, output_dir=out, verbose=0)
+    assert "already finished" in capsys.readouterr().out
+    assert again.summary["epochs_completed"] == 2
+    assert os.path.getmtime(os.path.join(out, "model.keras")) == mtime
+    before = sorted(os.listdir(out))
+    with pytest.raises(FileExistsError, match="different run.*epochs: 2 -> 3"):
+        T.train("_tiny", synthetic(), TINY.replace(epochs=3), output_dir=out, verbose=0)
+    assert sorted(os.listdir(out)) == before
+
+
+def test_bad_inputs_fail_before_training(tmp_path):
+    with pytest.raises(ValueError, match="Unknown model name"):
+        T.train("resnet_nope", synthetic(), TINY, output_dir=tmp_path / "a")
+    assert not (tmp_path / "a" / "config.json").exists()
+    with pytest.raises(TypeError, match="config"):
+        T.train("_tiny", synthetic(), {"epochs": 1})
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "model.keras").write_text("mine")
+    with pytest.raises(FileExistsError, match="no config.json"):
+        T.train("_tiny", synthetic(), TINY, output_dir=tmp_path / "b")
+    assert (tmp_path / "b" / "model.keras").read_text() == "mine"
+
+
+def test_train_refuses_multi_worker_clearly(tmp_path, monkeypatch):
+    cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
+    for name in ("multi_worker", "auto"):
+        with pytest.raises(ValueError, match="keras-team/keras#20585"):
+            T.train("_tiny", synthetic(), TINY.replace(strategy=name), output_dir=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_nan_loss_stops_with_epoch_and_step(tmp_path):
+    with pytest.raises(T.NonFiniteLossError, match="epoch 1, step 1"):
+        T.train("_tiny", synthetic(nan=True), TINY, output_dir=tmp_path / "r", verbose=0)
+    assert not (tmp_path / "r" / "summary.json").exists()
+    assert not (tmp_path / "r" / "model.keras").exists()
+
+
+def test_evaluate_run_folder_and_model(finished_run):
+    out, result = finished_run
+    scores = T.evaluate(out, synthetic())
+    assert scores["accuracy"] == pytest.approx(result.summary["test_accuracy"])
+    assert scores["examples"] == 32
+    with pytest.raises(FileNotFoundError, match="model.keras"):
+        T.evaluate(os.path.join(out, "nope"), synthetic())
+    with pytest.raises(ValueError, match="split='dev'"):
+        T.evaluate(result.model, synthetic(), split="dev")
+
+
+def test_train_without_output_and_without_validation():
+    result = T.train("_tiny", synthetic(validation=False), TINY.replace(epochs=1), verbose=0)
+    assert result.output_dir is None and len(result.history) == 1
+    assert "learning_rate" in result.history[0]
+
+
+_RESUME_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {root!r})
+    import keras
+    from keras_resnet import training as T
+    from tests.training_helpers import synthetic
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:  # after the backup of the second epoch
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    kill = sys.argv[2] == "kill"
+    cfg = T.get_recipe("fast", epochs=3, batch_size=16, warmup_epochs=0, tensorboard=False)
+    T.train("_tiny", synthetic(), cfg, output_dir=sys.argv[1], verbose=0, export=False,
+            callbacks=[Kill()] if kill else [])
+    """
+)
+
+
+def test_resume_after_kill_9(tmp_path):
+    out = str(tmp_path / "run")
+    script = _RESUME_SCRIPT.format(root=ROOT)
+    first = subprocess.run(
+        [sys.executable, "-c", script, out, "kill"],
+        env=_env(),
+        timeout=240,
+        capture_output=True,
+        text=True,
+    )
+    assert first.returncode == -9, first.stderr[-2000:]
+    assert len(T.read_history(os.path.join(out, "history.csv"))) == 2
+    assert os.path.isdir(os.path.join(out, "backup"))
+    second = subprocess.run(
+        [sys.executable, "-c", script, out, "run"],
+        env=_env(),
+        timeout=240,
+        capture_output=True,
+        text=True,
+    )
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "Resuming the run" in second.stdout and "after epoch 2 of 3" in second.stdout
+    rows = T.read_history(os.path.join(out, "history.csv"))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["epochs_completed"] == 3 and summary["epochs_this_call"] == 1
+
+
+_MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, {root!r})
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from keras_resnet import training as T
+    from tests.training_helpers import synthetic
+
+    strategy = T.get_strategy("mirrored")
+    try:
+        T.check_batch_size(15, strategy)
+        bad = None
+    except ValueError as err:
+        bad = str(err)
+    cfg = T.get_recipe("fast", epochs=1, batch_size=16, strategy="mirrored", tensorboard=False)
+    result = T.train("_tiny", synthetic(), cfg, verbose=0)
+    print(json.dumps({{"replicas": strategy.num_replicas_in_sync, "bad": bad,
+                      "trained": result.summary["replicas"],
+                      "loss": result.history[0]["loss"]}}))
+    """
+)
+
+
+def test_mirrored_strategy_on_two_logical_cpus():
+    script = _MIRRORED_SCRIPT.format(root=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=_env(), timeout=240, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert record["replicas"] == 2 and record["trained"] == 2
+    assert "batch_size=15" in record["bad"] and "(2)" in record["bad"]
+    assert np.isfinite(record["loss"])
+
+
+_WORKER_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    sys.path.insert(0, {root!r})
+    import numpy as np
+    import tensorflow as tf
+    import keras
+    from keras_resnet import training as T
+
+    strategy = T.get_strategy(sys.argv[1])
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = (x.sum(1) > 0).astype("int32")
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).with_options(options)
+    cfg = T.TrainConfig(schedule="constant", learning_rate=0.1, weight_decay=0.0, epochs=2,
+                        batch_size=16)
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer=T.make_optimizer(cfg, 4), loss=T.make_loss(cfg))
+    model.fit(data, epochs=2, verbose=0)
+    np.save(sys.argv[2], np.concatenate([w.ravel() for w in model.get_weights()]))
+    print(strategy.num_replicas_in_sync)
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="Keras 3 model.fit does not run under MultiWorkerMirroredStrategy "
+    "(keras-team/keras#20585, tensorflow/tensorflow#72388: PerReplica conversion error)",
+)
+def test_multi_worker_matches_one_worker(tmp_path):
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    script = _WORKER_SCRIPT.format(root=ROOT)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", script, "multi_worker", str(tmp_path / f"w{index}.npy")],
+                env=_env(TF_CONFIG=tf_config),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    single = subprocess.run(
+        [sys.executable, "-c", script, "none", str(tmp_path / "one.npy")],
+        env=_env(),
+        timeout=240,
+        capture_output=True,
+        text=True,
+    )
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert single.returncode == 0, single.stderr[-2000:]
+    for p, (stdout, stderr) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, stderr[-3000:]
+        assert stdout.strip().splitlines()[-1] == "2"
+    one = np.load(tmp_path / "one.npy")
+    for index in range(2):
+        np.testing.assert_allclose(np.load(tmp_path / f"w{index}.npy"), one, atol=1e-5)

@@ -1,0 +1,77 @@
+"""Tests for the ``train`` and ``evaluate`` commands (tiny model, real digits data)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from keras_resnet.cli import build_parser, main
+from keras_resnet.commands.train import resolve_run
+
+
+def test_defaults_and_precedence(tmp_path):
+    args = build_parser().parse_args(["train"])
+    spec = resolve_run(args)
+    assert (spec["model"], spec["dataset"], spec["config"].recipe) == ("resnet20", "digits", "fast")
+    assert spec["output_dir"] == "runs/resnet20-digits"
+    path = tmp_path / "c.json"
+    path.write_text(
+        json.dumps({"recipe": "he2015_cifar", "epochs": 7, "model": "resnet32", "batch_size": 32})
+    )
+    spec = resolve_run(build_parser().parse_args(["train", "--config", str(path), "--epochs", "3"]))
+    cfg = spec["config"]
+    assert (cfg.recipe, cfg.epochs, cfg.batch_size, spec["model"]) == (
+        "he2015_cifar",
+        3,
+        32,
+        "resnet32",
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--recipe", "nope"], "recipe='nope'"),
+        (["--epochs", "0"], "epochs=0"),
+        (["--precision", "fp4"], "precision='fp4'"),
+        (["--strategy", "spmd"], "strategy='spmd'"),
+        (["--optimizer", "lion"], "optimizer='lion'"),
+    ],
+)
+def test_bad_arguments_exit_2(argv, message, capsys, tmp_path):
+    assert main(["train", "--output", str(tmp_path / "r"), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_then_evaluate_then_refuse_other_run(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    argv = [
+        "train",
+        "--model",
+        "_tiny",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "128",
+        "--output",
+        out,
+        "--quiet",
+        "--no-export",
+    ]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "test accuracy" in text
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["dataset"] == "digits" and summary["epochs_completed"] == 1
+    assert main(["evaluate", out, "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
+    assert scores["examples"] == 360
+    other = list(argv)
+    other[4] = "2"  # --epochs 2: a different run
+    assert main(other) == 2
+    assert "different run" in capsys.readouterr().err
+    assert json.load(open(os.path.join(out, "summary.json"))) == summary

@@ -1,0 +1,142 @@
+"""``python -m keras_resnet tune``: arguments, results files, retrain, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+from keras_resnet.cli import build_parser, main
+from keras_resnet.commands.tune import format_results, parse_search_space
+
+SPACE = json.dumps(
+    {
+        "batch_size": 128,
+        "head_dropout": None,
+        "dropout": None,
+        "se_ratio": None,
+        "augment": "none",
+        "preact": [False, True],
+        "learning_rate": {"min": 0.02, "max": 0.2, "sampling": "log"},
+    }
+)
+
+
+def test_parse_search_space():
+    space = parse_search_space(
+        '{"block": "basic", "groups": [1, 4], "dropout": null, '
+        '"stage_depths": [[1, 1], [2, 2]], "learning_rate": {"min": 0.01, "max": 0.1, '
+        '"sampling": "log"}, "stage1_depth": {"min": 1, "max": 4, "step": 1}}'
+    )
+    assert space == {
+        "block": "basic",
+        "groups": [1, 4],
+        "dropout": None,
+        "stage_depths": [(1, 1), (2, 2)],
+        "learning_rate": (0.01, 0.1, "log"),
+        "stage1_depth": (1, 4, 1),
+    }
+    assert parse_search_space(None) == {}
+    with pytest.raises(ValueError, match="not valid JSON"):
+        parse_search_space("{block: basic}")
+    with pytest.raises(ValueError, match="JSON object"):
+        parse_search_space("[1, 2]")
+    with pytest.raises(ValueError, match="needs 'min' and 'max'"):
+        parse_search_space('{"dropout": {"low": 0, "max": 0.3}}')
+
+
+def test_parse_search_space_from_file(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text('{"block": ["basic", "bottleneck"]}')
+    assert parse_search_space(f"@{path}") == {"block": ["basic", "bottleneck"]}
+
+
+def test_format_results_aligns_columns():
+    rows = [
+        {"trial": "1", "score": 0.9, "seconds": 12.34, "status": "COMPLETED",
+         "hyperparameters": {"learning_rate": 0.012345, "block": "bottleneck"}},
+        {"trial": "0", "score": None, "seconds": None, "status": "FAILED",
+         "hyperparameters": {"learning_rate": 0.1, "block": "basic"}},
+    ]  # fmt: skip
+    lines = format_results(rows, ["block", "learning_rate"]).splitlines()
+    assert lines[0].split() == ["trial", "score", "seconds", "status", "block", "learning_rate"]
+    assert lines[1].split() == ["1", "0.9000", "12.3", "COMPLETED", "bottleneck", "0.01235"]
+    assert lines[2].split() == ["0", "-", "-", "FAILED", "basic", "0.1"]
+    assert len({line.index("block") for line in lines[:1]}) == 1
+
+
+def test_parser_defaults():
+    args = build_parser().parse_args(["tune"])
+    assert (args.dataset, args.tuner, args.baseline, args.recipe) == (
+        "digits",
+        "random",
+        "resnet20",
+        "fast",
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--max-trials", "0"], "max-trials"),
+        (["--epochs", "0"], "epochs"),
+        (["--baseline", "resnet21"], "Unknown model name"),
+        (["--search-space", '{"blocks": "basic"}'], "Unknown hyperparameter name"),
+    ],
+)
+def test_bad_arguments_exit_2(argv, match, tmp_path, capsys):
+    assert main(["tune", "--output", str(tmp_path / "o"), *argv]) == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "o" / "search").exists()
+
+
+def test_tune_search_then_rerun_reloads(tmp_path, capsys):
+    out = tmp_path / "tune"
+    argv = ["tune", "--dataset", "digits", "--baseline", "_tiny", "--max-trials", "1",
+            "--epochs", "1", "--output", str(out), "--search-space", SPACE, "--no-retrain",
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert "trial  score" in capsys.readouterr().out
+    best = json.loads((out / "best.json").read_text())
+    assert 0.0 <= best["score"] <= 1.0 and "retrain" not in best
+    assert main(argv) == 0  # finished: reloaded, no trial run again
+    assert "Reloading Tuner" in capsys.readouterr().out
+    assert len(json.loads((out / "results.json").read_text())["trials"]) == 1
+
+
+@pytest.mark.slow
+def test_tune_search_retrain_and_resume(tmp_path, capsys):
+    out = tmp_path / "tune"
+    argv = ["tune", "--dataset", "digits", "--baseline", "_tiny", "--tuner", "random",
+            "--max-trials", "2", "--epochs", "1", "--output", str(out), "--search-space", SPACE,
+            "--no-export", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "trial  score" in printed and "learning_rate" in printed
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and {"trial", "score", "seconds", "preact"} <= set(rows[0])
+    results = json.loads((out / "results.json").read_text())
+    assert results["search"]["max_trials"] == 2 and len(results["trials"]) == 2
+    best = json.loads((out / "best.json").read_text())
+    assert best["score"] == max(float(r["score"]) for r in rows)
+    retrain = best["retrain"]
+    run_dir = out / f"best_trial_{best['trial']}"
+    assert retrain["run_dir"] == str(run_dir)
+    assert (run_dir / "model.keras").exists() and 0.0 <= retrain["test_accuracy"] <= 1.0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["run"]["train_config"]["validation_fraction"] == 0.0  # train + validation
+    # Same command again: the finished search and retrain are reloaded, not redone.
+    mtime = (run_dir / "model.keras").stat().st_mtime
+    assert main(argv) == 0
+    assert "Reloading Tuner" in capsys.readouterr().out
+    assert len(json.loads((out / "results.json").read_text())["trials"]) == 2
+    assert (run_dir / "model.keras").stat().st_mtime == mtime
+    # A different search in the same folder is refused without --overwrite.
+    other = [a if a != "random" else "bayesian" for a in argv]
+    assert main(other) == 2
+    assert "different search" in capsys.readouterr().err
