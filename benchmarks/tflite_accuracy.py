@@ -1,7 +1,8 @@
 """Accuracy of TFLite exports (float32, dynamic-range, float16) against the Keras model.
 
-Trains a small ResNet on real digits (sklearn's 8x8 digits, or the real MNIST test set
-in ../shared/data/mnist-t10k: examples 0-7999 train, 8000-9999 test), exports it with
+Trains a small ResNet on real digits (sklearn's 8x8 digits with the data package's
+fixed split, or the real MNIST test set in ../shared/data/mnist-t10k: examples 0-7999
+train, 8000-9999 test; both loaded by :mod:`keras_resnet.data`), exports it with
 :func:`keras_resnet.export.export_tflite` in each mode and measures test accuracy,
 agreement with the Keras predictions, the largest probability difference and the file
 size, all in one run. Prints ONE JSON line.
@@ -16,7 +17,6 @@ accuracies are deterministic for a given seed up to floating-point reduction ord
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -26,38 +26,24 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
 
+def load_arrays(dataset: str) -> tuple[tuple, tuple, tuple[float, ...], tuple[float, ...]]:
+    """uint8 ``(train, test)`` arrays and the training-split mean/std, from the data package.
 
-def load_digits_uint8() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """sklearn digits as uint8 (N, 8, 8, 1); first 1437 train, last 360 test."""
-    from sklearn.datasets import load_digits
+    ``digits``: its fixed stratified split (1437 train, 360 test); ``mnist_t10k``:
+    examples 0-7999 train, 8000-9999 test. Mean and std are what ``get_datasets``
+    computes on the training split (and a run records in ``data_info.json``).
+    """
+    from keras_resnet.data import get_datasets, mnist_t10k_path, sources
 
-    data = load_digits()
-    images = np.round(data.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    labels = data.target.astype(np.int32)
-    return images[:1437], labels[:1437], images[1437:], labels[1437:]
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    # The IDX format is a big-endian header (magic, dims) followed by raw uint8 data;
-    # the data module (developed in parallel) has the full loader, this is the minimum.
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def load_mnist_t10k() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The real MNIST test set: 0-7999 train, 8000-9999 test (repository convention)."""
-    folder = (REPO / ".." / "shared" / "data" / "mnist-t10k").resolve()
-    images_file = folder / "t10k-images-idx3-ubyte.gz"
-    if not images_file.is_file():
-        raise SystemExit(f"MNIST t10k files not found in {folder}")
-    images = _read_idx(images_file)[..., None]
-    labels = _read_idx(folder / "t10k-labels-idx1-ubyte.gz").astype(np.int32)
-    return images[:8000], labels[:8000], images[8000:], labels[8000:]
+    if dataset == "mnist_t10k" and mnist_t10k_path() is None:
+        raise SystemExit("MNIST t10k files not found in ../shared/data/mnist-t10k")
+    if dataset == "digits":
+        source = sources.load_digits_source()
+    else:
+        source = sources.load_mnist_t10k_source()
+    info = get_datasets(dataset, batch_size=1, validation_fraction=0.0).info
+    return source.train.arrays, source.test.arrays, info.mean, info.std
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -74,13 +60,10 @@ def main(argv: list[str] | None = None) -> dict:
     import tensorflow as tf
 
     from keras_resnet import create_model
-    from keras_resnet.export import export_tflite, normalize_images, run_tflite
+    from keras_resnet.export import export_tflite, normalize_images
+    from keras_resnet.serving import run_tflite
 
-    x_train, y_train, x_test, y_test = (
-        load_digits_uint8() if args.dataset == "digits" else load_mnist_t10k()
-    )
-    mean = (float(x_train.mean() / 255.0),)
-    std = (float(x_train.std() / 255.0),)
+    (x_train, y_train), (x_test, y_test), mean, std = load_arrays(args.dataset)
     keras.utils.set_random_seed(args.seed)
     model = create_model(args.model, input_shape=x_train.shape[1:], classes=10)
     steps = args.epochs * int(np.ceil(len(x_train) / args.batch_size))

@@ -53,10 +53,11 @@ _LAZY: dict[str, str] = {
     "save_keras_model": "keras_resnet.export",
     "load_keras_model": "keras_resnet.export",
     "export_tflite": "keras_resnet.export",
-    "run_tflite": "keras_resnet.export",
-    "load_run_preprocessing": "keras_resnet.export",
     "normalize_images": "keras_resnet.export",
-    "predict_images": "keras_resnet.export",
+    # serving (running exported models)
+    "run_tflite": "keras_resnet.serving",
+    "load_run_preprocessing": "keras_resnet.serving",
+    "predict_images": "keras_resnet.serving",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

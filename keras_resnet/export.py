@@ -17,6 +17,10 @@ Every writer here is all-or-nothing: it writes into a hidden temporary path besi
 the destination, verifies what it wrote, and only then renames it into place. An
 existing destination is replaced only with ``overwrite=True``; after a failure (or an
 interrupt) the destination is as it was and no temporary files remain.
+
+Running and inspecting the artifacts (``run_tflite``, ``predict_images``, reading a
+run's ``data_info.json``) lives in :mod:`keras_resnet.serving`, which imports this
+module (never the reverse).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +43,6 @@ import tensorflow as tf
 SERVE_ENDPOINT = "serve"  # also written as the "serving_default" signature
 BYTES_ENDPOINT = "serve_bytes"
 METADATA_FILE = "keras_resnet_export.json"
-DATA_INFO_FILE = "data_info.json"
 QUANTIZE_MODES = (None, "dynamic", "float16")
 TFLITE_PIXELS = "pixels"  # TFLite input name when the normalization is embedded
 _RESIZE_METHODS = ("bilinear", "bicubic", "area", "nearest", "lanczos3", "mitchellcubic")
@@ -625,6 +628,7 @@ def export_tflite(
         >>> import tempfile, numpy as np
         >>> from keras_resnet import create_model
         >>> model = create_model("_tiny", input_shape=(16, 16, 1), classes=3)
+        >>> from keras_resnet.serving import run_tflite
         >>> path = export_tflite(model, tempfile.mkdtemp() + "/tiny.tflite", quantize="dynamic")
         >>> run_tflite(path, np.zeros((2, 16, 16, 1), "float32")).shape
         (2, 3)
@@ -676,7 +680,9 @@ def export_tflite(
         if verify:
             pixels = _probe_images(size, channels)
             normalized = normalize_images(pixels, mean_, std_)
-            got = run_tflite(tmp, pixels.astype("float32") if embed else normalized)
+            got = _tflite_call(
+                _tflite_interpreter(tmp), pixels.astype("float32") if embed else normalized
+            )
             expected = np.asarray(model(normalized, training=False), "float32")
             diff = float(np.max(np.abs(got - expected)))
             ok = np.all(np.isfinite(got)) and got.shape == expected.shape
@@ -688,48 +694,8 @@ def export_tflite(
     return str(dest)
 
 
-def run_tflite(path: str | os.PathLike, inputs: np.ndarray, *, num_threads: int = 1) -> np.ndarray:
-    """Run a single-input, single-output TFLite model on a batch.
-
-    Args:
-        path: A ``.tflite`` file (e.g. from :func:`export_tflite`).
-        inputs: float32 batch ``(B, H, W, C)``, normalized like the model's training data.
-        num_threads: Interpreter threads.
-
-    Returns:
-        The model's output for the batch, as a numpy array.
-
-    Example:
-        >>> import tempfile, numpy as np
-        >>> from keras_resnet import create_model
-        >>> path = export_tflite(create_model("_tiny", input_shape=(8, 8, 1), classes=2),
-        ...                      tempfile.mkdtemp() + "/m.tflite")
-        >>> run_tflite(path, np.zeros((3, 8, 8, 1), "float32")).shape
-        (3, 2)
-    """
-    interpreter = _tflite_interpreter(path, num_threads)
-    return _tflite_call(interpreter, inputs)
-
-
-def tflite_embeds_normalization(path: str | os.PathLike) -> bool:
-    """Whether a TFLite model from :func:`export_tflite` takes raw pixels (``pixels``).
-
-    Args:
-        path: A ``.tflite`` file.
-
-    Returns:
-        True when its input is float pixel values in [0, 255] (mean/std embedded).
-
-    Example:
-        >>> import tempfile
-        >>> from keras_resnet import create_model
-        >>> path = export_tflite(create_model("_tiny", input_shape=(8, 8, 1), classes=2),
-        ...                      tempfile.mkdtemp() + "/m.tflite", mean=[0.5], std=[0.25])
-        >>> tflite_embeds_normalization(path)
-        True
-    """
-    signatures = _tflite_interpreter(path).get_signature_list()
-    return any(TFLITE_PIXELS in sig.get("inputs", ()) for sig in signatures.values())
+# The interpreter helpers live here because export_tflite's verification runs the
+# converted model; keras_resnet.serving builds run_tflite and predict_images on them.
 
 
 def _tflite_interpreter(path: str | os.PathLike, num_threads: int = 1) -> Any:
@@ -757,212 +723,3 @@ def _tflite_call(interpreter: Any, inputs: np.ndarray) -> np.ndarray:
     interpreter.set_tensor(inp["index"], x)
     interpreter.invoke()
     return interpreter.get_tensor(out["index"]).copy()
-
-
-# -------------------------------------------------------------------- run folders
-
-
-def load_run_preprocessing(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Read the preprocessing a run was trained with from its ``data_info.json``.
-
-    Args:
-        run_dir: A run folder written by ``python -m keras_resnet train --output DIR``
-            (or any folder holding a ``data_info.json``), or the JSON file itself.
-
-    Returns:
-        ``{"mean": tuple, "std": tuple, "class_names": tuple | None, "image_shape":
-        tuple | None, "num_classes": int | None, "name": str | None}``; mean and std
-        are per channel in [0, 1] pixel units, ready for :func:`export_saved_model`.
-
-    Raises:
-        FileNotFoundError: There is no ``data_info.json``.
-        ValueError: The file is not valid JSON or lacks ``mean``/``std``.
-
-    Example:
-        >>> import json, tempfile, pathlib
-        >>> run = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (run / "data_info.json").write_text(json.dumps({"name": "digits",
-        ...     "num_classes": 2, "image_shape": [8, 8, 1], "class_names": ["0", "1"],
-        ...     "mean": [0.3], "std": [0.4]}))
-        >>> load_run_preprocessing(run)["mean"]
-        (0.3,)
-    """
-    if not isinstance(run_dir, (str, os.PathLike)):
-        raise TypeError(f"`run_dir` must be a path. Received: run_dir={run_dir!r}")
-    file = Path(run_dir)
-    if file.is_dir():
-        file = file / DATA_INFO_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"No {DATA_INFO_FILE} found. Received: run_dir={str(run_dir)!r}")
-    try:
-        info = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{str(file)!r} is not valid JSON ({err}).") from None
-    if not isinstance(info, dict) or "mean" not in info or "std" not in info:
-        raise ValueError(f"{str(file)!r} must hold a JSON object with 'mean' and 'std'.")
-    channels = len(np.ravel(info["mean"]))
-    mean = _channel_stats(info["mean"], "mean", channels, 0.0)
-    std = _channel_stats(info["std"], "std", channels, 1.0)
-    names = info.get("class_names")
-    if names is not None:
-        names = tuple(str(n) for n in names)
-    shape = info.get("image_shape")
-    return {
-        "mean": mean,
-        "std": std,
-        "class_names": names,
-        "image_shape": tuple(int(d) for d in shape) if shape else None,
-        "num_classes": int(info["num_classes"]) if info.get("num_classes") is not None else None,
-        "name": info.get("name"),
-    }
-
-
-def resolve_model_path(path: str | os.PathLike) -> tuple[str, Path]:
-    """Classify a model argument: ``("saved_model"|"keras"|"tflite"|"run", path)``.
-
-    A run folder is a folder with ``model.keras`` (the final model of a training run).
-
-    Args:
-        path: A SavedModel folder, a ``.keras`` or ``.tflite`` file, or a run folder.
-
-    Returns:
-        The kind and the path.
-
-    Example:
-        >>> resolve_model_path("missing.keras")  # doctest: +IGNORE_EXCEPTION_DETAIL
-        Traceback (most recent call last):
-        FileNotFoundError: ...
-    """
-    p = Path(path)
-    if p.is_dir():
-        if (p / "saved_model.pb").is_file():
-            return "saved_model", p
-        if (p / "model.keras").is_file():
-            return "run", p
-        raise ValueError(
-            "A model folder must be a SavedModel (saved_model.pb) or a run folder "
-            f"(model.keras). Received: {str(path)!r}"
-        )
-    if p.is_file():
-        if p.suffix == ".keras":
-            return "keras", p
-        if p.suffix == ".tflite":
-            return "tflite", p
-        raise ValueError(
-            f"A model file must end with '.keras' or '.tflite'. Received: {str(path)!r}"
-        )
-    raise FileNotFoundError(f"No such model file or folder. Received: {str(path)!r}")
-
-
-# ----------------------------------------------------------------------- predict
-
-
-def predict_images(
-    model_path: str | os.PathLike,
-    images: Sequence[str | os.PathLike],
-    *,
-    top_k: int = 5,
-    data_info: str | os.PathLike | None = None,
-) -> list[dict[str, Any]]:
-    """Classify image files with an exported or saved model.
-
-    ``model_path`` may be a SavedModel folder from :func:`export_saved_model` (its
-    ``serve_bytes`` signature does all the work), a ``.keras`` file, a run folder
-    (``model.keras`` + ``data_info.json``) or a ``.tflite`` file. For the last three
-    the preprocessing comes from ``data_info`` or a ``data_info.json`` beside the
-    model; without one, pixels are only scaled to [0, 1].
-
-    Args:
-        model_path: The model (see above).
-        images: Image files (JPEG, PNG, BMP or GIF).
-        top_k: Classes to report per image.
-        data_info: A ``data_info.json`` (or its folder) with mean/std/class names.
-
-    Returns:
-        One dict per image: ``{"image": path, "top_k": [{"id", "name", "probability"}]}``
-        (``name`` is ``None`` when the model has no class names).
-
-    Example:
-        >>> predict_images("no/such/model", ["a.png"])  # doctest: +IGNORE_EXCEPTION_DETAIL
-        Traceback (most recent call last):
-        FileNotFoundError: ...
-    """
-    k = _check_top_k(top_k)
-    if isinstance(images, (str, os.PathLike)) or not images:
-        raise ValueError(f"`images` must be a non-empty list of files. Received: images={images!r}")
-    files = [Path(f) for f in images]
-    for f in files:
-        if not f.is_file():
-            raise FileNotFoundError(f"No such image file. Received: {str(f)!r}")
-    kind, path = resolve_model_path(model_path)
-    encoded = [f.read_bytes() for f in files]
-
-    if kind == "saved_model":
-        loaded = tf.saved_model.load(str(path))
-        if BYTES_ENDPOINT not in loaded.signatures:
-            raise ValueError(
-                f"The SavedModel has no {BYTES_ENDPOINT!r} signature (not exported by "
-                f"keras_resnet?). Received: {str(model_path)!r}"
-            )
-        probs = loaded.signatures[BYTES_ENDPOINT](image_bytes=tf.constant(encoded))
-        probs = probs["probabilities"].numpy()
-        meta_file = path / METADATA_FILE
-        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
-        names = meta.get("class_names")
-    else:
-        info_source = data_info
-        if info_source is None:
-            beside = path if kind == "run" else path.parent
-            info_source = beside if (beside / DATA_INFO_FILE).is_file() else None
-        prep = load_run_preprocessing(info_source) if info_source is not None else {}
-        names = prep.get("class_names")
-        if kind == "tflite":
-            interpreter = _tflite_interpreter(path)
-            shape = interpreter.get_input_details()[0]["shape_signature"]
-            size, channels = (int(shape[1]), int(shape[2])), int(shape[3])
-            model_fn: Callable[[np.ndarray], np.ndarray] = lambda x: _tflite_call(interpreter, x)  # noqa: E731
-            logits = False
-            raw_pixels = tflite_embeds_normalization(path)
-        else:
-            raw_pixels = False
-            model = load_keras_model(path / "model.keras" if kind == "run" else path)
-            _check_model(model)
-            shape = prep.get("image_shape")
-            if None in model.input_shape[1:3] and not shape:
-                raise ValueError(
-                    "The model accepts any image size; pass a data_info.json with "
-                    f"'image_shape' to fix the size. Received: model={str(model_path)!r}"
-                )
-            size = _image_size(model, tuple(shape[:2]) if None in model.input_shape[1:3] else None)
-            channels = int(model.input_shape[-1])
-            model_fn = lambda x: np.asarray(model(x, training=False), "float32")  # noqa: E731
-            logits = _outputs_logits(model)
-        if not prep and not raw_pixels:
-            warnings.warn(
-                f"No {DATA_INFO_FILE} for {str(path)!r} (pass data_info=...): pixels are only "
-                "scaled to [0, 1], which is wrong if the model was trained on normalized data.",
-                stacklevel=2,
-            )
-        mean = _channel_stats(prep.get("mean"), "mean", channels, 0.0)
-        std = _channel_stats(prep.get("std"), "std", channels, 1.0)
-        pixels = _decode(tf.constant(encoded), size, channels, "bilinear", True)
-        probs = model_fn(pixels.numpy() if raw_pixels else _normalize(pixels, mean, std).numpy())
-        if logits:
-            probs = tf.nn.softmax(probs, axis=-1).numpy()
-    results = []
-    for file, p in zip(files, probs, strict=True):
-        order = np.argsort(-p, kind="stable")[:k]
-        results.append(
-            {
-                "image": str(file),
-                "top_k": [
-                    {
-                        "id": int(i),
-                        "name": names[i] if names is not None and i < len(names) else None,
-                        "probability": float(p[i]),
-                    }
-                    for i in order
-                ],
-            }
-        )
-    return results

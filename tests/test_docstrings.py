@@ -1,4 +1,4 @@
-"""Every public function's docstring example runs (doctest) for the model modules."""
+"""Every public function's docstring example runs (doctest), for the model and export modules."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ MODULES = [
     pytest.param("keras_resnet.weights", marks=pytest.mark.slow),  # builds ResNet50 4 times
     "keras_resnet.cli",
     "keras_resnet.commands.summary",
+    # export's and serving's examples write and reload small artifacts (about 20 s)
+    pytest.param("keras_resnet.export", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.serving", marks=pytest.mark.slow),
+    "keras_resnet.commands.export",
+    "keras_resnet.commands.predict",
 ]
 
 
@@ -28,13 +33,28 @@ def test_docstring_examples_run(module_name):
     assert result.failed == 0
 
 
+# Modules whose public functions must also document their arguments (``Args:``).
+DOCUMENTED_ARGS = (
+    "keras_resnet.export",
+    "keras_resnet.serving",
+    "keras_resnet.commands.export",
+    "keras_resnet.commands.predict",
+)
+
+
 @pytest.mark.parametrize("module_name", [getattr(m, "values", [m])[0] for m in MODULES[1:]])
 def test_public_functions_have_examples(module_name):
     module = importlib.import_module(module_name)
+    checked = 0
     for name in dir(module):
         obj = getattr(module, name)
         if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
             continue
         if callable(obj):
+            checked += 1
             assert obj.__doc__, name
             assert "Example" in obj.__doc__ or name in ("register", "run"), name
+            if module_name in DOCUMENTED_ARGS and name not in ("register", "run"):
+                assert "Args:" in obj.__doc__, name
+    if module_name in DOCUMENTED_ARGS:
+        assert checked >= 2, module_name

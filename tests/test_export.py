@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet import export
+from keras_resnet import data, export, serving
 from keras_resnet.cli import main
+from keras_resnet.data import sources
 from keras_resnet.zoo import create_model
 
 CLASS_NAMES = tuple(f"digit_{i}" for i in range(10))
@@ -24,31 +25,23 @@ CLASS_NAMES = tuple(f"digit_{i}" for i in range(10))
 # ---------------------------------------------------------------------------- fixtures
 
 
-def digits_uint8() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """sklearn digits as uint8 (N, 8, 8, 1) images: 0-16 intensities scaled to 0-255.
-
-    Fixed split: the first 1437 images train, the last 360 test.
-    """
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    images = np.round(data.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    labels = data.target.astype(np.int32)
-    return images[:1437], labels[:1437], images[1437:], labels[1437:]
-
-
 @pytest.fixture(scope="module")
 def digits():
-    x_train, y_train, x_test, y_test = digits_uint8()
-    mean = (float(x_train.mean() / 255.0),)
-    std = (float(x_train.std() / 255.0),)
+    """sklearn digits as uint8 (N, 8, 8, 1) images, split and normalized by the data package.
+
+    The split is the data package's fixed one (1437 train, 360 test); mean and std are
+    the training-split statistics a run records in its ``data_info.json``.
+    """
+    source = sources.load_digits_source()
+    (x_train, y_train), (x_test, y_test) = source.train.arrays, source.test.arrays
+    info = data.get_datasets("digits", batch_size=64, validation_fraction=0.0).info
     return {
         "x_train": x_train,
         "y_train": y_train,
         "x_test": x_test,
         "y_test": y_test,
-        "mean": mean,
-        "std": std,
+        "mean": info.mean,
+        "std": info.std,
     }
 
 
@@ -338,12 +331,12 @@ def test_tflite_float_and_dynamic_quantized(trained, digits, tmp_path):
     x = export.normalize_images(digits["x_test"], digits["mean"], digits["std"])
     keras_probs = trained.predict(x, verbose=0)
     float_path = export.export_tflite(trained, tmp_path / "float.tflite")
-    float_probs = export.run_tflite(float_path, x)
+    float_probs = serving.run_tflite(float_path, x)
     assert float_probs.dtype == np.float32
     assert np.max(np.abs(float_probs - keras_probs)) <= 1e-4
 
     quant_path = export.export_tflite(trained, tmp_path / "dynamic.tflite", quantize="dynamic")
-    quant_probs = export.run_tflite(quant_path, x)
+    quant_probs = serving.run_tflite(quant_path, x)
     # Dynamic-range quantization stores the larger weight tensors as int8.
     assert os.path.getsize(quant_path) < os.path.getsize(float_path)
     assert not np.array_equal(quant_probs, float_probs)
@@ -352,7 +345,7 @@ def test_tflite_float_and_dynamic_quantized(trained, digits, tmp_path):
     assert float_acc > 0.8
     assert abs(quant_acc - float_acc) <= 0.01, (float_acc, quant_acc)
     with pytest.raises(ValueError, match="inputs.shape"):
-        export.run_tflite(float_path, np.zeros((1, 9, 9, 1), "float32"))
+        serving.run_tflite(float_path, np.zeros((1, 9, 9, 1), "float32"))
 
 
 # ----------------------------------------------------------------------- bad inputs
@@ -413,18 +406,18 @@ def test_load_run_preprocessing(tmp_path):
         "num_examples": {"train": 10},
     }
     (tmp_path / "data_info.json").write_text(json.dumps(info))
-    prep = export.load_run_preprocessing(tmp_path)
+    prep = serving.load_run_preprocessing(tmp_path)
     assert prep["mean"] == (0.25,) and prep["std"] == (0.5,)
     assert prep["class_names"] == ("a", "b", "c") and prep["image_shape"] == (8, 8, 1)
-    assert export.load_run_preprocessing(tmp_path / "data_info.json") == prep
+    assert serving.load_run_preprocessing(tmp_path / "data_info.json") == prep
     with pytest.raises(FileNotFoundError, match="data_info.json"):
-        export.load_run_preprocessing(tmp_path / "nowhere")
+        serving.load_run_preprocessing(tmp_path / "nowhere")
     (tmp_path / "data_info.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        export.load_run_preprocessing(tmp_path)
+        serving.load_run_preprocessing(tmp_path)
     (tmp_path / "data_info.json").write_text(json.dumps({**info, "std": [-1.0]}))
     with pytest.raises(ValueError, match="std="):
-        export.load_run_preprocessing(tmp_path)
+        serving.load_run_preprocessing(tmp_path)
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -528,30 +521,22 @@ def test_cli_refuses_and_reports_errors(digits, run_dir, tmp_path, capsys):
 
 # ----------------------------------------------------------------------- slow checks
 
-REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = (REPO / ".." / "shared" / "data" / "mnist-t10k").resolve()
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    # Minimal IDX reader (big-endian header, then uint8 data); the data module has
-    # the full loader, but these tests must not depend on it.
-    import gzip
-
-    raw = gzip.open(path, "rb").read()
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(raw[3])]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3]).reshape(dims)
+MNIST_DIR = data.mnist_t10k_path()  # ../shared/data/mnist-t10k, or None when absent
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason=f"MNIST t10k files not found in {MNIST_DIR}",
+    MNIST_DIR is None,
+    reason="MNIST t10k IDX files not found in ../shared/data/mnist-t10k (or "
+    "$KERAS_RESNET_MNIST_T10K)",
 )
 def test_tflite_dynamic_quantization_accuracy_on_mnist(tmp_path):
-    images = _read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[..., None]
-    labels = _read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz").astype(np.int32)
-    x_train, y_train, x_test, y_test = images[:8000], labels[:8000], images[8000:], labels[8000:]
-    mean, std = (float(x_train.mean() / 255),), (float(x_train.std() / 255),)
+    # The data package's split: examples 0-7999 train, 8000-9999 test.
+    source = sources.load_mnist_t10k_source()
+    (x_train, y_train), (x_test, y_test) = source.train.arrays, source.test.arrays
+    assert len(x_train) == 8000 and len(x_test) == 2000
+    info = data.get_datasets("mnist_t10k", batch_size=64, validation_fraction=0.0).info
+    mean, std = info.mean, info.std
     keras.utils.set_random_seed(0)
     model = create_model("_tiny", input_shape=(28, 28, 1), classes=10)
     model.compile(
@@ -567,7 +552,7 @@ def test_tflite_dynamic_quantization_accuracy_on_mnist(tmp_path):
         path = export.export_tflite(
             model, tmp_path / f"{mode}.tflite", quantize=mode, mean=mean, std=std
         )
-        pred = export.run_tflite(path, pixels).argmax(-1)
+        pred = serving.run_tflite(path, pixels).argmax(-1)
         accuracies[mode] = float(np.mean(pred == y_test))
     keras_pred = model.predict(export.normalize_images(x_test, mean, std), verbose=0).argmax(-1)
     assert accuracies[None] == pytest.approx(float(np.mean(keras_pred == y_test)), abs=1e-3)

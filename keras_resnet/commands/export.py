@@ -67,14 +67,14 @@ def run(args: argparse.Namespace) -> int:
     """Run ``export``; returns the exit code."""
     from pathlib import Path
 
-    from keras_resnet import export
+    from keras_resnet import export, serving
 
     if args.quantize is not None and args.format != "tflite":
         raise ValueError(
             f"`--quantize` applies to --format tflite only. Received: --format {args.format}"
         )
     image_size = parse_image_size(args.image_size) if args.image_size else None
-    kind, path = export.resolve_model_path(args.model)
+    kind, path = serving.resolve_model_path(args.model)
     if kind not in ("run", "keras"):
         raise ValueError(
             f"RUN_OR_MODEL must be a run folder or a .keras file. Received: {args.model!r} "
@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
         info = info or path
     else:
         model_file = path
-        if info is None and (path.parent / export.DATA_INFO_FILE).is_file():
+        if info is None and (path.parent / serving.DATA_INFO_FILE).is_file():
             info = path.parent
-    prep = export.load_run_preprocessing(info) if info is not None else {}
+    prep = serving.load_run_preprocessing(info) if info is not None else {}
     # Check the destination before loading the model (fast failure, nothing touched).
     suffix = {"keras": ".keras", "tflite": ".tflite"}.get(args.format)
     export._check_destination(args.output, "--output", args.overwrite, suffix)

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``predict``; returns the exit code."""
-    from keras_resnet.export import predict_images
+    from keras_resnet.serving import predict_images
 
     results = predict_images(args.model, args.images, top_k=args.top_k, data_info=args.data_info)
     for result in results:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from typing import Any
 
 import tensorflow as tf
@@ -61,6 +62,8 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
     """
     import tensorflow_datasets as tfds
 
+    if data_dir is not None:
+        data_dir = os.path.expanduser(str(data_dir))
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as e:
