@@ -12,7 +12,12 @@ from keras_resnet.training.config import TrainConfig
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Raised when the training loss becomes NaN or infinite."""
+    """Raised when the training loss becomes NaN or infinite.
+
+    Example:
+        >>> issubclass(NonFiniteLossError, FloatingPointError)
+        True
+    """
 
 
 class LearningRateLogger(keras.callbacks.Callback):
