@@ -161,6 +161,21 @@ def test_read_history_dedupes_and_plot(tmp_path):
         T.plot_history([], tmp_path / "d.png")
 
 
+def test_plot_history_leaves_pyplot_backend_alone(tmp_path):
+    # A notebook's inline backend must survive train(): plot_history must not switch the
+    # process-wide backend (it used to call matplotlib.use("Agg")).
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # any non-Agg backend that works headless
+    try:
+        png = T.plot_history([{"epoch": 0, "loss": 1.0}], tmp_path / "c.png")
+        assert matplotlib.get_backend() == "svg"
+        assert open(png, "rb").read(4) == b"\x89PNG"
+    finally:
+        matplotlib.use(before)
+
+
 # --- precision and strategy ---------------------------------------------------------
 
 

@@ -158,7 +158,11 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
 
 
 def plot_history(history: list[dict[str, float]], path: str | os.PathLike) -> str:
-    """Save loss, accuracy and learning-rate curves as a PNG (matplotlib, Agg).
+    """Save loss, accuracy and learning-rate curves as a PNG (matplotlib, Agg canvas).
+
+    Draws on a ``matplotlib.figure.Figure`` with its own ``FigureCanvasAgg``: no pyplot
+    and no ``matplotlib.use``, so the process-wide backend (e.g. inline plots in a
+    notebook) is left as it was.
 
     Args:
         history: Rows as returned by :func:`read_history`.
@@ -176,15 +180,14 @@ def plot_history(history: list[dict[str, float]], path: str | os.PathLike) -> st
     """
     if not history:
         raise ValueError("`history` is empty: nothing to plot. Received: history=[]")
-    import matplotlib
-
-    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     epochs = [int(r["epoch"]) + 1 for r in history]
     panels = [("loss", "loss"), ("accuracy", "accuracy"), ("learning_rate", "learning rate")]
     panels = [p for p in panels if any(p[0] in r for r in history)]
     fig = Figure(figsize=(4 * len(panels), 3.2))
+    FigureCanvasAgg(fig)  # attaches itself to fig: renders without pyplot's global backend
     for i, (key, title) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         for prefix, label in (("", "train"), ("val_", "validation")):
