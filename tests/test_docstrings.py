@@ -1,4 +1,5 @@
-"""Every public function's docstring example runs (doctest), for the model and export modules."""
+"""Every public function's docstring example runs (doctest), for the model, export and
+training modules."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ MODULES = [
     pytest.param("keras_resnet.serving", marks=pytest.mark.slow),
     "keras_resnet.commands.export",
     "keras_resnet.commands.predict",
+    # training: the examples that would train (train(), TrainResult) are +SKIP; the rest
+    # build optimizers / callbacks / configs and take about a second together
+    "keras_resnet.training.config",
+    "keras_resnet.training.schedules",
+    "keras_resnet.training.factories",
+    "keras_resnet.training.callbacks",
+    "keras_resnet.training.precision",
+    "keras_resnet.training.distribute",
+    "keras_resnet.training.run",
+    "keras_resnet.commands.train",
+    "keras_resnet.commands.evaluate",
 ]
 
 

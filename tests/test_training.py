@@ -38,7 +38,22 @@ def test_recipes_match_the_papers():
     assert [round(f * 90) for f in im.decay_at] == [30, 60, 80]
     cos = T.get_recipe("cosine", use_ema=True)
     assert cos.schedule == "cosine" and cos.label_smoothing == 0.1 and cos.use_ema
-    assert set(T.list_recipes()) == {"he2015_cifar", "imagenet_step", "cosine", "fast"}
+    assert set(T.list_recipes()) == {"he2015_cifar", "imagenet_step", "cosine", "fast", "digits"}
+
+
+def test_digits_recipe_is_the_digits_default():
+    fast, digits = T.get_recipe("fast"), T.get_recipe("digits")
+    # same optimizer and schedule as fast; longer, with shifts, smoothing and EMA
+    assert (digits.optimizer, digits.schedule, digits.batch_size) == ("sgd", "cosine", 64)
+    assert (digits.epochs, digits.augment, digits.label_smoothing, digits.use_ema) == (
+        30,
+        "mnist",
+        0.1,
+        True,
+    )
+    assert (fast.epochs, fast.augment, fast.use_ema) == (15, "auto", False)
+    assert T.default_recipe("digits") == "digits"
+    assert T.default_recipe("cifar10") == T.default_recipe(object()) == "fast"
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,16 @@ from keras_resnet.commands.train import resolve_run
 def test_defaults_and_precedence(tmp_path):
     args = build_parser().parse_args(["train"])
     spec = resolve_run(args)
-    assert (spec["model"], spec["dataset"], spec["config"].recipe) == ("resnet20", "digits", "fast")
+    assert (spec["model"], spec["dataset"], spec["config"].recipe) == (
+        "resnet20",
+        "digits",
+        "digits",
+    )
+    # the digits recipe's shift augmentation is for digits only: other data sets get fast
+    assert (
+        resolve_run(build_parser().parse_args(["train", "--dataset", "cifar10"]))["config"].recipe
+        == "fast"
+    )
     assert spec["output_dir"] == "runs/resnet20-digits"
     path = tmp_path / "c.json"
     path.write_text(
@@ -64,6 +73,7 @@ def test_train_then_evaluate_then_refuse_other_run(tmp_path, capsys):
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "test accuracy" in text
+    assert text.strip().splitlines()[-1].startswith(f"Run folder: {out} (test accuracy ")
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["dataset"] == "digits" and summary["epochs_completed"] == 1
     assert main(["evaluate", out, "--json"]) == 0

@@ -1,7 +1,9 @@
 """``python -m keras_resnet train``: train a ResNet with a recipe into a run folder.
 
-With no arguments: ``resnet20`` on the offline digits data with the ``fast`` recipe,
-written to ``runs/resnet20-digits``. Precedence: recipe < ``--config`` file < flags.
+With no arguments: ``resnet20`` on the offline digits data with the ``digits`` recipe
+(``fast`` + 30 epochs, 1-pixel shifts, label smoothing, EMA: >= 99 % test accuracy in
+every seed measured; other data sets default to ``fast``), written to
+``runs/resnet20-digits``. Precedence: recipe < ``--config`` file < flags.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 DEFAULT_MODEL = "resnet20"
 DEFAULT_DATASET = "digits"
-DEFAULT_RECIPE = "fast"
+DEFAULT_RECIPE = "digits"  # on digits; other data sets: default_recipe(dataset) = "fast"
 
 # flag -> TrainConfig field, for the flags that map one to one
 _FIELDS = {
@@ -40,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a model with a recipe (default: digits)")
     p.add_argument("--model", default=None, help=f"zoo variant (default {DEFAULT_MODEL})")
     p.add_argument("--dataset", default=None, help=f"data set name (default {DEFAULT_DATASET})")
-    p.add_argument("--recipe", default=None, help=f"training recipe (default {DEFAULT_RECIPE})")
+    p.add_argument("--recipe", default=None, help="recipe (default: digits on digits, else fast)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="global batch size")
     p.add_argument("--learning-rate", type=float, default=None)
@@ -76,12 +78,12 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         >>> run_args["model"], run_args["config"].epochs
         ('resnet20', 3)
     """
-    from keras_resnet.training import get_recipe, load_config_file
+    from keras_resnet.training import default_recipe, get_recipe, load_config_file
 
     file: dict[str, Any] = load_config_file(args.config) if args.config else {}
     model = args.model or file.pop("model", None) or DEFAULT_MODEL
     dataset = args.dataset or file.pop("dataset", None) or DEFAULT_DATASET
-    recipe = args.recipe or file.pop("recipe", None) or DEFAULT_RECIPE
+    recipe = args.recipe or file.pop("recipe", None) or default_recipe(dataset)
     file.pop("model", None), file.pop("dataset", None)
     model_kwargs = file.pop("model_kwargs", {})
     data_kwargs = file.pop("data_kwargs", {})
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     spec = resolve_run(args)
     try:
-        train(
+        result = train(
             spec["model"],
             spec["dataset"],
             spec["config"],
@@ -139,5 +141,7 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"error: {err}")
         return 1
-    print(f"Run folder: {spec['output_dir']}")
+    acc = result.summary.get("test_accuracy")
+    shown = f"test accuracy {100 * acc:.2f} %" if acc is not None else "no test split"
+    print(f"Run folder: {spec['output_dir']} ({shown})")
     return 0

@@ -11,6 +11,10 @@ Recipes (``/work/shared/REFERENCE.md``):
   optional EMA of the weights (``use_ema=True``).
 * ``fast``: the most accuracy per CPU-minute on small data sets (digits, MNIST),
   chosen by measurement (``benchmarks/train_digits.py``; see the README).
+* ``digits``: ``fast`` made reliable on the 360-image digits test split (>= 99.0 % in
+  every seed measured): 30 epochs, small shifts (``augment="mnist"``), label smoothing
+  0.1 and an EMA of the weights. The default of ``python -m keras_resnet train`` and
+  ``train()`` on ``"digits"`` (:func:`default_recipe`).
 """
 
 from __future__ import annotations
@@ -289,7 +293,48 @@ _RECIPES: dict[str, dict[str, Any]] = {
         label_smoothing=0.0,
         epochs=15,
     ),
+    # A separate recipe rather than a change to ``fast``: the shift augmentation suits
+    # small centred grey-scale digits only, and ``fast`` stays the 15-epoch recipe the
+    # MNIST benchmark and ``tune`` use. Chosen on the validation split, then confirmed on
+    # the test split over 5 seeds (``benchmarks/train_digits.py --seeds 5``, README):
+    # ``fast`` alone dips to 98.1 % on some seeds (15 epochs, no augmentation, no EMA);
+    # 30 epochs with 1-pixel shifts, label smoothing 0.1 and EMA kept every seed >= 99 %.
+    # Upsampling to 16x16 (``image_size=16``) was tried and was worse (90.6 % / 95.3 %).
+    "digits": dict(
+        optimizer="sgd",
+        learning_rate=0.1,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        batch_size=64,
+        schedule="cosine",
+        warmup_epochs=1,
+        label_smoothing=0.1,
+        use_ema=True,
+        augment="mnist",
+        epochs=30,
+    ),
 }
+
+# Data set name -> recipe used when none is given (everything else: ``fast``).
+_DEFAULT_RECIPES: dict[str, str] = {"digits": "digits"}
+
+
+def default_recipe(dataset: Any) -> str:
+    """The recipe ``train()`` and ``python -m keras_resnet train`` use when none is given.
+
+    Args:
+        dataset: A data set name (``"digits"``, ``"cifar10"``, ...) or anything else
+            (e.g. a ``Datasets`` tuple), which gets ``"fast"``.
+
+    Returns:
+        ``"digits"`` for the digits data set, ``"fast"`` otherwise.
+
+    Example:
+        >>> default_recipe("digits"), default_recipe("cifar10")
+        ('digits', 'fast')
+    """
+    return _DEFAULT_RECIPES.get(dataset, "fast") if isinstance(dataset, str) else "fast"
 
 
 def list_recipes() -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 import keras
 
 from keras_resnet.training.callbacks import make_callbacks, plot_history, read_history
-from keras_resnet.training.config import TrainConfig, get_recipe
+from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
 from keras_resnet.training.distribute import check_batch_size, get_strategy
 from keras_resnet.training.factories import make_loss, make_metrics, make_optimizer
 from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
@@ -222,7 +222,9 @@ def train(
             ``keras.Model`` (cloned into the strategy scope) or a callable returning one.
         dataset: A name for :func:`keras_resnet.data.get_datasets` (``"digits"``,
             ``"mnist_t10k"``, ``"cifar10"``, ...) or a ``Datasets`` tuple.
-        config: A :class:`TrainConfig`, a recipe name, or ``None`` for ``"fast"``.
+        config: A :class:`TrainConfig`, a recipe name, or ``None`` for
+            :func:`~keras_resnet.training.default_recipe` of ``dataset`` (``"digits"``
+            on digits, ``"fast"`` otherwise).
         output_dir: Run folder (see the module docstring); ``None`` writes nothing.
         overwrite: Replace a different or finished run in ``output_dir``.
         model_kwargs: Extra arguments for the model builder.
@@ -246,7 +248,7 @@ def train(
         True
     """
     if config is None:
-        config = get_recipe("fast")
+        config = get_recipe(default_recipe(dataset))
     elif isinstance(config, str):
         config = get_recipe(config)
     if not isinstance(config, TrainConfig):
