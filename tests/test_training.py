@@ -46,7 +46,7 @@ def test_digits_recipe_is_the_digits_default():
     # same optimizer and schedule as fast; longer, with shifts, smoothing and EMA
     assert (digits.optimizer, digits.schedule, digits.batch_size) == ("sgd", "cosine", 64)
     assert (digits.epochs, digits.augment, digits.label_smoothing, digits.use_ema) == (
-        30,
+        50,
         "mnist",
         0.1,
         True,
