@@ -1,14 +1,14 @@
 """The default ``train`` command (resnet20, ``digits`` recipe, offline digits): test
-accuracy and wall time. ``--seeds N`` repeats it for seeds 0..N-1 and reports min /
-median / max (the 360-image test split moves by 0.28 % per error, and runs are not
-bit-reproducible, so one seed says little). ``--compare`` adds the other recipes
-squeezed into the same epoch budget, side by side (how ``fast`` was chosen). Prints ONE
-JSON line.
+accuracy and wall time. ``--seeds N`` repeats it for N seeds (from ``--first-seed``,
+default 0) and reports min / median / max (the 360-image test split moves by 0.28 %
+per error, and runs are not bit-reproducible, so one seed says little). ``--compare``
+adds the other recipes squeezed into the same epoch budget, side by side (how ``fast``
+was chosen). Prints ONE JSON line.
 
 The machine is shared: times are pessimistic, read them side by side.
 
-Usage: python benchmarks/train_digits.py [--seeds 5] [--recipe digits] [--compare]
-       [--epochs N]
+Usage: python benchmarks/train_digits.py [--seeds 5] [--first-seed 0] [--recipe digits]
+       [--compare] [--epochs N]
 """
 
 from __future__ import annotations
@@ -52,12 +52,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default=default_recipe("digits"), help="default: digits")
     parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
-    parser.add_argument("--seeds", type=int, default=1, help="run seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, default=1, help="number of seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+N-1")
     parser.add_argument("--compare", action="store_true", help="also the other recipes")
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
-    runs = [run(args.recipe, args.epochs, seed=s) for s in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    runs = [run(args.recipe, args.epochs, seed=s) for s in seeds]
     result = {
         "model": "resnet20",
         "dataset": "digits",
