@@ -21,12 +21,15 @@ import time
 from keras_resnet.training import default_recipe, get_recipe, train
 
 
-def run(recipe: str, epochs: int | None = None, seed: int = 0, **overrides) -> dict:
+def run(
+    recipe: str, epochs: int | None = None, seed: int = 0, image_size=None, **overrides
+) -> dict:
     if epochs is not None:
         overrides["epochs"] = epochs
     cfg = get_recipe(recipe, tensorboard=False, seed=seed, **overrides)
+    data_kwargs = {"image_size": image_size} if image_size else {}
     start = time.perf_counter()
-    result = train("resnet20", "digits", cfg, verbose=0)
+    result = train("resnet20", "digits", cfg, verbose=0, data_kwargs=data_kwargs)
     last = result.history[-1] if result.history else {}
     return {
         "seed": seed,
@@ -55,16 +58,35 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+N-1")
     parser.add_argument("--compare", action="store_true", help="also the other recipes")
+    parser.add_argument("--image-size", type=int, default=None, help="resize (default 8x8)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="TrainConfig override, e.g. --set use_ema=false --set augment='\"none\"'",
+    )
     args = parser.parse_args()
+    overrides = {}
+    for item in args.set:
+        field, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set takes FIELD=JSON. Received: {item!r}")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value  # a bare string such as augment=none
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    runs = [run(args.recipe, args.epochs, seed=s) for s in seeds]
+    runs = [run(args.recipe, args.epochs, s, args.image_size, **overrides) for s in seeds]
     result = {
         "model": "resnet20",
         "dataset": "digits",
         "recipe": args.recipe,
         "epochs": runs[0]["epochs"],
+        "overrides": overrides,
+        "image_size": args.image_size or 8,
         "runs": runs,
         "test_accuracy": spread([r["test_accuracy"] for r in runs]),
         "val_accuracy": spread([r["val_accuracy"] for r in runs]),
