@@ -51,6 +51,7 @@ def test_digits_recipe_is_the_digits_default():
         0.1,
         True,
     )
+    assert digits.validation_fraction == 0.0 and fast.validation_fraction == 0.1
     assert (fast.epochs, fast.augment, fast.use_ema) == (15, "auto", False)
     assert T.default_recipe("digits") == "digits"
     assert T.default_recipe("cifar10") == T.default_recipe(object()) == "fast"
