@@ -259,13 +259,127 @@ def test_bad_inputs_fail_before_training(tmp_path):
     assert (tmp_path / "b" / "model.keras").read_text() == "mine"
 
 
-def test_train_refuses_multi_worker_clearly(tmp_path, monkeypatch):
-    cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"index": 0}}
+def test_multi_worker_refuses_unsupported_before_the_cluster(tmp_path, monkeypatch):
+    # Unreachable ports: reaching get_strategy would hang, so the refusals come first.
+    cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"index": 1}}
     monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
     for name in ("multi_worker", "auto"):
-        with pytest.raises(ValueError, match="keras-team/keras#20585"):
-            T.train("_tiny", synthetic(), TINY.replace(strategy=name), output_dir=tmp_path / "r")
+        with pytest.raises(ValueError, match="BackupAndRestore needs keras `model.fit`"):
+            T.train(
+                "_tiny",
+                synthetic(),
+                TINY.replace(strategy=name),
+                output_dir=tmp_path / "r",
+                callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "b"))],
+            )
     assert not (tmp_path / "r").exists()
+    cfg = TINY.replace(strategy="multi_worker")
+    run = {
+        "model": "_tiny",
+        "model_kwargs": {},
+        "dataset": "Datasets:synthetic",
+        "data_kwargs": {},
+        "train_config": cfg.to_dict(),
+    }
+    (tmp_path / "u").mkdir()
+    (tmp_path / "u" / "config.json").write_text(json.dumps({"run": run}))
+    with pytest.raises(ValueError, match="cannot resume an unfinished run"):
+        T.train("_tiny", synthetic(), cfg, output_dir=tmp_path / "u")  # worker 1: read only
+    assert os.listdir(tmp_path / "u") == ["config.json"]
+
+
+def test_is_chief(monkeypatch):
+    from keras_resnet.training.distributed_loop import is_chief
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert is_chief()
+    workers = {"worker": ["a:1", "b:2"]}
+    for task, chief in [
+        ({"type": "worker", "index": 0}, True),
+        ({"type": "worker", "index": 1}, False),
+    ]:
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": workers, "task": task}))
+        assert is_chief() is chief
+    with_chief = {"cluster": dict(workers, chief=["c:3"]), "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(with_chief))
+    assert not is_chief()
+    monkeypatch.setenv("TF_CONFIG", "{oops")
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        is_chief()
+
+
+def test_custom_loop_matches_fit():
+    """fit_distributed (the multi-worker loop) under the default strategy == model.fit."""
+    import tensorflow as tf
+
+    from keras_resnet.training.distributed_loop import evaluate_distributed, fit_distributed
+
+    data = synthetic()
+    results = []
+    for use_loop in (False, True):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                keras.layers.Conv2D(4, 3, use_bias=False),
+                keras.layers.BatchNormalization(),
+                keras.layers.ReLU(),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile(
+            optimizer=T.make_optimizer(TINY, 4), loss=T.make_loss(TINY), metrics=["accuracy"]
+        )
+        callbacks = [T.LearningRateLogger()]
+        if use_loop:
+            history = fit_distributed(
+                model,
+                data.train,
+                epochs=2,
+                validation_data=data.validation,
+                callbacks=callbacks,
+                verbose=0,
+            )
+            scores = evaluate_distributed(model, data.test, strategy=tf.distribute.get_strategy())
+        else:
+            fit = model.fit(
+                data.train,
+                validation_data=data.validation,
+                epochs=2,
+                callbacks=callbacks,
+                verbose=0,
+            ).history
+            history = [{k: v[i] for k, v in fit.items()} for i in range(2)]
+            scores = model.evaluate(data.test, verbose=0, return_dict=True)
+        results.append((model.get_weights(), history, scores))
+    (w_fit, h_fit, s_fit), (w_loop, h_loop, s_loop) = results
+    for a, b in zip(w_fit, w_loop, strict=True):  # BN moving statistics included
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+        np.testing.assert_allclose([h[key] for h in h_loop], [h[key] for h in h_fit], rtol=1e-5)
+    assert s_loop["accuracy"] == pytest.approx(s_fit["accuracy"])
+    assert s_loop["loss"] == pytest.approx(s_fit["loss"], rel=1e-5)
+
+
+def test_custom_loop_rejects_bad_input(tmp_path):
+    from keras_resnet.training.distributed_loop import fit_distributed
+
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    with pytest.raises(ValueError, match="uncompiled"):
+        fit_distributed(model, synthetic().train, epochs=1)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="epochs=0"):
+        fit_distributed(model, synthetic().train, epochs=0)
+    with pytest.raises(ValueError, match="BackupAndRestore"):
+        fit_distributed(
+            model,
+            synthetic().train,
+            epochs=1,
+            callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path))],
+        )
 
 
 def test_nan_loss_stops_with_epoch_and_step(tmp_path):
@@ -471,7 +585,7 @@ def test_multi_worker_matches_one_worker(tmp_path):
     )
     # Only the chief wrote the run folder, with the usual files except backup/.
     history = T.read_history(os.path.join(run_dir, "history.csv"))
-    assert [round(h["loss"], 5) for h in history] == [round(v, 5) for v in one["loss"]]
+    np.testing.assert_allclose([h["loss"] for h in history], one["loss"], rtol=1e-5)
     assert all("learning_rate" in h and "val_accuracy" in h for h in history)
     names = set(os.listdir(run_dir))
     assert {"config.json", "model.keras", "best.keras", "summary.json", "saved_model"} <= names

@@ -52,6 +52,12 @@ def is_chief() -> bool:
     return task_type == "worker" and index == 0 and not has_chief
 
 
+def _per_example_loss(loss: Any) -> Any:
+    """The unreduced (one value per example) form of a compiled loss."""
+    loss = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
+    return loss.call if isinstance(loss, keras.losses.Loss) else loss
+
+
 def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
     for cb in callbacks:
         if type(cb).__name__ in UNSUPPORTED_CALLBACKS:
@@ -117,7 +123,7 @@ def fit_distributed(
     callbacks = list(callbacks)
     _check_callbacks(callbacks)
     strategy = strategy or tf.distribute.get_strategy()
-    optimizer, loss_fn = model.optimizer, model.loss
+    optimizer, per_example_loss = model.optimizer, _per_example_loss(model.loss)
     one_hot = len(train_data.element_spec[1].shape) == 2
     with strategy.scope():
         # Build the optimizer variables here: inside strategy.run they would be
@@ -126,7 +132,7 @@ def fit_distributed(
     sum_ = tf.distribute.ReduceOp.SUM
 
     def per_example(y, y_pred):
-        losses = loss_fn.call(y, tf.cast(y_pred, "float32"))
+        losses = per_example_loss(y, tf.cast(y_pred, "float32"))
         hits = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
         truth = tf.argmax(y, axis=-1, output_type=tf.int32) if one_hot else tf.cast(y, tf.int32)
         truth = tf.reshape(truth, tf.shape(hits))
@@ -167,9 +173,10 @@ def fit_distributed(
         if validation_data is not None
         else None
     )
-    cb_list = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs)
+    # Last, so that it records what the other callbacks added (e.g. learning_rate).
+    recorder = keras.callbacks.History()
+    cb_list = keras.callbacks.CallbackList(callbacks + [recorder], model=model, epochs=epochs)
     model.stop_training = False
-    history: list[dict[str, float]] = []
     cb_list.on_train_begin()
     for epoch in range(epochs):
         cb_list.on_epoch_begin(epoch)
@@ -184,14 +191,16 @@ def fit_distributed(
         if dist_val is not None:
             logs.update({f"val_{k}": v for k, v in _evaluate(eval_step, dist_val).items()})
         cb_list.on_epoch_end(epoch, logs)
-        history.append({"epoch": float(epoch), **{k: float(v) for k, v in logs.items()}})
         if verbose and is_chief():
             values_text = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
             print(f"Epoch {epoch + 1}/{epochs} {values_text}")
         if model.stop_training:
             break
-    cb_list.on_train_end(history[-1] if history else {})
-    return history
+    cb_list.on_train_end(logs)
+    return [
+        {"epoch": float(epoch), **{k: float(v[i]) for k, v in recorder.history.items()}}
+        for i, epoch in enumerate(recorder.epoch)
+    ]
 
 
 def _evaluate(eval_step: Any, dist_data: Any) -> dict[str, float]:
@@ -233,11 +242,11 @@ def evaluate_distributed(
         raise ValueError("`model` must be compiled with a loss. Received: an uncompiled model")
     strategy = strategy or tf.distribute.get_strategy()
     one_hot = len(data.element_spec[1].shape) == 2
-    loss_fn, sum_ = model.loss, tf.distribute.ReduceOp.SUM
+    per_example_loss, sum_ = _per_example_loss(model.loss), tf.distribute.ReduceOp.SUM
 
     def replica_eval(x, y):
         y_pred = model(x, training=False)
-        losses = tf.reshape(loss_fn.call(y, tf.cast(y_pred, "float32")), [-1])
+        losses = tf.reshape(per_example_loss(y, tf.cast(y_pred, "float32")), [-1])
         hits = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
         truth = tf.argmax(y, axis=-1, output_type=tf.int32) if one_hot else tf.cast(y, tf.int32)
         ok = tf.cast(tf.equal(hits, tf.reshape(truth, tf.shape(hits))), "float32")
