@@ -591,4 +591,5 @@ def test_multi_worker_matches_one_worker(tmp_path):
     assert {"config.json", "model.keras", "best.keras", "summary.json", "saved_model"} <= names
     assert "backup" not in names
     summary = json.loads(open(os.path.join(run_dir, "summary.json")).read())
-    assert summary["strategy"] == "MultiWorkerMirroredStrategy" and summary["replicas"] == 2
+    # tf.distribute.MultiWorkerMirroredStrategy is the class CollectiveAllReduceStrategy.
+    assert summary["strategy"] == "CollectiveAllReduceStrategy" and summary["replicas"] == 2
