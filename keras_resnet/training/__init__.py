@@ -19,6 +19,7 @@ from keras_resnet.training.config import (
     load_config_file,
 )
 from keras_resnet.training.distribute import check_batch_size, get_strategy
+from keras_resnet.training.distributed_loop import evaluate_distributed, fit_distributed, is_chief
 from keras_resnet.training.factories import make_loss, make_metrics, make_optimizer
 from keras_resnet.training.precision import (
     precision_scope,
@@ -48,9 +49,12 @@ __all__ = [
     "WarmUp",
     "check_batch_size",
     "evaluate",
+    "evaluate_distributed",
+    "fit_distributed",
     "format_summary",
     "get_recipe",
     "get_strategy",
+    "is_chief",
     "list_recipes",
     "load_config_file",
     "make_callbacks",
