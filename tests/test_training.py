@@ -373,6 +373,9 @@ def test_custom_loop_rejects_bad_input(tmp_path):
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="epochs=0"):
         fit_distributed(model, synthetic().train, epochs=0)
+    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=100.0, patience=0)
+    history = fit_distributed(model, synthetic().train, epochs=5, callbacks=[stop], verbose=0)
+    assert len(history) == 2  # the second epoch did not improve by min_delta
     with pytest.raises(ValueError, match="BackupAndRestore"):
         fit_distributed(
             model,

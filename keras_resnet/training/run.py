@@ -5,6 +5,12 @@ The run folder (``output_dir``) holds ``config.json``, ``data_info.json``,
 ``model.keras``, ``curves.png``, ``saved_model/`` and, written last, ``summary.json``.
 Calling ``train`` again with the same arguments resumes an interrupted run from its
 last completed epoch, and returns the summary of a finished one without training.
+
+Under ``MultiWorkerMirroredStrategy`` (``strategy="multi_worker"``, or ``"auto"`` with a
+multi-worker ``TF_CONFIG``) Keras 3 ``model.fit`` fails (keras-team/keras#20585), so
+``train`` runs :func:`~keras_resnet.training.distributed_loop.fit_distributed`: the
+chief writes the run folder (no ``backup/``: such runs cannot resume), the other
+workers write to a temporary folder that is removed at the end.
 """
 
 from __future__ import annotations
@@ -236,7 +242,8 @@ def train(
         data_kwargs: Extra arguments for ``get_datasets`` (e.g. ``data_dir``).
         callbacks: Extra callbacks, run after the standard ones.
         export: Also write ``saved_model/`` (serving SavedModel) into ``output_dir``.
-        verbose: ``model.fit`` verbosity (progress bars).
+        verbose: ``model.fit`` verbosity (progress bars); the multi-worker loop prints
+            one line per epoch on the chief unless ``verbose=0``.
 
     Returns:
         A :class:`TrainResult`.
@@ -245,6 +252,9 @@ def train(
         ValueError: Bad configuration (also a batch size not divisible by replicas).
         FileExistsError: ``output_dir`` holds a different run and not ``overwrite``.
         NonFiniteLossError: The loss became NaN or infinite (epoch and step named).
+        ValueError: Multi-worker training with ``BackupAndRestore`` in ``callbacks`` or
+            on an unfinished run folder (it cannot resume), raised on every worker
+            before the cluster starts.
 
     Example:
         >>> result = train("_tiny", "digits", get_recipe("fast", epochs=1),
