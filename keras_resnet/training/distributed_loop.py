@@ -167,6 +167,19 @@ def fit_distributed(
         return step
 
     train_step, eval_step = reduced(replica_train), reduced(replica_eval)
+    # Keras 3 creates BatchNormalization moving statistics with aggregation="none", so
+    # each replica updates its own copy from its own shard; average the float
+    # non-trainable variables across replicas once per epoch (what the MEAN
+    # aggregation of tf.keras 2 did at each step) so every worker holds the same model.
+    floats = [v for v in model.non_trainable_variables if "float" in str(v.dtype)]
+
+    def replica_sync():
+        ctx = tf.distribute.get_replica_context()
+        means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in floats])
+        for v, mean in zip(floats, means, strict=True):
+            v.assign(mean)
+
+    sync_step = tf.function(lambda: strategy.run(replica_sync))
     dist_train = strategy.experimental_distribute_dataset(train_data)
     dist_val = (
         strategy.experimental_distribute_dataset(validation_data)
@@ -186,6 +199,8 @@ def fit_distributed(
             values = [float(v) for v in train_step(batch)]
             totals = [t + v for t, v in zip(totals, values, strict=True)]
             cb_list.on_train_batch_end(step, {"loss": values[0] / max(values[2], 1.0)})
+        if floats and strategy.num_replicas_in_sync > 1:
+            sync_step()
         seen = max(totals[2], 1.0)
         logs = {"loss": totals[0] / seen, "accuracy": totals[1] / seen}
         if dist_val is not None:
