@@ -20,6 +20,7 @@ from keras_resnet.training.config import (
     load_config_file,
 )
 from keras_resnet.training.distribute import check_batch_size, get_strategy
+from keras_resnet.training.distributed_loop import evaluate_distributed, fit_distributed, is_chief
 from keras_resnet.training.factories import make_loss, make_metrics, make_optimizer
 from keras_resnet.training.precision import (
     precision_scope,
@@ -50,9 +51,12 @@ __all__ = [
     "check_batch_size",
     "default_recipe",
     "evaluate",
+    "evaluate_distributed",
+    "fit_distributed",
     "format_summary",
     "get_recipe",
     "get_strategy",
+    "is_chief",
     "list_recipes",
     "load_config_file",
     "make_callbacks",

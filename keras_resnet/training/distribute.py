@@ -10,6 +10,7 @@ from typing import Any
 from keras_resnet.training.config import STRATEGIES, _choice
 
 logger = logging.getLogger("keras_resnet.training")
+_MULTI_WORKER: Any = None
 
 
 def _tf_config_workers() -> int:
@@ -64,7 +65,23 @@ def get_strategy(name: str = "auto") -> Any:
                 "strategy='multi_worker' needs the TF_CONFIG environment variable "
                 "(cluster and task of this worker). Received: TF_CONFIG unset"
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # One per program: TF configures the collective ops once, at startup, and a
+        # second instance re-initialises the cluster (and hangs), so reuse the first.
+        global _MULTI_WORKER
+        if _MULTI_WORKER is not None:
+            return _MULTI_WORKER
+        try:
+            _MULTI_WORKER = tf.distribute.MultiWorkerMirroredStrategy()
+            return _MULTI_WORKER
+        except RuntimeError as err:
+            if "program startup" not in str(err):
+                raise
+            raise RuntimeError(
+                "MultiWorkerMirroredStrategy must be created before TensorFlow runs anything "
+                "(no tensor, dataset or model yet): call get_strategy('multi_worker') first "
+                "(later calls reuse the same cluster setup), or pass the data set by name "
+                f"to train(). TensorFlow said: {err}"
+            ) from None
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)

@@ -5,6 +5,12 @@ The run folder (``output_dir``) holds ``config.json``, ``data_info.json``,
 ``model.keras``, ``curves.png``, ``saved_model/`` and, written last, ``summary.json``.
 Calling ``train`` again with the same arguments resumes an interrupted run from its
 last completed epoch, and returns the summary of a finished one without training.
+
+Under ``MultiWorkerMirroredStrategy`` (``strategy="multi_worker"``, or ``"auto"`` with a
+multi-worker ``TF_CONFIG``) Keras 3 ``model.fit`` fails (keras-team/keras#20585), so
+``train`` runs :func:`~keras_resnet.training.distributed_loop.fit_distributed`: the
+chief writes the run folder (no ``backup/``: such runs cannot resume), the other
+workers write to a temporary folder that is removed at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import math
 import os
 import platform
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -110,7 +117,9 @@ def _spec_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return diffs
 
 
-def prepare_run_dir(output_dir: str | os.PathLike, run: dict[str, Any], overwrite: bool) -> str:
+def prepare_run_dir(
+    output_dir: str | os.PathLike, run: dict[str, Any], overwrite: bool, *, check_only: bool = False
+) -> str:
     """Decide what to do with a run folder: ``"new"``, ``"resume"`` or ``"finished"``.
 
     A folder whose ``config.json`` describes a different run, or a non-empty folder
@@ -121,6 +130,8 @@ def prepare_run_dir(output_dir: str | os.PathLike, run: dict[str, Any], overwrit
         output_dir: The run folder (created if missing).
         run: The run description written to ``config.json`` under ``"run"``.
         overwrite: Start afresh even if the folder holds a run.
+        check_only: Only decide and raise, create or delete nothing (what the
+            non-chief workers of a multi-worker run do with the chief's folder).
 
     Returns:
         ``"new"``, ``"resume"`` (same run, unfinished) or ``"finished"``.
@@ -133,8 +144,10 @@ def prepare_run_dir(output_dir: str | os.PathLike, run: dict[str, Any], overwrit
     out = os.fspath(output_dir)
     if os.path.exists(out) and not os.path.isdir(out):
         raise FileExistsError(f"`output_dir` exists and is not a folder. Received: {out!r}")
-    os.makedirs(out, exist_ok=True)
     config_path = os.path.join(out, "config.json")
+    if check_only and (overwrite or not os.path.isdir(out)):
+        return "new"
+    os.makedirs(out, exist_ok=True)
     if overwrite:
         for name in RUN_FILES:
             path = os.path.join(out, name)
@@ -231,7 +244,8 @@ def train(
         data_kwargs: Extra arguments for ``get_datasets`` (e.g. ``data_dir``).
         callbacks: Extra callbacks, run after the standard ones.
         export: Also write ``saved_model/`` (serving SavedModel) into ``output_dir``.
-        verbose: ``model.fit`` verbosity (progress bars).
+        verbose: ``model.fit`` verbosity (progress bars); the multi-worker loop prints
+            one line per epoch on the chief unless ``verbose=0``.
 
     Returns:
         A :class:`TrainResult`.
@@ -240,6 +254,9 @@ def train(
         ValueError: Bad configuration (also a batch size not divisible by replicas).
         FileExistsError: ``output_dir`` holds a different run and not ``overwrite``.
         NonFiniteLossError: The loss became NaN or infinite (epoch and step named).
+        ValueError: Multi-worker training with ``BackupAndRestore`` in ``callbacks`` or
+            on an unfinished run folder (it cannot resume), raised on every worker
+            before the cluster starts.
 
     Example:
         >>> result = train("_tiny", "digits", get_recipe("fast", epochs=1),
@@ -273,9 +290,22 @@ def train(
         "data_kwargs": data_kwargs,
         "train_config": config.to_dict(),
     }
-    _check_fit_supports(config.strategy)
+    multi_worker = _uses_multi_worker(config.strategy)
     out = os.fspath(output_dir) if output_dir is not None else None
-    state = prepare_run_dir(out, run, overwrite) if out is not None else "new"
+    chief = True
+    if multi_worker:
+        from keras_resnet.training.distributed_loop import _check_callbacks, is_chief
+
+        _check_callbacks(callbacks)
+        chief = is_chief()
+    if out is not None and not chief:
+        # Every worker takes the same decisions about the chief's folder (so that all
+        # of them fail, or none), but only the chief writes there.
+        state = prepare_run_dir(out, run, overwrite, check_only=True)
+    else:
+        state = prepare_run_dir(out, run, overwrite) if out is not None else "new"
+    if multi_worker:
+        _multi_worker_refusals(state, config)
     if state == "finished":
         summary = _read_json(os.path.join(out, "summary.json"))
         print(f"Run in {out} already finished; not training again (use --overwrite).")
@@ -283,139 +313,172 @@ def train(
         trained = keras.saving.load_model(os.path.join(out, "model.keras"))
         return TrainResult(trained, read_history(os.path.join(out, "history.csv")), summary, out)
 
-    strategy = get_strategy(config.strategy)
-    check_batch_size(config.batch_size, strategy)
-    if config.seed is not None:
-        keras.utils.set_random_seed(config.seed)
+    run_dir = out
+    if out is not None and not chief:
+        # TF's advice for multi-worker saving: the chief writes the real files, the
+        # other workers write theirs (they must save too) to a temporary folder.
+        out = tempfile.mkdtemp(prefix="keras_resnet_worker_")
+    try:
+        strategy = get_strategy(config.strategy)
+        check_batch_size(config.batch_size, strategy)
+        if config.seed is not None:
+            keras.utils.set_random_seed(config.seed)
 
-    if isinstance(dataset, str):
-        from keras_resnet.data import get_datasets
+        if isinstance(dataset, str):
+            from keras_resnet.data import get_datasets
 
-        datasets = get_datasets(
-            dataset,
-            batch_size=config.batch_size,
-            augment=config.augment,
-            validation_fraction=config.validation_fraction,
-            seed=config.seed,
-            one_hot=config.label_smoothing > 0,
-            **data_kwargs,
-        )
-    else:
-        datasets = dataset
-    info = datasets.info
-    one_hot = _one_hot(datasets.train)
-    steps_per_epoch = _steps_per_epoch(datasets, config.batch_size)
-    policy = resolve_precision(config.precision)
-    jit = resolve_jit_compile(config.jit_compile)
-    monitor = config.monitor
-    if datasets.validation is None and monitor.startswith("val_"):
-        monitor = monitor[4:]
-    print(
-        f"Training {run['model']} on {info.name}: recipe={config.recipe}, epochs={config.epochs}, "
-        f"batch={config.batch_size} ({strategy.num_replicas_in_sync} replica(s)), "
-        f"precision={policy}, jit_compile={jit}"
-    )
-
-    with strategy.scope(), precision_scope(policy):
-        net = _build_model(model, info, model_kwargs)
-        net.compile(
-            optimizer=make_optimizer(config, steps_per_epoch),
-            loss=make_loss(config, one_hot=one_hot),
-            metrics=make_metrics(one_hot=one_hot),
-            jit_compile=jit,
-            steps_per_execution=config.steps_per_execution,
-        )
-
-    initial_best = None
-    if out is not None:
-        if state == "new":
-            _write_json(
-                os.path.join(out, "config.json"),
-                {
-                    "run": run,
-                    "resolved": {
-                        "precision": policy,
-                        "jit_compile": jit,
-                        "strategy": type(strategy).__name__,
-                        "replicas": int(strategy.num_replicas_in_sync),
-                        "steps_per_epoch": steps_per_epoch,
-                    },
-                },
+            datasets = get_datasets(
+                dataset,
+                batch_size=config.batch_size,
+                augment=config.augment,
+                validation_fraction=config.validation_fraction,
+                seed=config.seed,
+                one_hot=config.label_smoothing > 0,
+                **data_kwargs,
             )
-            _write_json(os.path.join(out, "data_info.json"), info.to_dict())
         else:
-            done = read_history(os.path.join(out, "history.csv"))
-            values = [r[monitor] for r in done if monitor in r and math.isfinite(r[monitor])]
-            if values:
-                initial_best = min(values) if monitor.endswith("loss") else max(values)
-            print(f"Resuming the run in {out} after epoch {len(done)} of {config.epochs}.")
-    cbs = make_callbacks(config, out, monitor=monitor, initial_best=initial_best) + list(callbacks)
+            datasets = dataset
+        info = datasets.info
+        one_hot = _one_hot(datasets.train)
+        steps_per_epoch = _steps_per_epoch(datasets, config.batch_size)
+        policy = resolve_precision(config.precision)
+        jit = resolve_jit_compile(config.jit_compile)
+        monitor = config.monitor
+        if datasets.validation is None and monitor.startswith("val_"):
+            monitor = monitor[4:]
+        print(
+            f"Training {run['model']} on {info.name}: recipe={config.recipe}, "
+            f"epochs={config.epochs}, "
+            f"batch={config.batch_size} ({strategy.num_replicas_in_sync} replica(s)), "
+            f"precision={policy}, jit_compile={jit}"
+        )
 
-    start = time.perf_counter()
-    fit = net.fit(
-        datasets.train,
-        validation_data=datasets.validation,
-        epochs=config.epochs,
-        callbacks=cbs,
-        verbose=verbose,
-        shuffle=False,  # the train pipeline shuffles itself
-    )
-    fit_seconds = time.perf_counter() - start
-    epochs_this_call = len(fit.history.get("loss", []))
+        with strategy.scope(), precision_scope(policy):
+            net = _build_model(model, info, model_kwargs)
+            net.compile(
+                optimizer=make_optimizer(config, steps_per_epoch),
+                loss=make_loss(config, one_hot=one_hot),
+                metrics=make_metrics(one_hot=one_hot),
+                jit_compile=jit,
+                steps_per_execution=config.steps_per_execution,
+            )
 
-    summary: dict[str, Any] = {
-        "model": run["model"],
-        "dataset": info.name,
-        "recipe": config.recipe,
-        "epochs": config.epochs,
-        "precision": policy,
-        "jit_compile": jit,
-        "strategy": type(strategy).__name__,
-        "replicas": int(strategy.num_replicas_in_sync),
-        "params": int(net.count_params()),
-        "wall_time_s": round(fit_seconds, 2),
-        "epochs_this_call": epochs_this_call,
-        "images_per_s": round(
-            epochs_this_call * info.num_examples.get("train", 0) / max(fit_seconds, 1e-9), 1
-        ),
-        "versions": versions(),
-    }
-    if datasets.test is not None:
-        scores = net.evaluate(datasets.test, verbose=0, return_dict=True)
-        summary["test_accuracy"] = float(scores["accuracy"])
-        summary["test_loss"] = float(scores["loss"])
-    if out is None:
-        history = [
-            {"epoch": float(i), **{k: float(v[i]) for k, v in fit.history.items()}}
-            for i in range(epochs_this_call)
-        ]
-    else:
-        history = read_history(os.path.join(out, "history.csv"))
+        initial_best = None
+        if out is not None:
+            if state == "new":
+                _write_json(
+                    os.path.join(out, "config.json"),
+                    {
+                        "run": run,
+                        "resolved": {
+                            "precision": policy,
+                            "jit_compile": jit,
+                            "strategy": type(strategy).__name__,
+                            "replicas": int(strategy.num_replicas_in_sync),
+                            "steps_per_epoch": steps_per_epoch,
+                        },
+                    },
+                )
+                _write_json(os.path.join(out, "data_info.json"), info.to_dict())
+            else:
+                done = read_history(os.path.join(out, "history.csv"))
+                values = [r[monitor] for r in done if monitor in r and math.isfinite(r[monitor])]
+                if values:
+                    initial_best = min(values) if monitor.endswith("loss") else max(values)
+                print(f"Resuming the run in {out} after epoch {len(done)} of {config.epochs}.")
+        cbs = make_callbacks(config, out, monitor=monitor, initial_best=initial_best)
+        cbs += list(callbacks)
+
+        start = time.perf_counter()
+        if multi_worker:
+            from keras_resnet.training.distributed_loop import fit_distributed
+
+            # No backup/: BackupAndRestore needs model.fit (see _multi_worker_refusals).
+            cbs = [c for c in cbs if not isinstance(c, keras.callbacks.BackupAndRestore)]
+            fit_history = fit_distributed(
+                net,
+                datasets.train,
+                epochs=config.epochs,
+                strategy=strategy,
+                validation_data=datasets.validation,
+                callbacks=cbs,
+                jit_compile=jit,
+                verbose=0 if verbose == 0 else 1,
+            )
+            per_epoch = {k: [h[k] for h in fit_history] for k in fit_history[0] if k != "epoch"}
+        else:
+            per_epoch = net.fit(
+                datasets.train,
+                validation_data=datasets.validation,
+                epochs=config.epochs,
+                callbacks=cbs,
+                verbose=verbose,
+                shuffle=False,  # the train pipeline shuffles itself
+            ).history
+        fit_seconds = time.perf_counter() - start
+        epochs_this_call = len(per_epoch.get("loss", []))
+
+        summary: dict[str, Any] = {
+            "model": run["model"],
+            "dataset": info.name,
+            "recipe": config.recipe,
+            "epochs": config.epochs,
+            "precision": policy,
+            "jit_compile": jit,
+            "strategy": type(strategy).__name__,
+            "replicas": int(strategy.num_replicas_in_sync),
+            "params": int(net.count_params()),
+            "wall_time_s": round(fit_seconds, 2),
+            "epochs_this_call": epochs_this_call,
+            "images_per_s": round(
+                epochs_this_call * info.num_examples.get("train", 0) / max(fit_seconds, 1e-9), 1
+            ),
+            "versions": versions(),
+        }
+        if datasets.test is not None:
+            if multi_worker:
+                from keras_resnet.training.distributed_loop import evaluate_distributed
+
+                scores = evaluate_distributed(net, datasets.test, strategy=strategy)
+            else:
+                scores = net.evaluate(datasets.test, verbose=0, return_dict=True)
+            summary["test_accuracy"] = float(scores["accuracy"])
+            summary["test_loss"] = float(scores["loss"])
+        if out is None:
+            history = [
+                {"epoch": float(i), **{k: float(v[i]) for k, v in per_epoch.items()}}
+                for i in range(epochs_this_call)
+            ]
+        else:
+            history = read_history(os.path.join(out, "history.csv"))
+            summary["epochs_completed"] = len(history)
+            _save_model(net, os.path.join(out, "model.keras"))
+            if history:
+                plot_history(history, os.path.join(out, "curves.png"))
+            if export:
+                _export_saved_model(net, os.path.join(out, "saved_model"), info)
         summary["epochs_completed"] = len(history)
-        _save_model(net, os.path.join(out, "model.keras"))
-        if history:
-            plot_history(history, os.path.join(out, "curves.png"))
-        if export:
-            _export_saved_model(net, os.path.join(out, "saved_model"), info)
-    summary["epochs_completed"] = len(history)
-    if out is not None:
-        _write_json(os.path.join(out, "summary.json"), summary)
-    print(format_summary(summary))
-    return TrainResult(net, history, summary, out)
+        if out is not None:
+            _write_json(os.path.join(out, "summary.json"), summary)
+        print(format_summary(summary))
+        return TrainResult(net, history, summary, run_dir)
+    finally:
+        if out != run_dir and out is not None:
+            shutil.rmtree(out, ignore_errors=True)
 
 
-def _check_fit_supports(strategy: str) -> None:
+def _uses_multi_worker(strategy: str) -> bool:
     from keras_resnet.training.distribute import _tf_config_workers
 
-    if strategy == "multi_worker" or (strategy == "auto" and _tf_config_workers() > 1):
-        # Keras 3 model.fit fails under MultiWorkerMirroredStrategy (PerReplica
-        # conversion in _maybe_symbolic_build, then in the log reduction): fail early
-        # and clearly instead of after the cluster has started.
+    return strategy == "multi_worker" or (strategy == "auto" and _tf_config_workers() > 1)
+
+
+def _multi_worker_refusals(state: str, config: TrainConfig) -> None:
+    if state == "resume":
         raise ValueError(
-            "Keras 3 `model.fit` does not run under MultiWorkerMirroredStrategy "
-            "(keras-team/keras#20585); train() cannot use it. Use strategy='mirrored' on one "
-            "machine, or get_strategy('multi_worker') with a custom training loop. "
-            f"Received: strategy={strategy!r}"
+            "multi-worker training cannot resume an unfinished run (BackupAndRestore needs "
+            "keras model.fit, keras-team/keras#20585); use overwrite=True (--overwrite) to "
+            f"start it again. Received: strategy={config.strategy!r}"
         )
 
 

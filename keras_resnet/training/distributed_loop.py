@@ -1,0 +1,275 @@
+"""A custom training loop for ``tf.distribute`` strategies where ``model.fit`` fails.
+
+Keras 3 ``model.fit`` does not run under ``tf.distribute.MultiWorkerMirroredStrategy``
+(keras-team/keras#20585, open; tensorflow/tensorflow#72388: "PerReplica" conversion
+error in the symbolic build and in the log reduction). Keras offers no other
+multi-worker training entry point, so this module writes the loop by hand with the
+TensorFlow primitives made for it: ``experimental_distribute_dataset``,
+``strategy.run`` of a ``tf.function`` step, ``GradientTape``, the Keras optimizer's
+own all-reduce of the gradients, and ``strategy.reduce`` of the epoch sums.
+
+It reproduces what ``fit`` computes: the loss is the mean over the *global* batch
+(each replica divides its per-example sum by the all-reduced global example count,
+and the optimizer sums the replica gradients), ``loss``/``accuracy`` in the logs are
+per-example means over the epoch, and ``learning_rate`` is added by the standard
+:class:`~keras_resnet.training.callbacks.LearningRateLogger` callback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+# Callbacks that depend on ``model.fit`` internals and cannot run in this loop.
+UNSUPPORTED_CALLBACKS: tuple[str, ...] = ("BackupAndRestore",)
+
+
+def is_chief() -> bool:
+    """Whether this process is the chief (writes the run files) of a ``TF_CONFIG`` cluster.
+
+    The chief is task ``chief`` if the cluster has one, else ``worker`` 0; without
+    ``TF_CONFIG`` the process is its own chief.
+
+    Example:
+        >>> import os
+        >>> "TF_CONFIG" in os.environ or is_chief()
+        True
+    """
+    try:
+        tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError:
+        value = os.environ["TF_CONFIG"]
+        raise ValueError(f"TF_CONFIG is not valid JSON. Received: TF_CONFIG={value!r}") from None
+    task = tf_config.get("task", {})
+    task_type, index = task.get("type", "worker"), int(task.get("index", 0))
+    if task_type == "chief":
+        return True
+    has_chief = bool(tf_config.get("cluster", {}).get("chief"))
+    return task_type == "worker" and index == 0 and not has_chief
+
+
+def _per_example_loss(loss: Any) -> Any:
+    """The unreduced (one value per example) form of a compiled loss."""
+    loss = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
+    return loss.call if isinstance(loss, keras.losses.Loss) else loss
+
+
+def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
+    for cb in callbacks:
+        if type(cb).__name__ in UNSUPPORTED_CALLBACKS:
+            raise ValueError(
+                f"{type(cb).__name__} needs keras `model.fit` and is not supported by the "
+                f"custom (multi-worker) training loop. Received: callbacks=[..., {cb!r}, ...]"
+            )
+
+
+def fit_distributed(
+    model: keras.Model,
+    train_data: Any,
+    *,
+    epochs: int,
+    strategy: Any = None,
+    validation_data: Any = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    jit_compile: bool = False,
+    verbose: int = 1,
+) -> list[dict[str, float]]:
+    """Train a compiled model with a custom loop that works under any ``tf.distribute`` strategy.
+
+    Supported callbacks: every callback that only uses the epoch/batch hooks and the
+    logs (``CSVLogger``, ``ModelCheckpoint``, ``TensorBoard`` epoch logs,
+    ``EarlyStopping``, :class:`LearningRateLogger`, :class:`StopOnNaN`); batch logs
+    carry ``loss`` only. ``BackupAndRestore`` needs ``fit`` and is refused.
+
+    Args:
+        model: A model compiled (optimizer and loss) in ``strategy.scope()``; the
+            metrics are computed here as top-1 ``accuracy`` for sparse or one-hot labels.
+        train_data: A ``tf.data.Dataset`` of ``(images, labels)`` batched with the
+            global batch size.
+        epochs: Number of epochs (> 0).
+        strategy: The strategy the model was built in; ``None`` for the current one.
+        validation_data: Optional dataset for ``val_loss`` / ``val_accuracy``.
+        callbacks: Keras callbacks (see above).
+        jit_compile: Compile the step with XLA.
+        verbose: Print one line per epoch (chief only) when > 0.
+
+    Returns:
+        One dict per epoch: ``epoch``, ``loss``, ``accuracy``, ``val_*`` and what the
+        callbacks add to the logs (e.g. ``learning_rate``).
+
+    Example:
+        >>> import numpy as np, tensorflow as tf
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> model.compile(optimizer="sgd",
+        ...               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> data = tf.data.Dataset.from_tensor_slices(
+        ...     (np.ones((8, 3), "float32"), np.zeros(8, "int32"))).batch(4)
+        >>> history = fit_distributed(model, data, epochs=2, verbose=0)
+        >>> [sorted(h) for h in history][0]
+        ['accuracy', 'epoch', 'loss']
+    """
+    import tensorflow as tf
+
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}")
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        raise ValueError(
+            "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
+        )
+    callbacks = list(callbacks)
+    _check_callbacks(callbacks)
+    strategy = strategy or tf.distribute.get_strategy()
+    optimizer, per_example_loss = model.optimizer, _per_example_loss(model.loss)
+    one_hot = len(train_data.element_spec[1].shape) == 2
+    with strategy.scope():
+        # Build the optimizer variables here: inside strategy.run they would be
+        # created in a replica context, which tf.distribute forbids.
+        optimizer.build(model.trainable_variables)
+    sum_ = tf.distribute.ReduceOp.SUM
+
+    def per_example(y, y_pred):
+        losses = per_example_loss(y, tf.cast(y_pred, "float32"))
+        hits = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+        truth = tf.argmax(y, axis=-1, output_type=tf.int32) if one_hot else tf.cast(y, tf.int32)
+        truth = tf.reshape(truth, tf.shape(hits))
+        return tf.reshape(losses, [-1]), tf.cast(tf.equal(hits, truth), "float32")
+
+    def replica_train(x, y):
+        ctx = tf.distribute.get_replica_context()
+        count = tf.cast(tf.shape(x)[0], "float32")
+        global_count = ctx.all_reduce(sum_, count)
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            losses, hits = per_example(y, y_pred)
+            # Mean over the global batch once the optimizer sums the replica gradients.
+            loss = tf.reduce_sum(losses) / tf.maximum(global_count, 1.0)
+            if model.losses:
+                loss += tf.add_n(model.losses) / ctx.num_replicas_in_sync
+            scaled = optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return tf.reduce_sum(losses), tf.reduce_sum(hits), count
+
+    def replica_eval(x, y):
+        losses, hits = per_example(y, model(x, training=False))
+        return tf.reduce_sum(losses), tf.reduce_sum(hits), tf.cast(tf.shape(x)[0], "float32")
+
+    def reduced(fn):
+        @tf.function(jit_compile=jit_compile)
+        def step(batch):
+            out = strategy.run(fn, args=batch)
+            return [strategy.reduce(sum_, v, axis=None) for v in out]
+
+        return step
+
+    train_step, eval_step = reduced(replica_train), reduced(replica_eval)
+    # Keras 3 creates BatchNormalization moving statistics with aggregation="none", so
+    # each replica updates its own copy from its own shard; average the float
+    # non-trainable variables across replicas once per epoch (what the MEAN
+    # aggregation of tf.keras 2 did at each step) so every worker holds the same model.
+    floats = [v for v in model.non_trainable_variables if "float" in str(v.dtype)]
+
+    def replica_sync():
+        ctx = tf.distribute.get_replica_context()
+        means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in floats])
+        for v, mean in zip(floats, means, strict=True):
+            v.assign(mean)
+
+    sync_step = tf.function(lambda: strategy.run(replica_sync))
+    dist_train = strategy.experimental_distribute_dataset(train_data)
+    dist_val = (
+        strategy.experimental_distribute_dataset(validation_data)
+        if validation_data is not None
+        else None
+    )
+    # Last, so that it records what the other callbacks added (e.g. learning_rate).
+    recorder = keras.callbacks.History()
+    cb_list = keras.callbacks.CallbackList(callbacks + [recorder], model=model, epochs=epochs)
+    model.stop_training = False
+    cb_list.on_train_begin()
+    for epoch in range(epochs):
+        cb_list.on_epoch_begin(epoch)
+        totals = [0.0, 0.0, 0.0]
+        for step, batch in enumerate(dist_train):
+            cb_list.on_train_batch_begin(step)
+            values = [float(v) for v in train_step(batch)]
+            totals = [t + v for t, v in zip(totals, values, strict=True)]
+            cb_list.on_train_batch_end(step, {"loss": values[0] / max(values[2], 1.0)})
+        if floats and strategy.num_replicas_in_sync > 1:
+            sync_step()
+        seen = max(totals[2], 1.0)
+        logs = {"loss": totals[0] / seen, "accuracy": totals[1] / seen}
+        if dist_val is not None:
+            logs.update({f"val_{k}": v for k, v in _evaluate(eval_step, dist_val).items()})
+        cb_list.on_epoch_end(epoch, logs)
+        if verbose and is_chief():
+            values_text = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
+            print(f"Epoch {epoch + 1}/{epochs} {values_text}")
+        if model.stop_training:
+            break
+    cb_list.on_train_end(logs)
+    return [
+        {"epoch": float(epoch), **{k: float(v[i]) for k, v in recorder.history.items()}}
+        for i, epoch in enumerate(recorder.epoch)
+    ]
+
+
+def _evaluate(eval_step: Any, dist_data: Any) -> dict[str, float]:
+    totals = [0.0, 0.0, 0.0]
+    for batch in dist_data:
+        totals = [t + float(v) for t, v in zip(totals, eval_step(batch), strict=True)]
+    n = max(totals[2], 1.0)
+    return {"loss": totals[0] / n, "accuracy": totals[1] / n}
+
+
+def evaluate_distributed(
+    model: keras.Model, data: Any, *, strategy: Any = None
+) -> dict[str, float]:
+    """Loss and top-1 accuracy of a compiled model on ``data``, under any strategy.
+
+    The evaluation counterpart of :func:`fit_distributed` (``model.evaluate`` fails
+    under ``MultiWorkerMirroredStrategy`` for the same reason as ``fit``).
+
+    Args:
+        model: A model compiled with a loss.
+        data: A batched ``tf.data.Dataset`` of ``(images, labels)``.
+        strategy: The strategy the model was built in; ``None`` for the current one.
+
+    Returns:
+        ``{"loss": ..., "accuracy": ...}`` (per-example means).
+
+    Example:
+        >>> import numpy as np, tensorflow as tf
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> data = tf.data.Dataset.from_tensor_slices(
+        ...     (np.ones((4, 3), "float32"), np.zeros(4, "int32"))).batch(2)
+        >>> sorted(evaluate_distributed(model, data))
+        ['accuracy', 'loss']
+    """
+    import tensorflow as tf
+
+    if getattr(model, "loss", None) is None:
+        raise ValueError("`model` must be compiled with a loss. Received: an uncompiled model")
+    strategy = strategy or tf.distribute.get_strategy()
+    one_hot = len(data.element_spec[1].shape) == 2
+    per_example_loss, sum_ = _per_example_loss(model.loss), tf.distribute.ReduceOp.SUM
+
+    def replica_eval(x, y):
+        y_pred = model(x, training=False)
+        losses = tf.reshape(per_example_loss(y, tf.cast(y_pred, "float32")), [-1])
+        hits = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+        truth = tf.argmax(y, axis=-1, output_type=tf.int32) if one_hot else tf.cast(y, tf.int32)
+        ok = tf.cast(tf.equal(hits, tf.reshape(truth, tf.shape(hits))), "float32")
+        return tf.reduce_sum(losses), tf.reduce_sum(ok), tf.cast(tf.shape(x)[0], "float32")
+
+    @tf.function
+    def eval_step(batch):
+        out = strategy.run(replica_eval, args=batch)
+        return [strategy.reduce(sum_, v, axis=None) for v in out]
+
+    return _evaluate(eval_step, strategy.experimental_distribute_dataset(data))
