@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
     "TrainConfig": "keras_resnet.training",
     "get_recipe": "keras_resnet.training",
     "list_recipes": "keras_resnet.training",
+    "default_recipe": "keras_resnet.training",
     "train": "keras_resnet.training",
     "evaluate": "keras_resnet.training",
     "make_optimizer": "keras_resnet.training",
