@@ -570,18 +570,19 @@ def _weights(path):
     return np.concatenate([w.ravel() for w in keras.saving.load_model(path).get_weights()])
 
 
-@pytest.mark.slow
-def test_multi_worker_matches_one_worker(tmp_path):
-    """Two MultiWorkerMirroredStrategy workers on localhost == model.fit on one worker."""
-    script = _WORKER_SCRIPT.format(root=ROOT)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    run_dir = str(tmp_path / "mw")
+def _run_workers(script: str, argv, n: int = 2) -> list[tuple[int, str, str]]:
+    """Run ``script`` as ``n`` MultiWorkerMirroredStrategy workers on 127.0.0.1 (bounded).
+
+    ``argv(index)`` gives each worker's arguments; returns (returncode, stdout, stderr)
+    per worker. Workers still running after the timeout are killed.
+    """
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(n)]}
     procs = []
-    for index in range(2):
+    for index in range(n):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", script, "multi_worker", run_dir],
+                [sys.executable, "-c", script, *argv(index)],
                 env=_env(TF_CONFIG=tf_config),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -594,6 +595,15 @@ def test_multi_worker_matches_one_worker(tmp_path):
         for p in procs:
             if p.poll() is None:
                 p.kill()
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]
+
+
+@pytest.mark.slow
+def test_multi_worker_matches_one_worker(tmp_path):
+    """Two MultiWorkerMirroredStrategy workers on localhost == model.fit on one worker."""
+    script = _WORKER_SCRIPT.format(root=ROOT)
+    run_dir = str(tmp_path / "mw")
+    workers = _run_workers(script, lambda index: ["multi_worker", run_dir])
     single = subprocess.run(
         [sys.executable, "-c", script, "none", str(tmp_path / "one")],
         env=_env(),
@@ -603,8 +613,8 @@ def test_multi_worker_matches_one_worker(tmp_path):
     )
     assert single.returncode == 0, single.stderr[-3000:]
     reports = []
-    for p, (stdout, stderr) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, stderr[-3000:]
+    for returncode, stdout, stderr in workers:
+        assert returncode == 0, stderr[-3000:]
         reports.append(json.loads(stdout.strip().splitlines()[-1]))
     one = json.loads(single.stdout.strip().splitlines()[-1])
     assert one["replicas"] == 1 and [r["replicas"] for r in reports] == [2, 2]
@@ -655,26 +665,8 @@ _BN_WORKER_SCRIPT = textwrap.dedent(
 def test_multi_worker_batchnorm_statistics_agree(tmp_path):
     """BN moving statistics (aggregation "none" in Keras 3) are averaged across workers."""
     script = _BN_WORKER_SCRIPT.format(root=ROOT)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    procs = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-c", script, str(tmp_path / f"w{index}.npy")],
-                env=_env(TF_CONFIG=tf_config),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    try:
-        outs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, (_, stderr) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, stderr[-3000:]
+    workers = _run_workers(script, lambda index: [str(tmp_path / f"w{index}.npy")])
+    for returncode, _, stderr in workers:
+        assert returncode == 0, stderr[-3000:]
     # Without the per-epoch average the moving statistics differ by ~0.09 (measured).
     np.testing.assert_array_equal(np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy"))
