@@ -23,10 +23,25 @@ from keras import layers
 from keras_resnet.config import EXPANSION, SHORTCUT_ALIASES, SHORTCUTS
 from keras_resnet.layers import HighwayGate, ZeroPadShortcut
 
-# He et al. 2015 / torchvision: normal init scaled by fan-out for ReLU networks.
-CONV_INIT = keras.initializers.VarianceScaling(
-    2.0, mode="fan_out", distribution="untruncated_normal"
-)
+
+def conv_init() -> keras.initializers.Initializer:
+    """He et al. 2015 / torchvision: normal init scaled by fan-out for ReLU networks.
+
+    A new initializer per layer: Keras fixes an initializer's seed when it is created
+    (from the state ``keras.utils.set_random_seed`` sets), so one shared instance
+    would give every same-shaped kernel the same values and ignore a later seed.
+
+    Example:
+        >>> keras.utils.set_random_seed(1)
+        >>> a, b = conv_init()((3, 3, 4, 4)), conv_init()((3, 3, 4, 4))
+        >>> bool(keras.ops.all(a == b))
+        False
+    """
+    return keras.initializers.VarianceScaling(
+        2.0, mode="fan_out", distribution="untruncated_normal"
+    )
+
+
 # Highway networks start biased towards carrying the input (Srivastava et al. 2015).
 HIGHWAY_GATE_BIAS = -1.0
 _INTERNAL_SHORTCUTS = ("subsample",)
@@ -78,7 +93,7 @@ def conv2d(
         padding=padding,
         groups=groups,
         use_bias=use_bias,
-        kernel_initializer="zeros" if zero_init else CONV_INIT,
+        kernel_initializer="zeros" if zero_init else conv_init(),
         name=name,
     )(x)
 
