@@ -172,7 +172,8 @@ def create_model(name: str, /, **overrides: Any) -> keras.Model:
         name: A name from :func:`list_models` (positional, so that ``name=`` in
             ``overrides`` renames the model).
         **overrides: Any argument of :func:`keras_resnet.models.ResNet`
-            (architecture fields or head/input arguments).
+            (architecture fields or head/input arguments), including ``weights``
+            (a pretrained checkpoint; see :func:`keras_resnet.weights.load_weights`).
 
     Returns:
         A functional ``keras.Model`` named ``name`` unless overridden.
@@ -184,4 +185,10 @@ def create_model(name: str, /, **overrides: Any) -> keras.Model:
     """
     spec = model_spec(name)
     spec.setdefault("name", name.lstrip("_"))
-    return ResNet(**dict(spec, **overrides))
+    weights = overrides.pop("weights", None)
+    model = ResNet(**dict(spec, **overrides))
+    if weights is not None:
+        from keras_resnet.weights import load_weights
+
+        load_weights(model, weights, variant=name)
+    return model
