@@ -41,9 +41,15 @@ def _bn(sd, prefix, c, rng):
     sd[f"{prefix}.num_batches_tracked"] = np.array(7, dtype="int64")
 
 
-def timm_state_dict(arch: str, classes: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random weights and BN statistics under timm's key names for ``arch``."""
-    block, layers, card, base, deep = TIMM_ARCHS[arch]
+def timm_state_dict(
+    arch: str, classes: int = 10, seed: int = 0, layers: tuple[int, ...] | None = None
+) -> dict[str, np.ndarray]:
+    """Random weights and BN statistics under timm's key names for ``arch``.
+
+    ``layers`` overrides the blocks per stage (timm's ``layers=`` argument).
+    """
+    block, default_layers, card, base, deep = TIMM_ARCHS[arch]
+    layers = layers or default_layers
     rng = np.random.default_rng(seed)
     sd: dict[str, np.ndarray] = {}
     if block == "preact":
@@ -142,9 +148,12 @@ def _avgpool_ceil(x):
     return np.nanmean(x.reshape(n, c, hh // 2, 2, ww // 2, 2), axis=(3, 5))
 
 
-def timm_forward(arch: str, sd: dict[str, np.ndarray], images_nhwc: np.ndarray) -> np.ndarray:
+def timm_forward(
+    arch: str, sd: dict[str, np.ndarray], images_nhwc: np.ndarray, layers=None
+) -> np.ndarray:
     """Logits of timm ``arch`` with state dict ``sd`` for NHWC images."""
-    block, layers, card, _, deep = TIMM_ARCHS[arch]
+    block, default_layers, card, _, deep = TIMM_ARCHS[arch]
+    layers = layers or default_layers
     x = images_nhwc.transpose(0, 3, 1, 2).astype("float64")
     if block == "preact":
         x = _maxpool(_conv(x, sd["stem.conv.weight"], 2))
