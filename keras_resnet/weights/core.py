@@ -172,7 +172,13 @@ def checkpoint_of(model: keras.Model, source: str) -> Checkpoint:
 
 
 def with_preprocessing(ckpt: Checkpoint, values: Mapping[str, Any]) -> Checkpoint:
-    """``ckpt`` with preprocessing fields taken from ``values`` (unknown keys ignored)."""
+    """``ckpt`` with preprocessing fields taken from ``values`` (unknown keys ignored).
+
+    Example:
+        >>> ckpt = with_preprocessing(Checkpoint({}, "x"), {"mean": [0.5], "foo": 1})
+        >>> ckpt.preprocessing.mean
+        (0.5,)
+    """
     fields = {f.name for f in dataclasses.fields(Preprocessing)}
     kept = {
         k: tuple(v) if isinstance(v, list) else v

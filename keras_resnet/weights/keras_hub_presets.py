@@ -71,7 +71,8 @@ def read_keras_hub_preset(source: str) -> Checkpoint:
         >>> import tempfile, keras_hub
         >>> backbone = keras_hub.models.ResNetBackbone(
         ...     stackwise_num_filters=[64, 128], stackwise_num_blocks=[1, 1],
-        ...     stackwise_num_strides=[1, 2], block_type="basic_block")
+        ...     stackwise_num_strides=[1, 2], block_type="basic_block",
+        ...     input_conv_filters=[64], input_conv_kernel_sizes=[7])
         >>> path = tempfile.mkdtemp()
         >>> backbone.save_to_preset(path)
         >>> "stage2_block1_shortcut_conv" in read_keras_hub_preset(path).tensors
