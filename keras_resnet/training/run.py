@@ -227,6 +227,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     export: bool = True,
     verbose: int | str = "auto",
+    weights: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train a model with a recipe: strategy, precision, data, compile, fit, save.
 
@@ -246,6 +247,10 @@ def train(
         export: Also write ``saved_model/`` (serving SavedModel) into ``output_dir``.
         verbose: ``model.fit`` verbosity (progress bars); the multi-worker loop prints
             one line per epoch on the chief unless ``verbose=0``.
+        weights: Pretrained weights for a zoo-name ``model`` (a file, run folder or
+            handle; :func:`keras_resnet.weights.load_weights`); with
+            ``config.head_epochs`` the run fine-tunes in two phases
+            (:mod:`keras_resnet.training.fine_tune`, recipe ``"fine_tune"``).
 
     Returns:
         A :class:`TrainResult`.
@@ -278,6 +283,16 @@ def train(
         raise TypeError(f"`dataset` must be a name or a Datasets tuple. Received: {dataset!r}")
     model_kwargs = dict(model_kwargs or {})
     data_kwargs = dict(data_kwargs or {})
+    if weights is not None:
+        if not isinstance(model, str):
+            raise TypeError(
+                "`weights` needs a zoo name as `model` (load weights into a keras.Model "
+                f"yourself). Received: model={_describe_model(model)!r}"
+            )
+        from keras_resnet.weights import source_kind
+
+        source_kind(weights)  # a bad source fails here, before any heavy work
+        model_kwargs["weights"] = os.fspath(weights)
     if isinstance(model, str):
         from keras_resnet.zoo import model_spec
 
@@ -362,6 +377,12 @@ def train(
                 jit_compile=jit,
                 steps_per_execution=config.steps_per_execution,
             )
+            phases = None
+            if config.head_epochs:
+                from keras_resnet.training.fine_tune import FineTunePhases
+
+                phases = FineTunePhases(config.head_epochs, config.unfreeze)
+                phases.prepare(net)
 
         initial_best = None
         if out is not None:
@@ -387,7 +408,7 @@ def train(
                     initial_best = min(values) if monitor.endswith("loss") else max(values)
                 print(f"Resuming the run in {out} after epoch {len(done)} of {config.epochs}.")
         cbs = make_callbacks(config, out, monitor=monitor, initial_best=initial_best)
-        cbs += list(callbacks)
+        cbs = ([phases] if phases is not None else []) + cbs + list(callbacks)
 
         start = time.perf_counter()
         if multi_worker:
