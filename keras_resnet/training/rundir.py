@@ -20,8 +20,6 @@ import os
 import shutil
 from typing import Any
 
-import keras
-
 logger = logging.getLogger("keras_resnet.training")
 
 RUN_FILES: tuple[str, ...] = (
@@ -51,6 +49,8 @@ def say(message: str) -> None:
         >>> say("Resuming the run")
         Resuming the run
     """
+    import keras
+
     if keras.config.is_interactive_logging_enabled():
         print(message, flush=True)
     else:
