@@ -34,6 +34,8 @@ MODULES = [
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
     "keras_resnet.training.rundir",
+    "keras_resnet.training.messages",
+    "keras_resnet.atomic",
     "keras_resnet.training.backup",
     "keras_resnet.training.fitting",
     "keras_resnet.training.evaluation",

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from keras_resnet import training as T
+from keras_resnet.atomic import recover_replacements
 from keras_resnet.cli import main
-from keras_resnet.export import recover_replacements, save_keras_model
+from keras_resnet.export import save_keras_model
 from keras_resnet.training.backup import BackupAndRestore
 from keras_resnet.training.rundir import RunDir, RunFolderBusyError, write_json_atomic
 from tests.training_helpers import synthetic

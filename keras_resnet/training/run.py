@@ -30,8 +30,9 @@ from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
 from keras_resnet.training.factories import compile_model
 from keras_resnet.training.fitting import evaluate_model, fit_model
+from keras_resnet.training.messages import say
 from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
-from keras_resnet.training.rundir import RunDir, say
+from keras_resnet.training.rundir import RunDir
 
 
 @dataclasses.dataclass
