@@ -34,6 +34,10 @@ MODULES = [
     "keras_resnet.training.precision",
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
+    "keras_resnet.training.rundir",
+    "keras_resnet.training.backup",
+    "keras_resnet.training.fitting",
+    "keras_resnet.training.evaluation",
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
 ]
