@@ -183,9 +183,9 @@ def _describe_run(
 ) -> dict[str, Any]:
     """The run description of ``config.json``; checks the arguments' kinds first."""
     if isinstance(model, str):
-        from keras_resnet.zoo import model_spec
+        from keras_resnet.registry import get_record
 
-        model_spec(model)  # unknown names fail here, before any heavy work
+        get_record(model)  # unknown names fail here, before any heavy work
         label = model
     elif isinstance(model, keras.Model):
         label = f"keras.Model:{model.name}"
