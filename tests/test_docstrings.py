@@ -36,6 +36,7 @@ MODULES = [
     "keras_resnet.training.run",
     "keras_resnet.training.rundir",
     "keras_resnet.training.messages",
+    "keras_resnet.training.summary",
     "keras_resnet.atomic",
     "keras_resnet.training.backup",
     "keras_resnet.training.fitting",
