@@ -28,6 +28,7 @@ MODULES = [
     # training: the examples that would train (train(), TrainResult) are +SKIP; the rest
     # build optimizers / callbacks / configs and take about a second together
     "keras_resnet.training.config",
+    "keras_resnet.lr_schedules",
     "keras_resnet.training.schedules",
     "keras_resnet.training.factories",
     "keras_resnet.training.callbacks",
