@@ -25,20 +25,20 @@ module (never the reverse).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
-import shutil
-import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_resnet.atomic import atomic_path as _atomic_path
+from keras_resnet.atomic import remove_path as _remove
+from keras_resnet.atomic import write_json_atomic
 
 SERVE_ENDPOINT = "serve"  # also written as the "serving_default" signature
 BYTES_ENDPOINT = "serve_bytes"
@@ -169,13 +169,6 @@ def _outputs_logits(model: keras.Model) -> bool:
 # ------------------------------------------------------------------ atomic destination
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"`{name}` must be a path. Received: {name}={path!r}")
@@ -190,45 +183,6 @@ def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None
             f"Received: {name}={str(path)!r}, overwrite=False"
         )
     return dest
-
-
-@contextlib.contextmanager
-def _atomic_path(dest: Path, *, overwrite: bool) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; move it to ``dest`` if the block succeeds.
-
-    Python's ``tempfile`` lacks an atomic "publish a folder" step, so this is written
-    by hand: the temporary path lives in the same folder (same file system, so the
-    final ``os.replace`` is a rename) and is removed on any failure, interrupts too.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
-    # Keep the suffix: Keras and the TFLite writer insist on ".keras" / ".tflite".
-    tmp = dest.with_name(f".{dest.stem}.tmp-{tag}{dest.suffix}")
-    try:
-        yield tmp
-        if not (tmp.exists()):
-            raise RuntimeError(f"Export wrote nothing to the temporary path {str(tmp)!r}")
-        if dest.exists() or dest.is_symlink():
-            if not overwrite:
-                raise FileExistsError(
-                    f"{str(dest)!r} appeared during the export; pass overwrite=True to "
-                    "replace it. Received: overwrite=False"
-                )
-            if dest.is_file() and tmp.is_file():
-                os.replace(tmp, dest)  # atomic for files
-            else:
-                old = dest.with_name(f".{dest.stem}.old-{tag}{dest.suffix}")
-                os.replace(dest, old)
-                try:
-                    os.replace(tmp, dest)
-                except BaseException:
-                    os.replace(old, dest)
-                    raise
-                _remove(old)
-        else:
-            os.replace(tmp, dest)
-    finally:
-        _remove(tmp)
 
 
 # ------------------------------------------------------------------- preprocessing
@@ -438,7 +392,7 @@ def export_saved_model(
     }
     with _atomic_path(dest, overwrite=overwrite) as tmp:
         archive.write_out(str(tmp), verbose=False)
-        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(tmp / METADATA_FILE, metadata)
         if verify:
             _verify_saved_model(tmp, model, size, channels, mean_, std_, logits)
     return str(dest)

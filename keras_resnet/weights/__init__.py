@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import keras
 
 from keras_resnet.weights.core import Checkpoint, Preprocessing, assign
 from keras_resnet.weights.keras_applications import (
-    KERAS_APPLICATIONS,
     from_keras_applications,
     keras_applications_name,
+    keras_applications_variants,
     load_keras_applications_weights,
 )
 
@@ -35,18 +36,24 @@ SOURCE_KINDS = ("keras", "keras_applications", "keras_hub", "torch")
 _TORCH_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
 __all__ = [
-    "KERAS_APPLICATIONS",
     "SOURCE_KINDS",
     "Checkpoint",
     "Preprocessing",
     "assign",
     "from_keras_applications",
     "keras_applications_name",
+    "keras_applications_variants",
     "load_keras_applications_weights",
     "load_weights",
     "read_checkpoint",
     "source_kind",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KERAS_APPLICATIONS":  # the earlier constant, now read from the registry
+        return keras_applications_variants()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _folder_kind(path: str) -> str:

@@ -17,7 +17,10 @@ import keras
 import numpy as np
 
 from keras_resnet.weights.core import Checkpoint, Preprocessing, checkpoint_of
-from keras_resnet.weights.keras_applications import KERAS_APPLICATIONS, keras_applications_name
+from keras_resnet.weights.keras_applications import (
+    keras_applications_name,
+    keras_applications_variants,
+)
 
 # keras.applications.resnet uses "caffe" (BGR, ImageNet mean x 255, no scaling),
 # resnet_v2 uses "tf" (scale to [-1, 1]).
@@ -65,7 +68,7 @@ def read_keras_file(source: str, model: keras.Model) -> Checkpoint:
 
 
 def _application_of(model: keras.Model, variant: str | None) -> str:
-    inverse = {v: k for k, v in KERAS_APPLICATIONS.items()}
+    inverse = {v: k for k, v in keras_applications_variants().items()}
     name = variant or model.name
     if name not in inverse:
         raise ValueError(
