@@ -137,3 +137,34 @@ def test_resume_after_kill_9_in_either_phase(tmp_path, kill_after, compare):
     a, b = (keras.saving.load_model(os.path.join(runs[n], "model.keras")) for n in runs)
     for x, y in zip(a.weights, b.weights, strict=True):  # same result as without the kill
         np.testing.assert_allclose(x.numpy(), y.numpy(), atol=1e-5)
+
+
+def _png_folder(root, n=12, size=8):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, cls in enumerate(["dark", "bright"]):
+        os.makedirs(root / cls)
+        for i in range(n):
+            pixels = rng.integers(0, 100, (size, size, 3)) + 150 * label
+            Image.fromarray(pixels.astype("uint8")).save(root / cls / f"{i}.png")
+    return str(root)
+
+
+def test_cli_fine_tunes_a_folder_of_images(tmp_path):
+    folder = _png_folder(tmp_path / "images")
+    weights = str(tmp_path / "pretrained.keras")
+    create_model("_tiny", input_shape=(8, 8, 3), classes=4).save(weights)
+    out = str(tmp_path / "run")
+    cmd = [
+        sys.executable, "-m", "keras_resnet", "train", "--model", "_tiny", "--weights",
+        weights, "--dataset", f"dir:{folder}", "--recipe", "fine_tune", "--epochs", "2",
+        "--head-epochs", "1", "--batch-size", "8", "--output", out, "--quiet", "--no-export",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = T.read_history(os.path.join(out, "history.csv"))
+    assert len(rows) == 2
+    saved = json.load(open(os.path.join(out, "config.json")))
+    assert saved["run"]["model_kwargs"]["weights"] == weights
+    assert saved["run"]["train_config"]["head_epochs"] == 1

@@ -25,6 +25,7 @@ _FIELDS = {
     "strategy": "strategy",
     "seed": "seed",
     "augment": "augment",
+    "head_epochs": "head_epochs",
 }
 
 
@@ -57,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (+ model, ...)")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--weights", default=None,
+        help="pretrained weights: .keras, run folder, .safetensors, timm/keras-hub folder, ...",
+    )  # fmt: skip
+    p.add_argument("--head-epochs", type=int, default=None, help="fine-tuning: head-only epochs")
+    p.add_argument("--unfreeze", default=None, help="fine-tuning phase 2: 'all' or N last stages")
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names")
     p.set_defaults(func=run)
 
@@ -69,7 +76,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
 
     Returns:
         A dict with ``model``, ``dataset``, ``config`` (a ``TrainConfig``),
-        ``output_dir``, ``model_kwargs`` and ``data_kwargs``.
+        ``output_dir``, ``model_kwargs``, ``data_kwargs`` and ``weights``.
 
     Example:
         >>> parser = argparse.ArgumentParser()
@@ -95,8 +102,12 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag)
         if value is not None:
             overrides[field] = value
+    if args.unfreeze is not None:
+        overrides["unfreeze"] = int(args.unfreeze) if args.unfreeze.isdigit() else args.unfreeze
     if args.data_dir:
         data_kwargs["data_dir"] = args.data_dir
+    weights = args.weights or file.pop("weights", None)
+    overrides.pop("weights", None)
     config = get_recipe(recipe, **overrides)
     return {
         "model": model,
@@ -105,6 +116,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         "output_dir": output,
         "model_kwargs": model_kwargs,
         "data_kwargs": data_kwargs,
+        "weights": weights,
     }
 
 
@@ -138,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             data_kwargs=spec["data_kwargs"],
             export=not args.no_export,
             verbose=0 if args.quiet else "auto",
+            weights=spec["weights"],
         )
     except NonFiniteLossError as err:
         print(f"error: {err}")
