@@ -14,6 +14,11 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
+
+from keras_resnet._startup import cli_startup
+
+cli_startup(sys.argv)  # `python -m keras_resnet`: load TensorFlow quietly, before Keras
 
 __version__ = "0.1.0"
 

@@ -66,9 +66,11 @@ class TrainConfig:
         epochs: Number of epochs (> 0).
         batch_size: Global batch size (> 0), split across replicas.
         label_smoothing: In [0, 1).
-        use_ema: Keep an exponential moving average of the weights (optimizer
-            ``use_ema``); evaluation and saved models use the averaged weights.
-        ema_momentum: EMA momentum in (0, 1).
+        use_ema: Keep an exponential moving average of the weights and BN
+            statistics (:class:`~keras_resnet.training.ema.ModelEMA`, with a decay
+            warm-up); at the end the run keeps whichever of the raw or averaged
+            weights validates better, and says which.
+        ema_momentum: EMA decay in (0, 1), reached after the warm-up.
         clipnorm: Optional gradient clipping by norm.
         augment: Augmentation preset passed to ``get_datasets``.
         validation_fraction: Share of the training split held out for validation.

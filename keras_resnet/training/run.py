@@ -32,6 +32,7 @@ import keras
 from keras_resnet.training.callbacks import make_callbacks, plot_history, read_history
 from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
 from keras_resnet.training.distribute import check_batch_size, get_strategy
+from keras_resnet.training.ema import selection_data, weights_report
 from keras_resnet.training.factories import make_loss, make_metrics, make_optimizer
 from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
 
@@ -386,7 +387,14 @@ def train(
                 if values:
                     initial_best = min(values) if monitor.endswith("loss") else max(values)
                 print(f"Resuming the run in {out} after epoch {len(done)} of {config.epochs}.")
-        cbs = make_callbacks(config, out, monitor=monitor, initial_best=initial_best)
+        cbs = make_callbacks(
+            config,
+            out,
+            monitor=monitor,
+            initial_best=initial_best,
+            ema_check=selection_data(datasets),
+            ema_evaluate=_evaluate_fn(strategy) if multi_worker else None,
+        )
         cbs += list(callbacks)
 
         start = time.perf_counter()
@@ -434,6 +442,7 @@ def train(
                 epochs_this_call * info.num_examples.get("train", 0) / max(fit_seconds, 1e-9), 1
             ),
             "versions": versions(),
+            **weights_report(cbs),
         }
         if datasets.test is not None:
             if multi_worker:
@@ -471,6 +480,12 @@ def _uses_multi_worker(strategy: str) -> bool:
     from keras_resnet.training.distribute import _tf_config_workers
 
     return strategy == "multi_worker" or (strategy == "auto" and _tf_config_workers() > 1)
+
+
+def _evaluate_fn(strategy: Any) -> Callable[[keras.Model, Any], dict[str, float]]:
+    from keras_resnet.training.distributed_loop import evaluate_distributed
+
+    return lambda net, data: evaluate_distributed(net, data, strategy=strategy)
 
 
 def _multi_worker_refusals(state: str, config: TrainConfig) -> None:
