@@ -52,7 +52,7 @@ def filtered_stderr() -> Iterator[None]:
     Example:
         >>> import os
         >>> with filtered_stderr():  # the notice is dropped, nothing is printed
-        ...     _ = os.write(2, b"I0000 00:00:1.5  7 port.cc:153] oneDNN custom operations\n")
+        ...     _ = os.write(2, b"I0000 00:00:1.5  7 port.cc:153] oneDNN custom operations\\n")
     """
     sys.stderr.flush()
     saved = os.dup(2)
