@@ -27,15 +27,13 @@ CASES = [
     (dict(filters=8, kernel_size=3, groups=4, dilation_rate=2), (2, 9, 9, 8), "native"),
 ]
 
-# Compares GroupedConv2D with Conv2D(groups=...) on the backend in KERAS_BACKEND.
-COMPARE = """
-import json, numpy as np, keras
-from keras_resnet.grouped_conv import GroupedConv2D, grouped_conv_formulation
 
-def outputs_and_grads(layer, x, w):
+def outputs_and_grads(layer, x, w) -> list[np.ndarray]:
+    """Output, input gradient and weight gradients of ``sum(layer(x) * w)``."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
+
         x = tf.constant(x)
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -45,39 +43,50 @@ def outputs_and_grads(layer, x, w):
         return [np.asarray(t) for t in [y, *grads]]
     if backend == "jax":
         import jax
+
         def loss(xx, trainable):
             y, _ = layer.stateless_call(trainable, [], xx)
             return (y * w).sum(), y
-        (_, y), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
-            x, [v.value for v in layer.trainable_variables])
+
+        trainable = [v.value for v in layer.trainable_variables]
+        (_, y), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(x, trainable)
         return [np.asarray(t) for t in [y, grads[0], *grads[1]]]
     import torch
+
     xx = torch.tensor(x, requires_grad=True)
     y = layer(xx)
     (y * torch.tensor(w)).sum().backward()
     grads = [xx.grad] + [v.value.grad for v in layer.trainable_variables]
     return [t.detach().cpu().numpy() for t in [y, *grads]]
 
-report = []
-for kwargs, shape, _ in json.loads({cases!r}):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=shape).astype("float32")
-    plain, fast = keras.layers.Conv2D(**kwargs), GroupedConv2D(**kwargs)
-    plain.build(shape)
-    fast.build(shape)
-    fast.set_weights([rng.normal(size=v.shape).astype("float32") for v in plain.weights])
-    plain.set_weights(fast.get_weights())
-    w = rng.normal(size=plain.compute_output_shape(shape)).astype("float32")
-    a, b = outputs_and_grads(plain, x, w), outputs_and_grads(fast, x, w)
-    err = max(float(np.max(np.abs(p - q) / np.maximum(1.0, np.abs(p)))) for p, q in zip(a, b))
-    report.append([grouped_conv_formulation(fast, shape), err, len(a)])
-print(json.dumps(report))
-"""
+
+def compare_with_conv2d() -> list[tuple[str, float, int]]:
+    """Per case: the formulation used, the max relative difference, how many tensors."""
+    report = []
+    for kwargs, shape, _ in CASES:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=shape).astype("float32")
+        plain, fast = keras.layers.Conv2D(**kwargs), GroupedConv2D(**kwargs)
+        plain.build(shape)
+        fast.build(shape)
+        fast.set_weights([rng.normal(size=v.shape).astype("float32") for v in plain.weights])
+        plain.set_weights(fast.get_weights())
+        w = rng.normal(size=plain.compute_output_shape(shape)).astype("float32")
+        a, b = outputs_and_grads(plain, x, w), outputs_and_grads(fast, x, w)
+        err = max(float(np.max(np.abs(p - q) / np.maximum(1.0, np.abs(p)))) for p, q in zip(a, b))
+        report.append((grouped_conv_formulation(fast, shape), err, len(a)))
+    return report
 
 
 def _compare(backend: str) -> list:
+    if backend == keras.backend.backend():
+        return compare_with_conv2d()
     env = dict(os.environ, KERAS_BACKEND=backend)
-    script = COMPARE.format(cases=json.dumps(CASES))
+    script = (
+        f"import sys, json; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
+        "from test_grouped_conv import compare_with_conv2d; "
+        "print(json.dumps(compare_with_conv2d()))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )
@@ -125,21 +134,6 @@ def _build_plain(name: str, **kwargs) -> keras.Model:
         return create_model(name, **kwargs)
 
 
-OLD_FORMAT = """
-import sys, numpy as np, keras
-from unittest import mock
-import keras_resnet.blocks
-from keras_resnet.zoo import create_model
-keras.utils.set_random_seed(0)
-with mock.patch.object(keras_resnet.blocks, "GroupedConv2D", keras.layers.Conv2D):
-    model = create_model("_tiny", groups=2, input_shape=(16, 16, 3))
-assert not any(type(l).__name__ == "GroupedConv2D" for l in model.layers)
-x = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype("float32")
-model.save(sys.argv[1] + "/old.keras")
-np.save(sys.argv[1] + "/x.npy", x)
-np.save(sys.argv[1] + "/y.npy", model.predict(x, verbose=0))
-"""
-
 LOAD = """
 import sys, numpy as np, keras
 from keras_resnet.zoo import create_model
@@ -159,12 +153,16 @@ print("ok")
 
 
 def test_keras_file_saved_with_plain_conv2d_still_loads(tmp_path):
-    for script in (OLD_FORMAT, LOAD):
-        result = subprocess.run(
-            [sys.executable, "-c", script, str(tmp_path)],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr[-3000:]
+    old = _build_plain("_tiny", groups=2, input_shape=(16, 16, 3))
+    assert not any(isinstance(layer, GroupedConv2D) for layer in old.layers)
+    x = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype("float32")
+    old.save(tmp_path / "old.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", old.predict(x, verbose=0))
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
 
 
