@@ -13,11 +13,13 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
+from keras_resnet.checks import check_rate
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,10 @@ class Source:
     std: tuple[float, ...] | None = None
     in_memory: bool = True
     default_augment: str = "none"
-    extra: dict = field(default_factory=dict)
+    cache_default: bool | None = None  # None: cache what a resize produced, in memory only
+    shard_by_data: bool = False  # file-list sources: shard by element under tf.distribute
+    default_size: tuple[int, int] | None = None  # size for images of varying size
+    skipped: int = 0  # files skipped while scanning (not images, corrupt)
 
     @property
     def num_classes(self) -> int:
@@ -111,13 +116,71 @@ def default_augment_for(name: str, image_shape: Sequence[int | None]) -> str:
 # ----------------------------------------------------------------------------- arrays
 
 
+def _first_index(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _check_labels(labels: np.ndarray, num_classes: int | None, what: str) -> np.ndarray:
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.number) or not np.all(np.mod(labels, 1) == 0):
+            raise ValueError(
+                f"Labels for `{what}` must be integers. Received: dtype={labels.dtype}"
+            )
+    labels = labels.astype(np.int64)
+    high = num_classes if num_classes is not None else None
+    bad = (labels < 0) if high is None else (labels < 0) | (labels >= high)
+    if bad.any():
+        first = _first_index(bad)[0]
+        allowed = f"[0, {high})" if high is not None else ">= 0"
+        raise ValueError(
+            f"Labels for `{what}` must lie in {allowed}: {int(bad.sum())} label(s) do not, "
+            f"the first at index {first}. Received: label {int(labels[first])}"
+        )
+    return labels.astype(np.int32)
+
+
+def _check_pixels(images: np.ndarray, what: str) -> np.ndarray:
+    """Convert images to uint8, refusing values that would have to be guessed or clipped."""
+    if images.dtype == np.uint8:
+        return images
+    if np.issubdtype(images.dtype, np.integer):
+        bad = (images < 0) | (images > 255)
+        if bad.any():
+            raise ValueError(
+                f"`{what}` integer images must lie in [0, 255]: {int(bad.sum())} pixel(s) do "
+                f"not, the first at index {_first_index(bad)}. Received: value "
+                f"{images[_first_index(bad)]}"
+            )
+        return images.astype(np.uint8)
+    if not np.issubdtype(images.dtype, np.floating):
+        raise TypeError(f"`{what}` images must be uint8 or float. Received: dtype={images.dtype}")
+    bad = ~np.isfinite(images)
+    if bad.any():
+        raise ValueError(
+            f"`{what}` images hold {int(bad.sum())} non-finite pixel(s) (NaN or inf), the "
+            f"first at index {_first_index(bad)}. Received: value {images[_first_index(bad)]}"
+        )
+    images = images.astype(np.float32)
+    if images.max() <= 1.0:
+        images = images * 255.0
+    bad = (images < 0) | (images > 255)
+    if bad.any():
+        raise ValueError(
+            f"`{what}` float images must lie in [0, 1] or [0, 255]: {int(bad.sum())} pixel(s) "
+            f"do not, the first at index {_first_index(bad)}. Received: value "
+            f"{images[_first_index(bad)]}"
+        )
+    return np.round(images).astype(np.uint8)
+
+
 def _check_arrays(
     images: np.ndarray, labels: np.ndarray, *, num_classes: int | None, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert an image/label pair to ``uint8 (N, H, W, C)`` / ``int32 (N,)``.
 
     Float images with a maximum <= 1 are taken to be in [0, 1] and scaled by 255;
-    other floats are taken to be in [0, 255].
+    other floats are taken to be in [0, 255]. Non-finite pixels, pixels outside those
+    ranges and labels outside ``[0, num_classes)`` are refused, never clipped.
     """
     images = np.asarray(images)
     labels = np.asarray(labels)
@@ -137,27 +200,8 @@ def _check_arrays(
             f"Labels for `{what}` must be a vector with one integer label per image. "
             f"Received: labels.shape={labels.shape} for images.shape={images.shape}"
         )
-    if not np.issubdtype(labels.dtype, np.integer):
-        if not np.all(np.equal(np.mod(labels, 1), 0)):
-            raise ValueError(f"Labels for `{what}` must be integers. Received dtype={labels.dtype}")
-    labels = labels.astype(np.int64)
-    if num_classes is not None and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = labels[(labels < 0) | (labels >= num_classes)][0]
-        raise ValueError(
-            f"Labels for `{what}` must lie in [0, {num_classes}). Received a label {int(bad)}."
-        )
-    if images.dtype != np.uint8:
-        if not (
-            np.issubdtype(images.dtype, np.floating) or np.issubdtype(images.dtype, np.integer)
-        ):
-            raise TypeError(
-                f"`{what}` images must be uint8 or float. Received dtype={images.dtype}"
-            )
-        images = images.astype(np.float32)
-        if np.issubdtype(images.dtype, np.floating) and images.max() <= 1.0:
-            images = images * 255.0
-        images = np.clip(np.round(images), 0, 255).astype(np.uint8)
-    return images, labels.astype(np.int32)
+    labels = _check_labels(labels, num_classes, what)
+    return _check_pixels(images, what), labels
 
 
 def _array_split(images: np.ndarray, labels: np.ndarray) -> Split:
@@ -195,7 +239,7 @@ def train_validation_split(
         >>> len(xt), len(xv)
         (80, 20)
     """
-    _check_fraction(validation_fraction)
+    validation_fraction = check_rate("validation_fraction", validation_fraction)
     if validation_fraction == 0:
         return (images, labels), None
     from sklearn.model_selection import train_test_split
@@ -215,19 +259,6 @@ def train_validation_split(
     idx_train.sort()
     idx_val.sort()
     return (images[idx_train], labels[idx_train]), (images[idx_val], labels[idx_val])
-
-
-def _check_fraction(validation_fraction: float) -> None:
-    """Raise ``ValueError`` unless ``validation_fraction`` is a number in ``[0, 1)``."""
-    if (
-        isinstance(validation_fraction, bool)
-        or not isinstance(validation_fraction, (int, float))
-        or not 0 <= validation_fraction < 1
-    ):
-        raise ValueError(
-            "`validation_fraction` must be a float in [0, 1). "
-            f"Received: validation_fraction={validation_fraction!r}"
-        )
 
 
 def from_numpy(
