@@ -135,9 +135,9 @@ def check_rate(name: str, value: Any, *, include_one: bool = False, exclude_zero
         exclude_zero: Refuse 0.
 
     Example:
-        >>> check_rate("validation_fraction", 1.0)
+        >>> check_rate("validation_fraction", 1.0)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ValueError: `validation_fraction` must be a finite number in [0, 1). Received: validation_fraction=1.0
+        ValueError: `validation_fraction` must be a ... in [0, 1). Received: validation_fraction=1.0
     """
     return check_float(
         name, value, min_value=0, max_value=1, min_open=exclude_zero, max_open=not include_one
@@ -179,9 +179,9 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     Example:
         >>> check_choice("optimizer", "adamw", ("sgd", "adamw"))
         'adamw'
-        >>> check_choice("optimizer", "adamm", ("sgd", "adamw"))
+        >>> check_choice("optimizer", "adamm", ("sgd", "adamw"))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ValueError: `optimizer` must be one of 'sgd', 'adamw' (did you mean 'adamw'?). Received: optimizer='adamm'
+        ValueError: `optimizer` must be one of 'sgd', 'adamw' (did you mean 'adamw'?). Received: ...
     """
     allowed = tuple(allowed)
     if any(_same(value, a) for a in allowed):
@@ -291,9 +291,9 @@ def check_fields(
         what: What a name is called in the message (``"field"``, ``"option"``).
 
     Example:
-        >>> check_fields("TrainConfig", ["epochz"], ["epochs"])
+        >>> check_fields("TrainConfig", ["epochz"], ["epochs"])  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        TypeError: Unknown field(s) of TrainConfig: epochz (did you mean 'epochs'?). Valid fields: epochs
+        TypeError: Unknown field(s) of TrainConfig: epochz (did you mean 'epochs'?). Valid ...
     """
     unknown = sorted(set(given) - set(valid))
     if unknown:

@@ -158,7 +158,9 @@ class DataConfig(checks.ConfigMixin):
         put("mean", checks.check_floats("mean", self.mean, allow_none=True))
         put("std", checks.check_floats("std", self.std, allow_none=True))
         if self.std is not None and min(self.std, default=0) <= 0:
-            raise ValueError(f"`std` must hold positive numbers. Received: std={self.std!r}")
+            raise ValueError(
+                f"`std` must have one positive value per channel. Received: std={self.std!r}"
+            )
         for name in AUGMENT_OPTIONS:
             put(name, _augment_option(name, getattr(self, name)))
         checks.check_str("data_dir", self.data_dir, allow_none=True)

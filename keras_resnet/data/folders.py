@@ -93,11 +93,6 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
             f"Image folder has no class subfolders (expected PATH/<class>/<image>). "
             f"Received: path={path!r}"
         )
-    if len(class_names) < 2:
-        raise ValueError(
-            f"An image folder needs at least 2 class subfolders to train a classifier. "
-            f"Received: path={path!r} with class folders {class_names}"
-        )
     order = np.random.default_rng(0)
 
     def split_of(folder: Path | None, tag: str) -> tuple[src.Split | None, list[str]]:
@@ -110,16 +105,16 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
                 f"{class_names}. Received: path={str(folder)!r}"
             )
         files, labels, skipped = _scan(folder, class_names)
+        if not files:
+            raise ValueError(
+                f"No readable images in the {tag} folder (skipped {len(skipped)} files). "
+                f"Received: path={str(folder)!r}"
+            )
         empty = sorted(set(class_names) - {class_names[i] for i in labels})
         if tag == "train" and empty:
             raise ValueError(
                 f"Class folder(s) {empty} in the training folder hold no readable image "
                 f"(skipped {len(skipped)} files in all); remove them or add images. "
-                f"Received: path={str(folder)!r}"
-            )
-        if not files:
-            raise ValueError(
-                f"No readable images in the {tag} folder (skipped {len(skipped)} files). "
                 f"Received: path={str(folder)!r}"
             )
         perm = order.permutation(len(files))
@@ -128,6 +123,11 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
         return (files, labels), skipped
 
     (train_files, train_labels), skipped = split_of(train_root, "train")
+    if len(class_names) < 2:
+        raise ValueError(
+            "An image folder needs at least 2 class subfolders to train a classifier. "
+            f"Received: path={path!r} with class folders {class_names}"
+        )
     if channels is None:
         first = tf.io.decode_image(tf.io.read_file(train_files[0]), expand_animations=False)
         c = int(first.shape[-1])

@@ -29,6 +29,8 @@ from typing import Any
 
 import keras
 
+from keras_resnet.data import validate_for_model
+from keras_resnet.export import load_keras_model
 from keras_resnet.training.callbacks import make_callbacks, plot_history, read_history
 from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
 from keras_resnet.training.distribute import check_batch_size, get_strategy
@@ -355,6 +357,7 @@ def train(
 
         with strategy.scope(), precision_scope(policy):
             net = _build_model(model, info, model_kwargs)
+            validate_for_model(info, net)  # a wrong head fails here, not mid-fit
             net.compile(
                 optimizer=make_optimizer(config, steps_per_epoch),
                 loss=make_loss(config, one_hot=one_hot),
@@ -567,7 +570,7 @@ def evaluate(
                 f"`model` must be a .keras file or a run folder with model.keras. "
                 f"Received: {os.fspath(model)!r}"
             )
-        model = keras.saving.load_model(path)
+        model = load_keras_model(path)  # a corrupt archive gets a clear ValueError
     if dataset is None:
         raise ValueError("`dataset` is required unless `model` is a run folder. Received: None")
     if isinstance(dataset, str):
