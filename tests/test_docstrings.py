@@ -14,6 +14,7 @@ MODULES = [
     "keras_resnet.layers",
     "keras_resnet.blocks",
     "keras_resnet.models",
+    "keras_resnet.registry",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
     pytest.param("keras_resnet.weights", marks=pytest.mark.slow),  # builds ResNet50 4 times
@@ -33,6 +34,10 @@ MODULES = [
     "keras_resnet.training.precision",
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
+    "keras_resnet.training.rundir",
+    "keras_resnet.training.backup",
+    "keras_resnet.training.fitting",
+    "keras_resnet.training.evaluation",
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
 ]

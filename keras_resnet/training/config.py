@@ -349,17 +349,12 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     checks.check_path("config", path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"`--config` file not found. Received: {str(path)!r}")
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"`--config` file {str(path)!r} is not UTF-8 text (byte {err.start}): save it as "
-            "UTF-8 JSON."
-        ) from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"`--config` file {str(path)!r} is not valid JSON: {err}") from None
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            kind = "UTF-8 text" if isinstance(err, UnicodeDecodeError) else "valid JSON"
+            raise ValueError(f"`--config` file {str(path)!r} is not {kind}: {err}") from None
     if not isinstance(data, dict):
         raise ValueError(
             f"`--config` file {str(path)!r} must hold a JSON object. "
