@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet.checks import check_rate
+from keras_resnet.data.arrays import check_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -116,94 +117,6 @@ def default_augment_for(name: str, image_shape: Sequence[int | None]) -> str:
 # ----------------------------------------------------------------------------- arrays
 
 
-def _first_index(mask: np.ndarray) -> tuple[int, ...]:
-    return tuple(int(i) for i in np.argwhere(mask)[0])
-
-
-def _check_labels(labels: np.ndarray, num_classes: int | None, what: str) -> np.ndarray:
-    if not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.number) or not np.all(np.mod(labels, 1) == 0):
-            raise ValueError(
-                f"Labels for `{what}` must be integers. Received: dtype={labels.dtype}"
-            )
-    labels = labels.astype(np.int64)
-    high = num_classes if num_classes is not None else None
-    bad = (labels < 0) if high is None else (labels < 0) | (labels >= high)
-    if bad.any():
-        first = _first_index(bad)[0]
-        allowed = f"[0, {high})" if high is not None else ">= 0"
-        raise ValueError(
-            f"Labels for `{what}` must lie in {allowed}: {int(bad.sum())} label(s) do not, "
-            f"the first at index {first}. Received: label {int(labels[first])}"
-        )
-    return labels.astype(np.int32)
-
-
-def _check_pixels(images: np.ndarray, what: str) -> np.ndarray:
-    """Convert images to uint8, refusing values that would have to be guessed or clipped."""
-    if images.dtype == np.uint8:
-        return images
-    if np.issubdtype(images.dtype, np.integer):
-        bad = (images < 0) | (images > 255)
-        if bad.any():
-            raise ValueError(
-                f"`{what}` integer images must lie in [0, 255]: {int(bad.sum())} pixel(s) do "
-                f"not, the first at index {_first_index(bad)}. Received: value "
-                f"{images[_first_index(bad)]}"
-            )
-        return images.astype(np.uint8)
-    if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(f"`{what}` images must be uint8 or float. Received: dtype={images.dtype}")
-    bad = ~np.isfinite(images)
-    if bad.any():
-        raise ValueError(
-            f"`{what}` images hold {int(bad.sum())} non-finite pixel(s) (NaN or inf), the "
-            f"first at index {_first_index(bad)}. Received: value {images[_first_index(bad)]}"
-        )
-    images = images.astype(np.float32)
-    if images.max() <= 1.0:
-        images = images * 255.0
-    bad = (images < 0) | (images > 255)
-    if bad.any():
-        raise ValueError(
-            f"`{what}` float images must lie in [0, 1] or [0, 255]: {int(bad.sum())} pixel(s) "
-            f"do not, the first at index {_first_index(bad)}. Received: value "
-            f"{images[_first_index(bad)]}"
-        )
-    return np.round(images).astype(np.uint8)
-
-
-def _check_arrays(
-    images: np.ndarray, labels: np.ndarray, *, num_classes: int | None, what: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert an image/label pair to ``uint8 (N, H, W, C)`` / ``int32 (N,)``.
-
-    Float images with a maximum <= 1 are taken to be in [0, 1] and scaled by 255;
-    other floats are taken to be in [0, 255]. Non-finite pixels, pixels outside those
-    ranges and labels outside ``[0, num_classes)`` are refused, never clipped.
-    """
-    images = np.asarray(images)
-    labels = np.asarray(labels)
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"`{what}` images must have shape (N, H, W) or (N, H, W, C) with C in (1, 3). "
-            f"Received: {what}.shape={images.shape}"
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"`{what}` is empty: no examples. Received: {what}.shape={images.shape}")
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise ValueError(
-            f"Labels for `{what}` must be a vector with one integer label per image. "
-            f"Received: labels.shape={labels.shape} for images.shape={images.shape}"
-        )
-    labels = _check_labels(labels, num_classes, what)
-    return _check_pixels(images, what), labels
-
-
 def _array_split(images: np.ndarray, labels: np.ndarray) -> Split:
     """Wrap in-memory arrays as a :class:`Split`."""
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -298,7 +211,7 @@ def from_numpy(
                 f" len(class_names)={len(class_names)}"
             )
         num_classes = len(class_names)
-    x, y = _check_arrays(x, y, num_classes=num_classes, what="train")
+    x, y = check_arrays(x, y, num_classes=num_classes, what="train")
     if num_classes is None:
         num_classes = int(y.max()) + 1
         if test is not None:
@@ -307,7 +220,7 @@ def from_numpy(
         class_names = tuple(str(i) for i in range(num_classes))
     test_split = None
     if test is not None:
-        xt, yt = _check_arrays(test[0], test[1], num_classes=num_classes, what="test")
+        xt, yt = check_arrays(test[0], test[1], num_classes=num_classes, what="test")
         if xt.shape[1:] != x.shape[1:]:
             raise ValueError(
                 "Train and test images must have the same shape. "
