@@ -107,6 +107,9 @@ def test_data_config_round_trip_replace_and_args():
 
 
 def test_get_datasets_takes_a_data_config_and_refuses_foreign_options():
+    import keras_resnet
+
+    assert keras_resnet.DataConfig is DataConfig
     cfg = DataConfig("digits", batch_size=16, seed=0, validation_fraction=0.0)
     ds = get_datasets(cfg)
     assert next(iter(ds.train))[0].shape == (16, 8, 8, 1) and ds.validation is None
