@@ -68,6 +68,7 @@ _LAZY: dict[str, str] = {
     "make_tuner": "keras_resnet.tuning",
     "trial_results": "keras_resnet.tuning",
     # data
+    "DataConfig": "keras_resnet.data",
     "DatasetInfo": "keras_resnet.data",
     "Datasets": "keras_resnet.data",
     "get_datasets": "keras_resnet.data",

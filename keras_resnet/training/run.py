@@ -23,6 +23,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet.data import validate_for_model
 from keras_resnet.training.backup import best_checkpoint_epoch
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
@@ -272,6 +273,7 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
         if job.state == "trained":
             return keras.saving.load_model(job.writer.file("model.keras"))
         net = _build_model(model, info, model_kwargs)
+        validate_for_model(info, net)  # a wrong head fails here, before the folder is written
         one_hot = len(job.datasets.train.element_spec[1].shape) == 2
         return compile_model(net, config, steps_per_epoch=steps, one_hot=one_hot)
 
