@@ -82,6 +82,7 @@ _densenet(
     _imagenet((6, 12, 64, 48)),
     33_337_704,
     "Huang et al. 2017 Table 1 (blocks 6-12-64-48, k=32); exact by summation",
+    # Table 1's blocks give 2 * 130 + 5 = 265 layers; the paper (and timm) call it 264.
     description="DenseNet-264 (BC, k=32) of the paper's Table 1",
 )
 _densenet(
