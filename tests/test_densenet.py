@@ -256,14 +256,15 @@ def test_cli_trains_a_densenet_and_the_model_loads_in_a_fresh_process(tmp_path):
         sm = tf.saved_model.load({str(out / "saved_model")!r})
         images = np.zeros((1, 8, 8, 1), np.uint8)
         probs = sm.signatures["serving_default"](images=tf.constant(images))["probabilities"]
-        print("OK", model.count_params(), probs.shape)
+        tflite = keras_resnet.export_tflite(model, {str(tmp_path / "m.tflite")!r})  # verifies
+        print("OK", model.count_params(), probs.shape, tflite.endswith(".tflite"))
         """
     )
     done = subprocess.run(
         [sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=600
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[0] == "OK"
+    assert done.stdout.split()[0] == "OK" and done.stdout.split()[-1] == "True"
 
 
 def test_hypermodel_maps_hyperparameters_onto_the_builder():
