@@ -87,6 +87,10 @@ def test_keras_applications_has_the_same_counts(depth):
     model = create_model(f"densenet{depth}", input_shape=(32, 32, 3))
     assert trainable_count(model) == trainable_count(ref) == get_record(f"densenet{depth}").params
     assert model.count_params() == ref.count_params()
+    # keras-hub's preset metadata counts the backbone with BN statistics, no classifier.
+    hub = {121: 7_037_504, 169: 12_642_880, 201: 18_321_984}[depth]
+    backbone = create_model(f"densenet{depth}", include_top=False, input_shape=(32, 32, 3))
+    assert backbone.count_params() == hub
 
 
 def test_dense_layer_block_and_transition_shapes_and_names():
