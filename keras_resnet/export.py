@@ -26,9 +26,9 @@ module (never the reverse).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
+import re
 import shutil
 import uuid
 import warnings
@@ -192,6 +192,65 @@ def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None
     return dest
 
 
+# ".STEM.tmp-PID-TAG[.suffix]" / ".STEM.old-PID-TAG[.suffix]", as _atomic_path names them
+_LEFTOVER = re.compile(
+    r"^\.(?P<stem>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}(?P<suffix>.*)$"
+)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_replacements(folder: str | os.PathLike, stem: str | None = None) -> list[str]:
+    """Finish or undo the replacements and temporary files that a killed export left.
+
+    An export writes ``.NAME.tmp-PID-TAG`` beside its destination and, replacing a
+    folder, first moves the old one to ``.NAME.old-PID-TAG``. For every such entry
+    whose process is gone: a temporary one is removed; an ``.old`` one is moved back
+    if the destination is missing (the kill came between the two renames), else
+    removed (the kill came after the new output was published).
+
+    Args:
+        folder: The folder holding the destinations.
+        stem: Only entries for destinations with this stem (default: all).
+
+    Returns:
+        The destinations restored from their ``.old`` copies.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> (d / ".model.old-999999999-abcdef12").mkdir()  # a dead process, killed mid-swap
+        >>> recover_replacements(d) == [str(d / "model")], sorted(os.listdir(d))
+        (True, ['model'])
+    """
+    folder = Path(folder)
+    restored = []
+    if not folder.is_dir():
+        return restored
+    for entry in sorted(folder.iterdir()):
+        match = _LEFTOVER.match(entry.name)
+        if not match or (stem is not None and match["stem"] != stem):
+            continue
+        pid = int(match["pid"])
+        if pid != os.getpid() and _pid_alive(pid):
+            continue  # an export in progress in another process
+        dest = entry.with_name(match["stem"] + match["suffix"])
+        if match["kind"] == "old" and not (dest.exists() or dest.is_symlink()):
+            os.replace(entry, dest)
+            restored.append(str(dest))
+        else:
+            _remove(entry)
+    return restored
+
+
 @contextlib.contextmanager
 def _atomic_path(dest: Path, *, overwrite: bool) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; move it to ``dest`` if the block succeeds.
@@ -199,9 +258,12 @@ def _atomic_path(dest: Path, *, overwrite: bool) -> Iterator[Path]:
     Python's ``tempfile`` lacks an atomic "publish a folder" step, so this is written
     by hand: the temporary path lives in the same folder (same file system, so the
     final ``os.replace`` is a rename) and is removed on any failure, interrupts too.
+    Names carry the process id, so that :func:`recover_replacements` can repair what
+    a killed process left (run first, here).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
+    recover_replacements(dest.parent, dest.stem)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     # Keep the suffix: Keras and the TFLite writer insist on ".keras" / ".tflite".
     tmp = dest.with_name(f".{dest.stem}.tmp-{tag}{dest.suffix}")
     try:
@@ -438,7 +500,9 @@ def export_saved_model(
     }
     with _atomic_path(dest, overwrite=overwrite) as tmp:
         archive.write_out(str(tmp), verbose=False)
-        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        from keras_resnet.training.rundir import write_json_atomic
+
+        write_json_atomic(tmp / METADATA_FILE, metadata)
         if verify:
             _verify_saved_model(tmp, model, size, channels, mean_, std_, logits)
     return str(dest)

@@ -15,21 +15,33 @@ from typing import Any
 
 import keras
 
-# keras.applications builder name -> our compatible variant
-KERAS_APPLICATIONS = {
-    "ResNet50": "resnet50_keras",
-    "ResNet101": "resnet101_keras",
-    "ResNet152": "resnet152_keras",
-    "ResNet50V2": "resnet50v2_keras",
-    "ResNet101V2": "resnet101v2_keras",
-    "ResNet152V2": "resnet152v2_keras",
-    "DenseNet121": "densenet121",
-    "DenseNet169": "densenet169",
-    "DenseNet201": "densenet201",
-}
 # keras.applications DenseNets use BN epsilon 1.001e-5 and Keras' default momentum; the
 # layout is ours, so only these two arguments change (no separate *_keras variant).
 _KERAS_DENSENET_BN = {"bn_epsilon": 1.001e-5, "bn_momentum": 0.99}
+
+def keras_applications_variants() -> dict[str, str]:
+    """keras.applications builder name -> the registry variant of the same layout.
+
+    Read from the registry records' ``weights["keras_applications"]``.
+
+    Example:
+        >>> keras_applications_variants()["ResNet50V2"]
+        'resnet50v2_keras'
+    """
+    from keras_resnet.registry import records
+
+    return {
+        r.weights["keras_applications"]: r.name
+        for r in records()
+        if "keras_applications" in r.weights
+    }
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KERAS_APPLICATIONS":  # the earlier constant, now read from the registry
+        return keras_applications_variants()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _RULES = (
     (re.compile(r"^conv1_(conv|bn)$"), lambda m: f"stem_{m[1]}"),
@@ -130,7 +142,8 @@ def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> 
         except ValueError:
             raise ValueError(
                 f"`model` has no layer {target_name!r} for source layer {layer.name!r}: build "
-                f"the matching *_keras variant ({', '.join(KERAS_APPLICATIONS.values())})"
+                "the matching *_keras variant "
+                f"({', '.join(keras_applications_variants().values())})"
             ) from None
         values = layer.get_weights()
         shapes = [tuple(w.shape) for w in target.weights]
@@ -182,9 +195,10 @@ def from_keras_applications(
         >>> model.name
         'resnet50_keras'
     """
-    if application not in KERAS_APPLICATIONS:
+    variants = keras_applications_variants()
+    if application not in variants:
         raise ValueError(
-            f"`application` must be one of {', '.join(KERAS_APPLICATIONS)}. "
+            f"`application` must be one of {', '.join(variants)}. "
             f"Received: application={application!r}"
         )
     from keras_resnet.zoo import create_model
@@ -198,7 +212,7 @@ def from_keras_applications(
         classifier_activation=classifier_activation,
     )
     model = create_model(
-        KERAS_APPLICATIONS[application],
+        variants[application],
         **(_KERAS_DENSENET_BN if application.startswith("DenseNet") else {}),
         include_top=include_top,
         input_shape=shape,

@@ -17,6 +17,7 @@ MODULES = [
     "keras_resnet.dense_blocks",
     "keras_resnet.densenet",
     pytest.param("keras_resnet.densenet_tuning", marks=pytest.mark.slow),  # fits a model
+    "keras_resnet.registry",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
     pytest.param("keras_resnet.weights", marks=pytest.mark.slow),  # builds ResNet50 4 times
@@ -36,6 +37,10 @@ MODULES = [
     "keras_resnet.training.precision",
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
+    "keras_resnet.training.rundir",
+    "keras_resnet.training.backup",
+    "keras_resnet.training.fitting",
+    "keras_resnet.training.evaluation",
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
 ]

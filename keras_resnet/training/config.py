@@ -396,8 +396,9 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         try:
             data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"`--config` file {str(path)!r} is not valid JSON: {err}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            kind = "UTF-8 text" if isinstance(err, UnicodeDecodeError) else "valid JSON"
+            raise ValueError(f"`--config` file {str(path)!r} is not {kind}: {err}") from None
     if not isinstance(data, dict):
         raise ValueError(
             f"`--config` file must hold a JSON object. Received: {type(data).__name__}"
