@@ -40,7 +40,7 @@ def zoo_row(name: str, input_size: int | None = None) -> str:
         >>> zoo_row("resnet20")
         '| `resnet20` | basic | 3-3-3 | 32 | 269,722 | 0.04 G |'
         >>> zoo_row("densenet40_k12")
-        '| `densenet40_k12` | dense k=12 | 12-12-12 | 32 | 1,019,722 | 0.53 G |'
+        '| `densenet40_k12` | dense k=12 | 12-12-12 | 32 | 1,019,722 | 0.26 G |'
     """
     import keras
 
