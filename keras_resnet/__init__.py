@@ -3,6 +3,9 @@
 The model code (blocks, builder, zoo) imports only ``keras`` and works on every
 Keras backend. Data, training, tuning and export need TensorFlow; their names are
 loaded lazily on first use, so ``import keras_resnet`` stays light and backend-neutral.
+Importing the package registers every serializable object the toolkit saves (its
+layers and learning-rate schedules), so ``keras.saving.load_model(path,
+safe_mode=True)`` loads any model it wrote, in any process.
 
 Example:
     >>> import keras_resnet
@@ -14,6 +17,10 @@ Example:
 from __future__ import annotations
 
 import importlib
+
+# Registration happens when these modules are imported (Keras-only, no TensorFlow).
+from keras_resnet import layers as _layers  # noqa: F401
+from keras_resnet import lr_schedules as _lr_schedules  # noqa: F401
 
 __version__ = "0.1.0"
 

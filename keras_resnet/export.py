@@ -25,20 +25,20 @@ module (never the reverse).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import re
-import shutil
-import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_resnet.atomic import atomic_path as _atomic_path
+from keras_resnet.atomic import remove_path as _remove
+from keras_resnet.atomic import write_json_atomic
 
 SERVE_ENDPOINT = "serve"  # also written as the "serving_default" signature
 BYTES_ENDPOINT = "serve_bytes"
@@ -169,13 +169,6 @@ def _outputs_logits(model: keras.Model) -> bool:
 # ------------------------------------------------------------------ atomic destination
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"`{name}` must be a path. Received: {name}={path!r}")
@@ -190,107 +183,6 @@ def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None
             f"Received: {name}={str(path)!r}, overwrite=False"
         )
     return dest
-
-
-# ".STEM.tmp-PID-TAG[.suffix]" / ".STEM.old-PID-TAG[.suffix]", as _atomic_path names them
-_LEFTOVER = re.compile(
-    r"^\.(?P<stem>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}(?P<suffix>.*)$"
-)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def recover_replacements(folder: str | os.PathLike, stem: str | None = None) -> list[str]:
-    """Finish or undo the replacements and temporary files that a killed export left.
-
-    An export writes ``.NAME.tmp-PID-TAG`` beside its destination and, replacing a
-    folder, first moves the old one to ``.NAME.old-PID-TAG``. For every such entry
-    whose process is gone: a temporary one is removed; an ``.old`` one is moved back
-    if the destination is missing (the kill came between the two renames), else
-    removed (the kill came after the new output was published).
-
-    Args:
-        folder: The folder holding the destinations.
-        stem: Only entries for destinations with this stem (default: all).
-
-    Returns:
-        The destinations restored from their ``.old`` copies.
-
-    Example:
-        >>> import tempfile
-        >>> d = Path(tempfile.mkdtemp())
-        >>> (d / ".model.old-999999999-abcdef12").mkdir()  # a dead process, killed mid-swap
-        >>> recover_replacements(d) == [str(d / "model")], sorted(os.listdir(d))
-        (True, ['model'])
-    """
-    folder = Path(folder)
-    restored = []
-    if not folder.is_dir():
-        return restored
-    for entry in sorted(folder.iterdir()):
-        match = _LEFTOVER.match(entry.name)
-        if not match or (stem is not None and match["stem"] != stem):
-            continue
-        pid = int(match["pid"])
-        if pid != os.getpid() and _pid_alive(pid):
-            continue  # an export in progress in another process
-        dest = entry.with_name(match["stem"] + match["suffix"])
-        if match["kind"] == "old" and not (dest.exists() or dest.is_symlink()):
-            os.replace(entry, dest)
-            restored.append(str(dest))
-        else:
-            _remove(entry)
-    return restored
-
-
-@contextlib.contextmanager
-def _atomic_path(dest: Path, *, overwrite: bool) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; move it to ``dest`` if the block succeeds.
-
-    Python's ``tempfile`` lacks an atomic "publish a folder" step, so this is written
-    by hand: the temporary path lives in the same folder (same file system, so the
-    final ``os.replace`` is a rename) and is removed on any failure, interrupts too.
-    Names carry the process id, so that :func:`recover_replacements` can repair what
-    a killed process left (run first, here).
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    recover_replacements(dest.parent, dest.stem)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    # Keep the suffix: Keras and the TFLite writer insist on ".keras" / ".tflite".
-    tmp = dest.with_name(f".{dest.stem}.tmp-{tag}{dest.suffix}")
-    try:
-        yield tmp
-        if not (tmp.exists()):
-            raise RuntimeError(f"Export wrote nothing to the temporary path {str(tmp)!r}")
-        if dest.exists() or dest.is_symlink():
-            if not overwrite:
-                raise FileExistsError(
-                    f"{str(dest)!r} appeared during the export; pass overwrite=True to "
-                    "replace it. Received: overwrite=False"
-                )
-            if dest.is_file() and tmp.is_file():
-                os.replace(tmp, dest)  # atomic for files
-            else:
-                old = dest.with_name(f".{dest.stem}.old-{tag}{dest.suffix}")
-                os.replace(dest, old)
-                try:
-                    os.replace(tmp, dest)
-                except BaseException:
-                    os.replace(old, dest)
-                    raise
-                _remove(old)
-        else:
-            os.replace(tmp, dest)
-    finally:
-        _remove(tmp)
 
 
 # ------------------------------------------------------------------- preprocessing
@@ -500,8 +392,6 @@ def export_saved_model(
     }
     with _atomic_path(dest, overwrite=overwrite) as tmp:
         archive.write_out(str(tmp), verbose=False)
-        from keras_resnet.training.rundir import write_json_atomic
-
         write_json_atomic(tmp / METADATA_FILE, metadata)
         if verify:
             _verify_saved_model(tmp, model, size, channels, mean_, std_, logits)

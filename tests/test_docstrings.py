@@ -31,6 +31,7 @@ MODULES = [
     # training: the examples that would train (train(), TrainResult) are +SKIP; the rest
     # build optimizers / callbacks / configs and take about a second together
     "keras_resnet.training.config",
+    "keras_resnet.lr_schedules",
     "keras_resnet.training.schedules",
     "keras_resnet.training.factories",
     "keras_resnet.training.callbacks",
@@ -38,6 +39,9 @@ MODULES = [
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
     "keras_resnet.training.rundir",
+    "keras_resnet.training.messages",
+    "keras_resnet.training.summary",
+    "keras_resnet.atomic",
     "keras_resnet.training.backup",
     "keras_resnet.training.fitting",
     "keras_resnet.training.evaluation",

@@ -87,8 +87,9 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
     file.pop("model", None), file.pop("dataset", None)
     model_kwargs = file.pop("model_kwargs", {})
     data_kwargs = file.pop("data_kwargs", {})
-    output = args.output or file.pop("output", None) or f"runs/{model}-{dataset}"
-    file.pop("output", None)
+    output = file.pop("output", None) if args.output is None else args.output
+    if output is None:
+        output = f"runs/{model}-{dataset}"
     overrides = dict(file)
     for flag, field in _FIELDS.items():
         value = getattr(args, flag)

@@ -182,7 +182,7 @@ def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worke
                 f"Received: {json.dumps(definition)}; found: {json.dumps(old)}"
             )
     os.makedirs(out, exist_ok=True)
-    from keras_resnet.training.rundir import write_json_atomic
+    from keras_resnet.atomic import write_json_atomic
 
     write_json_atomic(path, definition)
 
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     searched = [n for n, p in hypermodel.space.items() if p["kind"] != "fixed"]
     names = sorted({n for r in rows for n in r["hyperparameters"]})
     print(format_results(rows, searched))
-    from keras_resnet.training.rundir import write_json_atomic, write_text_atomic
+    from keras_resnet.atomic import write_json_atomic, write_text_atomic
 
     write_text_atomic(os.path.join(out, "results.csv"), _results_csv(rows, names))
     write_json_atomic(os.path.join(out, "results.json"), {"search": definition, "trials": rows})

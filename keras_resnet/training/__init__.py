@@ -29,7 +29,7 @@ from keras_resnet.training.precision import (
     resolve_jit_compile,
     resolve_precision,
 )
-from keras_resnet.training.run import TrainResult, format_summary, train
+from keras_resnet.training.run import TrainResult, train
 from keras_resnet.training.rundir import (
     RunDir,
     RunFolderBusyError,
@@ -38,6 +38,7 @@ from keras_resnet.training.rundir import (
     write_text_atomic,
 )
 from keras_resnet.training.schedules import EpochStepDecay, WarmUp, make_schedule
+from keras_resnet.training.summary import format_summary
 
 __all__ = [
     "EpochStepDecay",

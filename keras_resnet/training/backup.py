@@ -17,7 +17,8 @@ from typing import Any
 
 import keras
 
-from keras_resnet.training.rundir import read_json, say, write_json_atomic
+from keras_resnet.atomic import read_json, write_json_atomic, write_text_atomic
+from keras_resnet.training.messages import say
 
 logger = logging.getLogger("keras_resnet.training")
 
@@ -62,13 +63,9 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         os.replace(tmp, os.path.join(self.backup_dir, name))
         current = self._state_path("current")
         if os.path.isfile(current):
-            # Read as text: a damaged current.json is carried over, never fatal here.
-            with open(current, "rb") as f:
-                old = f.read()
-            tmp_prev = self._state_path("previous") + f".tmp-{os.getpid()}"
-            with open(tmp_prev, "wb") as f:
-                f.write(old)
-            os.replace(tmp_prev, self._state_path("previous"))
+            # Copied as text: a damaged current.json is carried over, never fatal here.
+            with open(current, encoding="utf-8", errors="replace") as f:
+                write_text_atomic(self._state_path("previous"), f.read())
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
         write_json_atomic(current, state)
         keep = {name, *self._referenced("previous")}

@@ -7,9 +7,9 @@ from typing import Any
 
 import keras
 
+from keras_resnet.atomic import read_json
 from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.factories import make_loss, make_metrics
-from keras_resnet.training.rundir import read_json
 
 
 def _one_hot(dataset: Any) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import platform
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -30,8 +29,10 @@ from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
 from keras_resnet.training.factories import compile_model
 from keras_resnet.training.fitting import evaluate_model, fit_model
+from keras_resnet.training.messages import say
 from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
-from keras_resnet.training.rundir import RunDir, say
+from keras_resnet.training.rundir import RunDir
+from keras_resnet.training.summary import format_summary, param_counts, versions
 
 
 @dataclasses.dataclass
@@ -70,25 +71,6 @@ class _Run:
     strategy: Any = None
     datasets: Any = None
     monitor: str = "loss"
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python, TensorFlow, Keras and keras_resnet, for ``summary.json``.
-
-    Example:
-        >>> sorted(versions())
-        ['keras', 'keras_resnet', 'python', 'tensorflow']
-    """
-    import tensorflow as tf
-
-    import keras_resnet
-
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "keras_resnet": keras_resnet.__version__,
-    }
 
 
 def train(
@@ -182,9 +164,9 @@ def _describe_run(
 ) -> dict[str, Any]:
     """The run description of ``config.json``; checks the arguments' kinds first."""
     if isinstance(model, str):
-        from keras_resnet.zoo import model_spec
+        from keras_resnet.registry import get_record
 
-        model_spec(model)  # unknown names fail here, before any heavy work
+        get_record(model)  # unknown names fail here, before any heavy work
         label = model
     elif isinstance(model, keras.Model):
         label = f"keras.Model:{model.name}"
@@ -330,34 +312,7 @@ def _fit(
         say(f"Training in {job.writer.path} already ended; finishing the run.")
         return job.writer.trained()
     config, datasets, out = job.config, job.datasets, job.writer
-    job.monitor = config.monitor
-    if datasets.validation is None and job.monitor.startswith("val_"):
-        job.monitor = job.monitor[4:]
-    initial_best = fallback = None
-    if out is not None and job.state == "new":
-        resolved = {
-            "precision": resolve_precision(config.precision),
-            "jit_compile": resolve_jit_compile(config.jit_compile),
-            "strategy": type(job.strategy).__name__,
-            "replicas": int(job.strategy.num_replicas_in_sync),
-            "steps_per_epoch": _steps_per_epoch(datasets, config.batch_size),
-        }
-        out.start(resolved, datasets.info.to_dict())
-    elif out is not None:
-        done = out.history()
-        values = [r[job.monitor] for r in done if math.isfinite(r.get(job.monitor, math.nan))]
-        if values:
-            initial_best = min(values) if job.monitor.endswith("loss") else max(values)
-        epoch = best_checkpoint_epoch(done, job.monitor)
-        fallback = (out.file("best.keras"), epoch) if epoch is not None else None
-        say(f"Resuming the run in {out.path} after epoch {len(done)} of {config.epochs}.")
-    cbs = make_callbacks(
-        config,
-        out.path if out is not None else None,
-        monitor=job.monitor,
-        initial_best=initial_best,
-        backup_fallback=fallback,
-    )
+    cbs = _start_or_resume(job)
     # Hook: callbacks that shape the final weights (e.g. weight averaging) go here.
     history, seconds = fit_model(
         net,
@@ -385,6 +340,40 @@ def _fit(
     return stats
 
 
+def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
+    """Write ``config.json`` of a new run, or pick up where an interrupted one stopped;
+    the standard callbacks either way."""
+    config, datasets, out = job.config, job.datasets, job.writer
+    job.monitor = config.monitor
+    if datasets.validation is None and job.monitor.startswith("val_"):
+        job.monitor = job.monitor[4:]
+    initial_best = fallback = None
+    if out is not None and job.state == "new":
+        resolved = {
+            "precision": resolve_precision(config.precision),
+            "jit_compile": resolve_jit_compile(config.jit_compile),
+            "strategy": type(job.strategy).__name__,
+            "replicas": int(job.strategy.num_replicas_in_sync),
+            "steps_per_epoch": _steps_per_epoch(datasets, config.batch_size),
+        }
+        out.start(resolved, datasets.info.to_dict())
+    elif out is not None:
+        done = out.history()
+        values = [r[job.monitor] for r in done if math.isfinite(r.get(job.monitor, math.nan))]
+        if values:
+            initial_best = min(values) if job.monitor.endswith("loss") else max(values)
+        epoch = best_checkpoint_epoch(done, job.monitor)
+        fallback = (out.file("best.keras"), epoch) if epoch is not None else None
+        say(f"Resuming the run in {out.path} after epoch {len(done)} of {config.epochs}.")
+    return make_callbacks(
+        config,
+        out.path if out is not None else None,
+        monitor=job.monitor,
+        initial_best=initial_best,
+        backup_fallback=fallback,
+    )
+
+
 def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) -> TrainResult:
     """Step 5: test scores, curves, export and ``summary.json`` (written last)."""
     config, datasets, out = job.config, job.datasets, job.writer
@@ -400,8 +389,7 @@ def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) 
         "jit_compile": resolve_jit_compile(config.jit_compile),
         "strategy": type(job.strategy).__name__,
         "replicas": int(job.strategy.num_replicas_in_sync),
-        "trainable_params": sum(int(math.prod(w.shape)) for w in net.trainable_weights),
-        "total_params": int(net.count_params()),
+        **param_counts(net),
         **stats,
         "epochs_completed": len(history),
         "versions": versions(),
@@ -433,23 +421,4 @@ def _export_saved_model(model: keras.Model, path: str, info: Any) -> None:
         class_names=info.class_names,
         top_k=min(5, info.num_classes),
         overwrite=True,
-    )
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """One human-readable line for a run summary.
-
-    Args:
-        summary: A ``summary.json`` dict.
-
-    Example:
-        >>> format_summary({"model": "resnet20", "dataset": "digits", "test_accuracy": 0.99,
-        ...                 "epochs_completed": 15, "wall_time_s": 60.0})
-        'resnet20 on digits: test accuracy 99.00% after 15 epochs (60.0 s of training)'
-    """
-    acc = summary.get("test_accuracy")
-    acc_text = f"test accuracy {acc:.2%}" if acc is not None else "no test split"
-    return (
-        f"{summary.get('model')} on {summary.get('dataset')}: {acc_text} after "
-        f"{summary.get('epochs_completed')} epochs ({summary.get('wall_time_s')} s of training)"
     )

@@ -15,14 +15,28 @@ import contextlib
 import errno
 import fcntl
 import json
-import logging
 import os
 import shutil
 from typing import Any
 
-import keras
+# The project's atomic writers live in keras_resnet.atomic (export uses them too).
+from keras_resnet.atomic import (
+    read_json,
+    recover_replacements,
+    write_json_atomic,
+    write_text_atomic,
+)
 
-logger = logging.getLogger("keras_resnet.training")
+__all__ = [
+    "RUN_FILES",
+    "RunDir",
+    "RunFolderBusyError",
+    "check_writable",
+    "read_json",
+    "spec_differences",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 RUN_FILES: tuple[str, ...] = (
     "config.json",
@@ -41,22 +55,6 @@ LOCK_FILE = ".lock"
 STATES: tuple[str, ...] = ("new", "resume", "trained", "finished")
 
 
-def say(message: str) -> None:
-    """Print a run's state line to stdout, or log it when Keras' interactive logging is off.
-
-    The same rule as Keras' progress messages (``keras.config.disable_interactive_logging()``
-    sends both to ``logging``).
-
-    Example:
-        >>> say("Resuming the run")
-        Resuming the run
-    """
-    if keras.config.is_interactive_logging_enabled():
-        print(message, flush=True)
-    else:
-        logger.info(message)
-
-
 class RunFolderBusyError(FileExistsError):
     """Another live process holds the run folder's lock.
 
@@ -64,86 +62,6 @@ class RunFolderBusyError(FileExistsError):
         >>> issubclass(RunFolderBusyError, FileExistsError)
         True
     """
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> str:
-    """Write ``text`` to ``path`` through a temporary file beside it and a rename.
-
-    A reader (or a rerun after kill -9) sees the old content or the new, never part.
-
-    Args:
-        path: The file to write (its folder must exist).
-        text: The content, written as UTF-8.
-
-    Returns:
-        ``path`` as a string.
-
-    Example:
-        >>> import tempfile, os
-        >>> p = write_text_atomic(os.path.join(tempfile.mkdtemp(), "a.txt"), "hi\\n")
-        >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
-        ('hi\\n', ['a.txt'])
-    """
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-    return path
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> str:
-    """Write ``obj`` as indented, key-sorted JSON to ``path``, atomically.
-
-    The project's one JSON writer for files a crash must not leave half-written
-    (run folders, tuning folders, export metadata).
-
-    Args:
-        path: The ``.json`` file to write.
-        obj: A JSON-serialisable object (other values are written with ``str``).
-
-    Returns:
-        ``path`` as a string.
-
-    Example:
-        >>> import tempfile, os
-        >>> p = write_json_atomic(os.path.join(tempfile.mkdtemp(), "s.json"), {"b": 1, "a": 2})
-        >>> read_json(p)
-        {'a': 2, 'b': 1}
-    """
-    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file; a malformed or non-UTF-8 file raises ``ValueError`` naming it.
-
-    Args:
-        path: The file.
-
-    Example:
-        >>> import tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "bad.json")
-        >>> _ = open(p, "w").write("{oops")
-        >>> try:
-        ...     read_json(p)
-        ... except ValueError as err:
-        ...     print(str(err).replace(p, "FILE")[:33])
-        FILE is not valid JSON (Expecting
-    """
-    path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); fix or remove it.") from None
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not UTF-8 text ({err}); fix or remove it.") from None
 
 
 def spec_differences(old: Any, new: Any) -> list[str]:
@@ -309,7 +227,7 @@ class RunDir:
             return "new"
         if not check_only:
             os.makedirs(self.path, exist_ok=True)
-            _restore_interrupted_replacements(self.path)
+            recover_replacements(self.path)
         if self.overwrite:
             for name in RUN_FILES:
                 path = self.file(name)
@@ -382,9 +300,3 @@ def _read_pid(path: str) -> str:
             return f.read().strip() or "unknown"
     except OSError:
         return "unknown"
-
-
-def _restore_interrupted_replacements(folder: str) -> None:
-    from keras_resnet.export import recover_replacements
-
-    recover_replacements(folder)
