@@ -14,6 +14,9 @@ MODULES = [
     "keras_resnet.layers",
     "keras_resnet.blocks",
     "keras_resnet.models",
+    "keras_resnet.dense_blocks",
+    "keras_resnet.densenet",
+    pytest.param("keras_resnet.densenet_tuning", marks=pytest.mark.slow),  # fits a model
     "keras_resnet.registry",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
