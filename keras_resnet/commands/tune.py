@@ -222,33 +222,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"`--{flag.replace('_', '-')}` must be positive. Received: {value}")
     search_space = parse_search_space(args.search_space)
     from keras_resnet.data import get_datasets
-    from keras_resnet.tuning import ResNetHyperModel, make_tuner, trial_results
+    from keras_resnet.tuning import ResNetHyperModel, make_tuner
     from keras_resnet.zoo import model_spec
 
     model_spec(args.baseline)  # unknown names fail before any data is read
-    # KerasTuner's chief/worker mode is set by these variables (keras_tuner docs).
-    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "") if _oracle_address() else ""
-    worker = bool(tuner_id) and "chief" not in tuner_id
+    # KerasTuner's chief/worker mode is set by these variables (its documented interface).
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "chief")
+    worker = "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in tuner_id
     out = args.output or f"runs/tune-{args.dataset}"
-    definition = {
-        "dataset": args.dataset,
-        "baseline": args.baseline,
-        "recipe": args.recipe,
-        "tuner": args.tuner,
-        "max_trials": args.max_trials,
-        "epochs": args.epochs,
-        "search_space": json.loads(_read_space_text(args.search_space))
-        if args.search_space
-        else {},
-        "seed": args.seed,
-        # Budgets change which trials run; recorded only when set, so searches
-        # written before they existed still resume.
-        **{
-            k: getattr(args, k)
-            for k in ("max_trial_macs", "max_trial_seconds")
-            if getattr(args, k) is not None
-        },
-    }
+    definition = _definition(args)
     data_kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
     data = functools.partial(get_datasets, args.dataset, seed=args.seed, **data_kwargs)
     info = data(batch_size=32, augment="none").info
@@ -280,6 +262,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} finished.")
         return 0
 
+    return _report(args, tuner, hypermodel, definition, out, data_kwargs)
+
+
+def _definition(args: argparse.Namespace) -> dict[str, Any]:
+    """What makes a search this search (``tune.json``): a rerun must match it."""
+    space = json.loads(_read_space_text(args.search_space)) if args.search_space else {}
+    keys = ("dataset", "baseline", "recipe", "tuner", "max_trials", "epochs")
+    definition = {**{k: getattr(args, k) for k in keys}, "search_space": space, "seed": args.seed}
+    # Budgets change which trials run; recorded only when set, so searches written
+    # before they existed still resume.
+    for k in ("max_trial_macs", "max_trial_seconds"):
+        if getattr(args, k) is not None:
+            definition[k] = getattr(args, k)
+    return definition
+
+
+def _report(args, tuner, hypermodel, definition, out, data_kwargs) -> int:
+    """Print and write the results table, retrain the best trial, write ``best.json``."""
+    from keras_resnet.tuning import trial_results
+
     rows = trial_results(tuner)
     searched = [n for n, p in hypermodel.space.items() if type(p).__name__ != "Fixed"]
     names = sorted({n for r in rows for n in r["hyperparameters"]})
@@ -301,20 +303,6 @@ def run(args: argparse.Namespace) -> int:
     _write_atomic(os.path.join(out, "best.json"), json.dumps(record, indent=2, default=str) + "\n")
     print(f"Results: {os.path.join(out, 'results.csv')}, {os.path.join(out, 'best.json')}")
     return 0
-
-
-def _oracle_address() -> bool:
-    # KerasTuner's own check (distribute.utils.has_chief_oracle) is private API.
-    if "KERASTUNER_ORACLE_IP" not in os.environ:
-        return False
-    missing = [v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if v not in os.environ]
-    if missing:
-        raise ValueError(
-            f"KERASTUNER_ORACLE_IP is set but {', '.join(missing)} is not; a distributed "
-            "search needs all three. Received: KERASTUNER_ORACLE_IP="
-            f"{os.environ['KERASTUNER_ORACLE_IP']}"
-        )
-    return True
 
 
 def _read_space_text(text: str) -> str:

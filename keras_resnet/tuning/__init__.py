@@ -6,10 +6,10 @@ trains with the recipe's optimizer, loss and callbacks; :func:`make_tuner` build
 of KerasTuner's three tuners; :func:`trial_results` lists the trials, best first.
 """
 
-from keras_resnet.tuning.budget import TimeBudget
 from keras_resnet.tuning.hypermodel import ResNetHyperModel
 from keras_resnet.tuning.search import TUNERS, hyperparameter_names, make_tuner, trial_results
 from keras_resnet.tuning.space import COST_FACTOR, TRAINING_HPS, default_space
+from keras_resnet.tuning.trial import TimeBudget
 
 __all__ = [
     "COST_FACTOR",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,7 +20,7 @@ from keras_resnet.training import (
     make_optimizer,
 )
 from keras_resnet.tuning import space as sp
-from keras_resnet.tuning.budget import SKIPPED, TimeBudget
+from keras_resnet.tuning.trial import SKIPPED, TimeBudget, trial_data
 from keras_resnet.zoo import create_model, model_spec
 
 # Hyperparameters whose combinations decide whether the widths are buildable.
@@ -31,21 +30,18 @@ _WIDTH_HPS = ("block", "groups", "base_width", "width_multiplier", "stem_width",
 class ResNetHyperModel(kt.HyperModel):
     """A KerasTuner search space over residual networks and their training recipe.
 
-    ``build(hp)`` maps hyperparameters onto :func:`keras_resnet.create_model` (fields
-    of :class:`~keras_resnet.config.ResNetConfig` of the same names, plus
-    ``stage1_depth`` ... ``stageN_depth``, ``width_multiplier`` and ``head_dropout``);
-    ``fit(hp, model, ...)`` compiles with the trial's recipe (fields of
-    :class:`~keras_resnet.training.TrainConfig`) and trains. Every default is the
-    ``baseline`` variant and the ``recipe``, so ``build(keras_tuner.HyperParameters())``
-    is ``create_model(baseline, ...)``. The default space is bounded by the baseline's
-    cost (see :func:`keras_resnet.tuning.space.default_space`); unless ``base_width``
-    is searched, a bottleneck keeps the baseline's inner width whatever ``groups``.
+    ``build(hp)`` maps hyperparameters onto :func:`keras_resnet.create_model`
+    (:class:`~keras_resnet.config.ResNetConfig` fields of the same names, plus
+    ``stageN_depth``, ``width_multiplier``, ``head_dropout``); ``fit(hp, model, ...)``
+    trains with the trial's :class:`~keras_resnet.training.TrainConfig` fields. Every
+    default is the ``baseline`` and the ``recipe``: ``build(HyperParameters())`` is
+    ``create_model(baseline, ...)``. The default space
+    (:func:`~keras_resnet.tuning.default_space`) is bounded by the baseline's cost.
 
-    ``search_space`` is either a dict (name -> value to fix it, list of choices,
-    ``(min, max[, step][, sampling])`` range, or ``None`` to drop it) or a function
-    ``space(hp)`` that declares hyperparameters with KerasTuner's ``hp.*`` calls
-    before the defaults (what it declares wins; e.g. ``hp.Fixed("block", "basic")``).
-    Names and values are checked against the builder here, before any search.
+    ``search_space`` is a dict (name -> value to fix it, list of choices,
+    ``(min, max[, step][, sampling])`` range, ``None`` to drop it) or a function
+    ``space(hp)`` declaring hyperparameters with ``hp.*`` before the defaults (what
+    it declares wins). Names and values are checked here, before any search.
 
     Args:
         input_shape: ``(height, width, channels)`` of the images.
@@ -89,7 +85,7 @@ class ResNetHyperModel(kt.HyperModel):
         if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
             raise ValueError(f"`classes` must be an integer >= 1. Received: classes={classes!r}")
         for arg, value in (("max_macs", max_macs), ("max_trial_seconds", max_trial_seconds)):
-            if value is not None and (not sp.is_number(value) or value <= 0):
+            if value is not None and (not sp._is_number(value) or value <= 0):
                 raise ValueError(f"`{arg}` must be a positive number. Received: {arg}={value!r}")
         if search_space is not None and not isinstance(search_space, Mapping):
             if not callable(search_space):
@@ -107,7 +103,9 @@ class ResNetHyperModel(kt.HyperModel):
         self.max_macs, self.max_trial_seconds = max_macs, max_trial_seconds
         self._arch = {k: v for k, v in model_spec(baseline).items() if k in ResNetConfig.fields()}
         self._base = ResNetConfig(**self._arch)
-        self._head = {"classes": 1, "classifier_activation": "sigmoid"} if self.binary else {}
+        self._head = {"classes": classes}
+        if self.binary:
+            self._head = {"classes": 1, "classifier_activation": "sigmoid"}
         self._baseline_macs: int | None = None
         self._space_fn = search_space if callable(search_space) else None
         self._entries = self._merge(dict(search_space or {}) if self._space_fn is None else {})
@@ -147,7 +145,7 @@ class ResNetHyperModel(kt.HyperModel):
             space = {k: v for k, v in space.items() if not k.endswith("_depth")}
             family = overrides["stage_depths"]
             if isinstance(family, list):
-                overrides["stage_depths"] = [sp.encode("stage_depths", v) for v in family]
+                overrides["stage_depths"] = [sp._encode("stage_depths", v) for v in family]
         space.update(overrides)
         return {k: v for k, v in space.items() if v is not None}
 
@@ -161,12 +159,10 @@ class ResNetHyperModel(kt.HyperModel):
             )
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
-        """Declare the whole space (architecture and training) on ``hp``.
+        """Declare the space on ``hp``: the ``space(hp)`` function, then what it left.
 
-        The ``space(hp)`` function first, then every default and ``search_space``
-        entry not declared yet; ``groups`` / ``base_width`` under
-        ``hp.conditional_scope("block", ["bottleneck"])`` and ``drop_path_rate``
-        under the residual ``shortcut`` values when those are searched.
+        ``groups`` / ``base_width`` go under ``hp.conditional_scope("block",
+        ["bottleneck"])``, ``drop_path_rate`` under the residual shortcuts.
 
         Example:
             >>> import keras_tuner
@@ -184,7 +180,7 @@ class ResNetHyperModel(kt.HyperModel):
             active = None
             if name in sp.PARENTS:
                 parent = sp.PARENTS[name][0]
-                active = sp.active_values(hp, name, sp.encode(parent, self._default(parent)))
+                active = sp._active_values(hp, name, sp._encode(parent, self._default(parent)))
                 if active == []:
                     continue  # e.g. groups with basic blocks only: nothing to search
             if active is None:
@@ -221,36 +217,31 @@ class ResNetHyperModel(kt.HyperModel):
             )
         space = self.space
         self._check_names(space)
-        for name, param in space.items():
-            context = {c.name: c.values[0] for c in param.conditions}
-            for value in _candidates(param):
-                try:
-                    self._check({**context, name: value})
-                except (ValueError, TypeError) as err:
-                    raise ValueError(
-                        f"`search_space[{name!r}]` allows a value the builder rejects: {err}"
-                    ) from None
+        checks = [
+            ({**{c.name: c.values[0] for c in p.conditions}, n: v}, f"`search_space[{n!r}]`")
+            for n, p in space.items()
+            for v in _candidates(p)
+        ]
         options = [_candidates(space[n]) if n in space else (None,) for n in _WIDTH_HPS]
         for values in itertools.product(*options):
             combo = {n: v for n, v in zip(_WIDTH_HPS, values, strict=True) if v is not None}
+            checks.append((combo, f"`search_space` combination {combo}"))
+        for values, what in checks:
             try:
-                self._check(combo)
-            except ValueError as err:
-                raise ValueError(
-                    f"`search_space` combines values the builder rejects: {combo}: {err}. "
-                    "Narrow one of these choices."
-                ) from None
+                self._check(values)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"{what} allows values the builder rejects: {err}") from None
 
     def _check(self, values: dict[str, Any]) -> None:
         hp = kt.HyperParameters()
         hp.values.update(values)
         multiplier = self._value(hp, "width_multiplier")
-        if not sp.is_number(multiplier) or multiplier <= 0:
+        if not sp._is_number(multiplier) or multiplier <= 0:
             raise ValueError(
                 f"`width_multiplier` must be a positive number. Received: {multiplier!r}"
             )
         arch = self.architecture(hp)
-        if not sp.is_number(arch["head_dropout"]) or not 0 <= arch["head_dropout"] < 1:
+        if not sp._is_number(arch["head_dropout"]) or not 0 <= arch["head_dropout"] < 1:
             raise ValueError(f"`head_dropout` must be in [0, 1). Received: {arch['head_dropout']}")
         ResNetConfig.from_kwargs(**{k: v for k, v in arch.items() if k != "head_dropout"})
         self.train_config(hp, epochs=10**6)  # TrainConfig validates the recipe values
@@ -261,7 +252,7 @@ class ResNetHyperModel(kt.HyperModel):
 
     def _value(self, hp: kt.HyperParameters, name: str) -> Any:
         """The trial's value of ``name`` (the default when not declared or inactive)."""
-        return sp.decode(name, hp.values[name]) if name in hp.values else self._default(name)
+        return sp._decode(name, hp.values[name]) if name in hp.values else self._default(name)
 
     # ----------------------------------------------------------------- build
     def architecture(self, hp: kt.HyperParameters) -> dict[str, Any]:
@@ -293,13 +284,9 @@ class ResNetHyperModel(kt.HyperModel):
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         """Build the network these hyperparameters select, compiled at a constant rate.
 
-        :meth:`fit` recompiles with the full recipe (the schedule needs the number of
-        steps, label smoothing one-hot labels); this compile lets the models of
-        ``tuner.get_best_models()`` evaluate on plain integer labels.
-
-        Raises:
-            keras_tuner.errors.FailedTrialError: A combination the builder rejects;
-                the tuner records the trial as failed and moves on.
+        :meth:`fit` recompiles with the full recipe; this compile lets
+        ``tuner.get_best_models()`` evaluate on integer labels. A combination the
+        builder rejects raises ``keras_tuner.errors.FailedTrialError`` (trial failed).
 
         Example:
             >>> import keras_tuner
@@ -313,7 +300,9 @@ class ResNetHyperModel(kt.HyperModel):
                 self.baseline, input_shape=self.input_shape, **self._head, **self.architecture(hp)
             )
         except (ValueError, TypeError) as err:
-            raise kt.errors.FailedTrialError(f"Invalid combination of hyperparameters: {err}")
+            raise kt.errors.FailedTrialError(
+                f"Invalid combination of hyperparameters: {err}"
+            ) from err
         config = self.train_config(hp).replace(
             schedule="constant", warmup_epochs=0, label_smoothing=0.0
         )
@@ -352,15 +341,16 @@ class ResNetHyperModel(kt.HyperModel):
     def trial_macs(self, model: keras.Model, verbose: Any = 1) -> int | None:
         """Multiply-adds per image of a trial's model; prints them and applies ``max_macs``.
 
-        Raises:
-            keras_tuner.errors.FailedTrialError: Over ``max_macs`` (the trial is
-                skipped before training and reported as ``SKIPPED``).
+        Over ``max_macs`` raises ``keras_tuner.errors.FailedTrialError`` before any
+        training (reported as ``SKIPPED`` by :func:`~keras_resnet.tuning.trial_results`).
 
         Example:
             >>> import keras_tuner
             >>> hm = ResNetHyperModel((8, 8, 1), 10, baseline="_tiny")
-            >>> hm.trial_macs(hm.build(keras_tuner.HyperParameters()), verbose=0)
-            22848
+            >>> macs = hm.trial_macs(hm.build(keras_tuner.HyperParameters()), verbose=0)
+            >>> from keras_resnet.analysis import count_flops
+            >>> macs == count_flops(create_model("_tiny", input_shape=(8, 8, 1)))
+            True
         """
         from keras_resnet.analysis import count_flops
 
@@ -399,32 +389,16 @@ class ResNetHyperModel(kt.HyperModel):
     ) -> keras.callbacks.History:
         """Train ``model`` with the trial's recipe; returns the ``History``.
 
-        Compiles with ``make_optimizer`` (schedule, warm-up, decoupled weight decay),
-        ``make_loss`` and ``make_metrics`` and adds ``make_callbacks`` (learning-rate
-        logging, stop on NaN, early stopping when the recipe sets it), as ``train()``
-        does. Data: arrays (``x``, ``y``), a batched ``tf.data.Dataset`` (re-batched
-        when ``batch_size`` is searched) or a callable
-        ``data(batch_size=..., augment=..., one_hot=...)`` returning
-        :class:`keras_resnet.data.Datasets` or ``(train, validation)``, e.g.
-        ``functools.partial(keras_resnet.get_datasets, "digits", seed=0)``; only a
-        callable can apply ``augment``. A subclass adds training knobs (e.g.
-        fine-tuning learning rates) by reading ``hp`` here.
+        Compiles with ``make_optimizer``, ``make_loss``, ``make_metrics`` and adds
+        ``make_callbacks``, as ``train()`` does. Data as
+        :func:`~keras_resnet.tuning.trial.trial_data` takes it (arrays, a dataset, or
+        a callable such as ``functools.partial(get_datasets, "digits")``). A subclass
+        adds training knobs (e.g. fine-tuning learning rates) by reading ``hp`` here.
 
-        Args:
-            hp: ``keras_tuner.HyperParameters`` of the trial.
-            model: The model :meth:`build` returned.
-            x: Training inputs, dataset or data callable.
-            y: Training labels when ``x`` is an array.
-            validation_data: Validation data (taken from the callable when omitted).
-            epochs: Last epoch (Hyperband sets it).
-            initial_epoch: First epoch (the schedule continues from there).
-            callbacks: Callbacks (KerasTuner adds its own here).
-            **kwargs: Passed on to ``model.fit``.
-
-        Returns:
-            The ``History``, with the trial's ``fit_seconds``, ``macs`` and
-            ``time_budget_stopped`` (1.0 when ``max_trial_seconds`` cut it short)
-            added so tuners record them with the metrics.
+        ``epochs`` / ``initial_epoch`` are Hyperband's (the schedule continues);
+        other keyword arguments go to ``model.fit``. The ``History`` gets the trial's
+        ``fit_seconds``, ``macs`` and ``time_budget_stopped`` (1.0 when
+        ``max_trial_seconds`` cut it short), so tuners record them as metrics.
 
         Example:
             >>> import numpy as np, keras_tuner
@@ -437,9 +411,12 @@ class ResNetHyperModel(kt.HyperModel):
         """
         macs = self.trial_macs(model, kwargs.get("verbose", 1))
         config = self.train_config(hp, epochs=max(1, epochs))
-        x, y, validation_data, steps, one_hot = self._data(
-            hp, config, x, y, validation_data, kwargs
+        for arg in ("batch_size", "shuffle"):  # the trial's pipeline decides
+            kwargs.pop(arg, None)
+        x, validation_data, steps, one_hot = trial_data(
+            x, y, validation_data, config, self.classes, searched=_searched_names(hp)
         )
+        steps = kwargs.get("steps_per_epoch") or steps
         with model.distribute_strategy.scope():
             self._compile(model, config, steps, one_hot and not self.binary)
             if initial_epoch:
@@ -452,7 +429,6 @@ class ResNetHyperModel(kt.HyperModel):
         start = time.perf_counter()
         history = model.fit(
             x,
-            y,
             validation_data=validation_data,
             epochs=epochs,
             initial_epoch=initial_epoch,
@@ -464,62 +440,6 @@ class ResNetHyperModel(kt.HyperModel):
         n = len(history.epoch)
         history.history.update({k: [float(v)] * n for k, v in extra.items()})
         return history
-
-    def _data(self, hp, config, x, y, validation_data, kwargs) -> tuple:
-        """The trial's training and validation data, steps per epoch and label kind."""
-        import tensorflow as tf
-
-        smoothing = not self.binary and config.label_smoothing > 0
-        steps = None
-        from_callable = callable(x) and not isinstance(x, tf.data.Dataset)
-        if from_callable:
-            data = x(batch_size=config.batch_size, augment=config.augment, one_hot=smoothing)
-            x, y, info = data[0], None, getattr(data, "info", None)
-            if info is not None and int(x.cardinality()) < 1:  # e.g. filtered pipelines
-                steps = max(1, math.ceil(info.num_examples["train"] / config.batch_size))
-            validation_data = data[1] if validation_data is None else validation_data
-        elif _searched(hp, "augment"):
-            raise kt.errors.FatalValueError(
-                "The `augment` hyperparameter needs a data callable "
-                "`data(batch_size=..., augment=..., one_hot=...)` as the training data. "
-                f"Received: x of type {type(x).__name__}; fix or drop it with "
-                "search_space={'augment': None}"
-            )
-        if isinstance(x, tf.data.Dataset):
-            if _searched(hp, "batch_size") and not from_callable:
-                # Re-batching hides the cardinality: size the schedule from one batch.
-                batches = int(x.cardinality())
-                first = int(tf.shape(tf.nest.flatten(next(iter(x.take(1))))[0])[0])
-                x = x.rebatch(config.batch_size)
-                steps = math.ceil(batches * first / config.batch_size) if batches > 0 else None
-            x = self._one_hot(x, smoothing)
-            kwargs.pop("batch_size", None)
-            kwargs.setdefault("shuffle", False)  # a pipeline shuffles itself
-            one_hot = x.element_spec[1].shape.rank == 2
-            steps = steps or max(1, int(x.cardinality()))
-        else:
-            kwargs.setdefault("batch_size", config.batch_size)
-            y, one_hot = self._one_hot(y, smoothing), smoothing or len(getattr(y, "shape", ())) == 2
-            steps = max(1, math.ceil(len(x) / kwargs["batch_size"])) if x is not None else 1
-        if isinstance(validation_data, (tf.data.Dataset, tuple)):
-            validation_data = self._one_hot(validation_data, one_hot)
-        return x, y, validation_data, kwargs.get("steps_per_epoch") or steps, one_hot
-
-    def _one_hot(self, data: Any, one_hot: bool) -> Any:
-        """One-hot integer labels of arrays, ``(x, y)`` tuples or datasets when needed."""
-        import tensorflow as tf
-
-        if self.binary or not one_hot or data is None:
-            return data
-        if isinstance(data, tuple):
-            return (data[0], self._one_hot(data[1], True))
-        if isinstance(data, tf.data.Dataset):
-            if data.element_spec[1].shape.rank != 1:
-                return data
-            return data.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), self.classes)))
-        if len(getattr(data, "shape", ())) != 1:
-            return data
-        return keras.ops.one_hot(keras.ops.convert_to_tensor(data, "int32"), self.classes)
 
 
 def _scale(width: int, multiplier: float) -> int:
@@ -533,5 +453,5 @@ def _candidates(param: Any) -> tuple:
     return tuple(param.values)
 
 
-def _searched(hp: kt.HyperParameters, name: str) -> bool:
-    return any(p.name == name and len(_candidates(p)) > 1 for p in hp.space)
+def _searched_names(hp: kt.HyperParameters) -> set[str]:
+    return {p.name for p in hp.space if len(_candidates(p)) > 1}

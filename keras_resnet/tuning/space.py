@@ -49,13 +49,8 @@ PARENTS: dict[str, tuple[str, Any]] = {
 }
 
 
-def encode(name: str, value: Any) -> Any:
-    """A value as KerasTuner stores it: scalars only (``None`` and depth tuples as text).
-
-    Example:
-        >>> encode("stage_depths", (2, 2, 2)), encode("shortcut", None)
-        ('2-2-2', 'none')
-    """
+def _encode(name: str, value: Any) -> Any:
+    """A value as KerasTuner stores it (scalars only): `None` -> "none", (2, 2) -> "2-2"."""
     if name == "shortcut":
         return "none" if value is None else SHORTCUT_ALIASES.get(value, value)
     if name == "stage_depths" and isinstance(value, (tuple, list)):
@@ -63,13 +58,8 @@ def encode(name: str, value: Any) -> Any:
     return value
 
 
-def decode(name: str, value: Any) -> Any:
-    """Inverse of :func:`encode`.
-
-    Example:
-        >>> decode("stage_depths", "2-2-2"), decode("shortcut", "none")
-        ((2, 2, 2), None)
-    """
+def _decode(name: str, value: Any) -> Any:
+    """Inverse of :func:`_encode`."""
     if name == "shortcut" and value == "none":
         return None
     if name == "stage_depths" and isinstance(value, str):
@@ -77,13 +67,8 @@ def decode(name: str, value: Any) -> Any:
     return value
 
 
-def is_number(value: Any) -> bool:
-    """An int or float that is not a bool.
-
-    Example:
-        >>> is_number(0.5), is_number(True)
-        (True, False)
-    """
+def _is_number(value: Any) -> bool:
+    """An int or float that is not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -115,7 +100,7 @@ def default_space(base: ResNetConfig, recipe: TrainConfig) -> dict[str, Any]:
         "width_multiplier": [0.5, 1.0, 1.5],
         "groups": _with([1, 2, 4], base.groups),
         "shortcut": _with(
-            ["projection", "zero_pad", "avg_down"], encode("shortcut", base.shortcut)
+            ["projection", "zero_pad", "avg_down"], _encode("shortcut", base.shortcut)
         ),
         "drop_path_rate": (0.0, max(0.3, base.drop_path_rate), 0.05),
         "dropout": (0.0, max(0.3, base.dropout), 0.1),
@@ -159,10 +144,10 @@ def declare(hp: kt.HyperParameters, name: str, spec: Any, default: Any) -> Any:
         )
     try:
         if isinstance(spec, list):
-            return _declare_choice(hp, name, [encode(name, v) for v in spec], default)
+            return _declare_choice(hp, name, [_encode(name, v) for v in spec], default)
         if isinstance(spec, tuple) and name != "stage_depths":
             return _declare_range(hp, name, spec, default)
-        return hp.Fixed(name, encode(name, spec))
+        return hp.Fixed(name, _encode(name, spec))
     except (ValueError, TypeError) as err:
         raise ValueError(
             f"{where} is not a valid hyperparameter: {err} Received: {spec!r}"
@@ -178,17 +163,17 @@ def _declare_choice(hp: kt.HyperParameters, name: str, values: list, default: An
         return hp.Fixed(name, values[0])
     if all(isinstance(v, bool) for v in values):  # [False, True]: duplicates are out
         return hp.Boolean(name, default=bool(default))
-    if all(is_number(v) for v in values) and any(isinstance(v, float) for v in values):
+    if all(_is_number(v) for v in values) and any(isinstance(v, float) for v in values):
         values = [float(v) for v in values]  # [0, 0.25] is one type for the user
-    default = encode(name, default)
+    default = _encode(name, default)
     return hp.Choice(name, values, default=default if default in values else None)
 
 
 def _declare_range(hp: kt.HyperParameters, name: str, spec: tuple, default: Any) -> Any:
     lo, hi, *rest = spec if len(spec) >= 2 else (None, None)
-    step = rest.pop(0) if rest and (is_number(rest[0]) or rest[0] is None) else None
+    step = rest.pop(0) if rest and (_is_number(rest[0]) or rest[0] is None) else None
     sampling = rest.pop(0) if rest else "linear"
-    if rest or not (is_number(lo) and is_number(hi)):
+    if rest or not (_is_number(lo) and _is_number(hi)):
         raise ValueError(
             "a range is (min, max), (min, max, step), (min, max, sampling) or "
             "(min, max, step, sampling) with numeric min and max."
@@ -199,7 +184,7 @@ def _declare_range(hp: kt.HyperParameters, name: str, spec: tuple, default: Any)
         raise ValueError("the step must be positive.")
     if sampling in ("log", "reverse_log") and lo <= 0:
         raise ValueError("log sampling needs min > 0.")
-    inside = is_number(default) and lo <= default <= hi
+    inside = _is_number(default) and lo <= default <= hi
     if all(isinstance(v, int) for v in (lo, hi, step or 1)):
         default = int(default) if inside and default == int(default) else lo
         return hp.Int(name, lo, hi, step=step, sampling=sampling, default=default)
@@ -207,19 +192,10 @@ def _declare_range(hp: kt.HyperParameters, name: str, spec: tuple, default: Any)
     return hp.Float(name, float(lo), float(hi), step=step, sampling=sampling, default=default)
 
 
-def active_values(hp: kt.HyperParameters, name: str, parent_default: Any) -> list | None:
-    """For a conditional child ``name``: the parent values that activate it.
+def _active_values(hp: kt.HyperParameters, name: str, parent_default: Any) -> list | None:
+    """Parent values that activate child ``name``: ``None`` all, ``[]`` none.
 
-    ``None`` when it is always active (every possible parent value activates it;
-    an undeclared parent keeps ``parent_default``); ``[]`` when none does (the child
-    is not searched).
-
-    Example:
-        >>> import keras_tuner
-        >>> hp = keras_tuner.HyperParameters()
-        >>> _ = hp.Choice("block", ["basic", "bottleneck"])
-        >>> active_values(hp, "groups", "basic")
-        ['bottleneck']
+    An undeclared parent keeps ``parent_default``.
     """
     parent, wanted = PARENTS[name]
     declared = [p for p in hp.space if p.name == parent]
