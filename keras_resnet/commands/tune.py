@@ -155,14 +155,6 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _write_atomic(path: str, text: str) -> None:
-    # Write beside the target, then rename: a crash never leaves a half-written file.
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _results_csv(rows: list[dict[str, Any]], names: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -201,7 +193,9 @@ def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worke
                 f"Received: {json.dumps(definition)}; found: {json.dumps(old)}"
             )
     os.makedirs(out, exist_ok=True)
-    _write_atomic(path, json.dumps(definition, indent=2) + "\n")
+    from keras_resnet.atomic import write_json_atomic
+
+    write_json_atomic(path, definition)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -286,11 +280,10 @@ def _report(args, tuner, hypermodel, definition, out, data_kwargs) -> int:
     searched = [n for n, p in hypermodel.space.items() if type(p).__name__ != "Fixed"]
     names = sorted({n for r in rows for n in r["hyperparameters"]})
     print(format_results(rows, searched))
-    _write_atomic(os.path.join(out, "results.csv"), _results_csv(rows, names))
-    _write_atomic(
-        os.path.join(out, "results.json"),
-        json.dumps({"search": definition, "trials": rows}, indent=2, default=str) + "\n",
-    )
+    from keras_resnet.atomic import write_json_atomic, write_text_atomic
+
+    write_text_atomic(os.path.join(out, "results.csv"), _results_csv(rows, names))
+    write_json_atomic(os.path.join(out, "results.json"), {"search": definition, "trials": rows})
     done = [r for r in rows if r["score"] is not None]
     if not done:
         print("error: no trial finished; nothing to retrain.")
@@ -300,7 +293,7 @@ def _report(args, tuner, hypermodel, definition, out, data_kwargs) -> int:
     record: dict[str, Any] = dict(best)
     if not args.no_retrain:
         record["retrain"] = _retrain(args, tuner, hypermodel, best, out, data_kwargs)
-    _write_atomic(os.path.join(out, "best.json"), json.dumps(record, indent=2, default=str) + "\n")
+    write_json_atomic(os.path.join(out, "best.json"), record)
     print(f"Results: {os.path.join(out, 'results.csv')}, {os.path.join(out, 'best.json')}")
     return 0
 
