@@ -11,14 +11,7 @@ import keras
 import keras_tuner as kt
 
 from keras_resnet.config import ResNetConfig
-from keras_resnet.training import (
-    TrainConfig,
-    get_recipe,
-    make_callbacks,
-    make_loss,
-    make_metrics,
-    make_optimizer,
-)
+from keras_resnet.training import TrainConfig, compile_model, get_recipe, make_callbacks
 from keras_resnet.tuning import space as sp
 from keras_resnet.tuning.trial import SKIPPED, TimeBudget, trial_data
 from keras_resnet.zoo import create_model, model_spec
@@ -306,7 +299,7 @@ class ResNetHyperModel(kt.HyperModel):
         config = self.train_config(hp).replace(
             schedule="constant", warmup_epochs=0, label_smoothing=0.0
         )
-        self._compile(model, config, steps_per_epoch=1, one_hot=False)
+        self._compile(model, config, 1, one_hot=False)
         return model
 
     def train_config(self, hp: kt.HyperParameters, epochs: int | None = None) -> TrainConfig:
@@ -327,15 +320,12 @@ class ResNetHyperModel(kt.HyperModel):
         values["warmup_epochs"] = min(values["warmup_epochs"], epochs / 2)
         return self.recipe.replace(epochs=epochs, **values)
 
-    def _compile(
-        self, model: keras.Model, config: TrainConfig, steps_per_epoch: int, one_hot: bool
-    ):
-        if self.binary:  # make_loss / make_metrics cover softmax heads
-            loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
-            metrics = [keras.metrics.BinaryAccuracy(name="accuracy")]
-        else:
-            loss, metrics = make_loss(config, one_hot=one_hot), make_metrics(one_hot=one_hot)
-        model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=loss, metrics=metrics)
+    def _compile(self, model: keras.Model, config: TrainConfig, steps: int, one_hot: bool):
+        binary = {}  # make_loss / make_metrics cover softmax heads
+        if self.binary:
+            binary["loss"] = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+            binary["metrics"] = [keras.metrics.BinaryAccuracy(name="accuracy")]
+        compile_model(model, config, steps_per_epoch=steps, one_hot=one_hot, **binary)
 
     # ----------------------------------------------------------------- fit
     def trial_macs(self, model: keras.Model, verbose: Any = 1) -> int | None:
@@ -389,8 +379,7 @@ class ResNetHyperModel(kt.HyperModel):
     ) -> keras.callbacks.History:
         """Train ``model`` with the trial's recipe; returns the ``History``.
 
-        Compiles with ``make_optimizer``, ``make_loss``, ``make_metrics`` and adds
-        ``make_callbacks``, as ``train()`` does. Data as
+        Compiles with ``compile_model`` and adds ``make_callbacks``, as ``train()`` does. Data as
         :func:`~keras_resnet.tuning.trial.trial_data` takes it (arrays, a dataset, or
         a callable such as ``functools.partial(get_datasets, "digits")``). A subclass
         adds training knobs (e.g. fine-tuning learning rates) by reading ``hp`` here.
