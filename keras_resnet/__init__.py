@@ -3,6 +3,9 @@
 The model code (blocks, builder, zoo) imports only ``keras`` and works on every
 Keras backend. Data, training, tuning and export need TensorFlow; their names are
 loaded lazily on first use, so ``import keras_resnet`` stays light and backend-neutral.
+Importing the package registers every serializable object the toolkit saves (its
+layers and learning-rate schedules), so ``keras.saving.load_model(path,
+safe_mode=True)`` loads any model it wrote, in any process.
 
 Example:
     >>> import keras_resnet
@@ -20,6 +23,10 @@ from keras_resnet._startup import cli_startup
 
 cli_startup(sys.argv)  # `python -m keras_resnet`: load TensorFlow quietly, before Keras
 
+# Registration happens when these modules are imported (Keras-only, no TensorFlow).
+from keras_resnet import layers as _layers  # noqa: F401
+from keras_resnet import lr_schedules as _lr_schedules  # noqa: F401
+
 __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first attribute access)
@@ -27,8 +34,13 @@ _LAZY: dict[str, str] = {
     # models and zoo
     "ResNet": "keras_resnet.models",
     "ResNetConfig": "keras_resnet.config",
-    "create_model": "keras_resnet.zoo",
-    "list_models": "keras_resnet.zoo",
+    "DenseNet": "keras_resnet.densenet",
+    "DenseNetConfig": "keras_resnet.densenet",
+    "create_model": "keras_resnet.registry",
+    "list_models": "keras_resnet.registry",
+    "get_record": "keras_resnet.registry",
+    "register": "keras_resnet.registry",
+    "ModelRecord": "keras_resnet.registry",
     "model_spec": "keras_resnet.zoo",
     "load_keras_applications_weights": "keras_resnet.weights",
     "from_keras_applications": "keras_resnet.weights",
@@ -39,6 +51,7 @@ _LAZY: dict[str, str] = {
     "gradient_norms": "keras_resnet.analysis",
     "GradientNormHistory": "keras_resnet.analysis",
     "PUBLISHED_PARAMS": "keras_resnet.analysis",
+    "published_params": "keras_resnet.analysis",
     "list_blocks": "keras_resnet.lesion",
     "delete_blocks": "keras_resnet.lesion",
     "lesion_study": "keras_resnet.lesion",
@@ -59,9 +72,11 @@ _LAZY: dict[str, str] = {
     "get_strategy": "keras_resnet.training",
     # tuning
     "ResNetHyperModel": "keras_resnet.tuning",
+    "DenseNetHyperModel": "keras_resnet.densenet_tuning",
     "make_tuner": "keras_resnet.tuning",
     "trial_results": "keras_resnet.tuning",
     # data
+    "DataConfig": "keras_resnet.data",
     "DatasetInfo": "keras_resnet.data",
     "Datasets": "keras_resnet.data",
     "get_datasets": "keras_resnet.data",

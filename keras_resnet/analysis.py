@@ -69,7 +69,8 @@ def model_table(
         model: A keras_resnet model, or a variant name for
             :func:`keras_resnet.create_model`.
         input_shape: Concrete input shape to count with; needed when the model's input
-            has unknown spatial sizes (default for names: ``(224, 224, 3)``).
+            has unknown spatial sizes (default for names: the record's
+            ``input_shape``, e.g. ``(32, 32, 3)`` for ``resnet20``).
 
     Returns:
         One dict per group (``stem``, ``stage1`` ..., ``head``) and a ``total`` row,
@@ -82,9 +83,10 @@ def model_table(
         ['stem', 'stage1', 'stage2', 'head', 'total']
     """
     if isinstance(model, str):
-        from keras_resnet.zoo import create_model
+        from keras_resnet.registry import create_model, get_record
 
-        model = create_model(model, input_shape=tuple(input_shape or (224, 224, 3)))
+        shape = tuple(input_shape or get_record(model).input_shape)
+        model = create_model(model, input_shape=shape)
     elif not isinstance(model, keras.Model):
         raise TypeError(
             f"`model` must be a keras.Model or a variant name. Received: {type(model).__name__}"
@@ -173,22 +175,25 @@ def _human(n: int) -> str:
     return str(n)
 
 
-# Published trainable-parameter counts (1000 classes for ImageNet nets, 10 for CIFAR),
-# the figures /work/shared/REFERENCE.md cites; the zoo must reproduce them exactly.
-PUBLISHED_PARAMS: dict[str, tuple[int, str]] = {
-    "resnet18": (11_689_512, "torchvision"),
-    "resnet34": (21_797_672, "torchvision"),
-    "resnet50": (25_557_032, "torchvision"),
-    "resnet101": (44_549_160, "torchvision"),
-    "resnet152": (60_192_808, "torchvision"),
-    "resnext50_32x4d": (25_028_904, "torchvision"),
-    "resnext101_32x8d": (88_791_336, "torchvision"),
-    "wide_resnet50_2": (68_883_240, "torchvision"),
-    "wide_resnet101_2": (126_886_696, "torchvision"),
-    "resnet50_keras": (25_583_592, "keras.applications ResNet50 (25,636,712 with BN stats)"),
-    "resnet20": (269_722, "He et al. 2015 (0.27M; exact count)"),
-    "wrn28_10": (36_479_194, "Zagoruyko & Komodakis 2016 (36.5M; exact count)"),
-}
+def published_params() -> dict[str, tuple[int, str]]:
+    """Published trainable-parameter counts of the registry: name -> (count, source).
+
+    Counts are for each record's default classes (1000 for ImageNet nets, 10 for
+    CIFAR); the zoo reproduces every one exactly (tests/test_models.py).
+
+    Example:
+        >>> published_params()["resnet50"]
+        (25557032, 'torchvision weight metadata')
+    """
+    from keras_resnet.registry import records
+
+    return {r.name: (r.params, r.params_source) for r in records() if r.params is not None}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PUBLISHED_PARAMS":  # the earlier constant, now read from the registry
+        return published_params()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def zoo_table(
@@ -200,10 +205,10 @@ def zoo_table(
 
     Args:
         names: Variant names from :func:`keras_resnet.list_models`; defaults to every
-            variant with a published count (:data:`PUBLISHED_PARAMS`). Building the
+            variant with a published count (:func:`published_params`). Building the
             large ImageNet variants takes a few seconds each on a CPU.
-        input_shape: Input to count MACs with; defaults to ``(32, 32, 3)`` for CIFAR
-            variants (stem ``"cifar"``) and ``(224, 224, 3)`` for the others.
+        input_shape: Input to count MACs with; defaults to each record's
+            ``input_shape`` (``(32, 32, 3)`` for CIFAR variants, ``(224, 224, 3)``).
 
     Returns:
         One dict per variant: ``name``, ``input_shape``, ``params`` (all weights,
@@ -216,10 +221,10 @@ def zoo_table(
         >>> row["trainable_params"], row["published_params"], row["matches"]
         (269722, 269722, True)
     """
-    from keras_resnet.zoo import list_models, model_spec
+    from keras_resnet.registry import get_record, list_models
 
     if names is None:
-        names = list(PUBLISHED_PARAMS)
+        names = list(published_params())
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
         raise TypeError(f"`names` must be a list of variant names. Received: names={names!r}")
     valid = set(list_models(include_private=True))
@@ -231,15 +236,14 @@ def zoo_table(
         )
     rows = []
     for name in names:
-        shape = input_shape
-        if shape is None:
-            shape = (32, 32, 3) if model_spec(name).get("stem") == "cifar" else (224, 224, 3)
-        total = model_table(name, input_shape=tuple(shape))[-1]
-        published, source = PUBLISHED_PARAMS.get(name, (None, None))
+        record = get_record(name)
+        shape = tuple(input_shape or record.input_shape)
+        total = model_table(name, input_shape=shape)[-1]
+        published, source = record.params, record.params_source or None
         rows.append(
             {
                 "name": name,
-                "input_shape": tuple(shape),
+                "input_shape": shape,
                 "params": total["params"],
                 "trainable_params": total["trainable_params"],
                 "macs": total["macs"],

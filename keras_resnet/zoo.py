@@ -1,36 +1,61 @@
-"""Named architectures as data: each variant is a dict of :func:`ResNet` arguments.
+"""The built-in ResNet variants: one registry record each (see :mod:`keras_resnet.registry`).
 
 Names follow timm (``resnet50``, ``resnet50d``, ``resnext50_32x4d``,
 ``wide_resnet50_2``) and the CIFAR papers (``resnet20`` ... ``resnet1202``,
-``preact_resnet164``, ``resnext29_8x64d``, ``wrn28_10``). ``create_model`` merges a
-variant with user overrides as ``dict(spec, **overrides)``.
+``preact_resnet164``, ``resnext29_8x64d``, ``wrn28_10``). A record holds architecture
+arguments only; the default input and classes, the published trainable-parameter
+count and the names of the same layout elsewhere are fields of its own. Adding a
+variant is one ``_resnet(...)`` line.
 """
 
 from __future__ import annotations
 
-import difflib
-from types import MappingProxyType
 from typing import Any
 
-import keras
-
 from keras_resnet.models import ResNet
+from keras_resnet.registry import ModelRecord, create_model, get_record, list_models, register
 
-_IMAGENET_DEPTHS = {
-    18: ("basic", (2, 2, 2, 2)),
-    34: ("basic", (3, 4, 6, 3)),
-    50: ("bottleneck", (3, 4, 6, 3)),
-    101: ("bottleneck", (3, 4, 23, 3)),
-    152: ("bottleneck", (3, 8, 36, 3)),
-}
+__all__ = ["create_model", "get_record", "list_models", "model_spec"]
+
+_TV = "torchvision weight metadata"
+_CIFAR_INPUT = {"input_shape": (32, 32, 3), "classes": 10}
+_BLOCKS = {18: "basic", 34: "basic", 50: "bottleneck", 101: "bottleneck", 152: "bottleneck"}
+_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+_DEPTHS[152] = (3, 8, 36, 3)
 # keras.applications ResNet/ResNetV2: stride on the first 1x1 (v1), conv biases, BN
 # epsilon 1.001e-5 and Keras' default momentum, so their weights load one to one.
 _KERAS_APP = {"use_bias": True, "bn_epsilon": 1.001e-5, "bn_momentum": 0.99}
+_D = {"stem": "deep", "shortcut": "avg_down"}  # ResNet-C stem + ResNet-D shortcut (timm "d")
+
+
+def _resnet(
+    name: str,
+    arch: dict[str, Any],
+    params: int | None = None,
+    source: str = "",
+    description: str = "",
+    **fields: Any,
+) -> None:
+    register(
+        ModelRecord(
+            name,
+            ResNet,
+            arch,
+            params=params,
+            params_source=source,
+            description=description,
+            **fields,
+        )
+    )
 
 
 def _imagenet(depth: int, **kw: Any) -> dict[str, Any]:
-    block, depths = _IMAGENET_DEPTHS[depth]
-    return {"block": block, "stage_depths": depths, "stage_widths": (64, 128, 256, 512), **kw}
+    return {
+        "block": _BLOCKS[depth],
+        "stage_depths": _DEPTHS[depth],
+        "stage_widths": (64, 128, 256, 512),
+        **kw,
+    }
 
 
 def _cifar(n: int, **kw: Any) -> dict[str, Any]:
@@ -42,7 +67,6 @@ def _cifar(n: int, **kw: Any) -> dict[str, Any]:
         "stem": "cifar",
         "stem_width": 16,
         "shortcut": "zero_pad",
-        "classes": 10,
         **kw,
     }
 
@@ -57,7 +81,6 @@ def _wrn(depth: int, k: int) -> dict[str, Any]:
         "stage_widths": (16 * k, 32 * k, 64 * k),
         "stem": "cifar",
         "stem_width": 16,
-        "classes": 10,
     }
 
 
@@ -71,7 +94,6 @@ def _preact_cifar(depth: int) -> dict[str, Any]:
         "stage_widths": (16, 32, 64),
         "stem": "cifar",
         "stem_width": 16,
-        "classes": 10,
     }
 
 
@@ -85,103 +107,110 @@ def _resnext29(cardinality: int) -> dict[str, Any]:
         "base_width": 64,
         "stem": "cifar",
         "stem_width": 64,
-        "classes": 10,
     }
 
 
-_D = {"stem": "deep", "shortcut": "avg_down"}  # ResNet-C stem + ResNet-D shortcut (timm "d")
-_V2 = {"preact": True}
+def _same(tv: str | None = None, timm: str | None = None) -> dict[str, dict[str, str]]:
+    names = {"torchvision": tv, "timm": timm}
+    return {"weights": {k: v for k, v in names.items() if v}}
 
-_SPECS: dict[str, dict[str, Any]] = {
-    # ImageNet, ResNet v1.5 (stride on the 3x3): torchvision / timm definitions.
-    **{f"resnet{d}": _imagenet(d) for d in _IMAGENET_DEPTHS},
-    **{f"resnet{d}d": _imagenet(d, **_D) for d in (18, 34, 50, 101, 152)},
-    **{f"resnet{d}v2": _imagenet(d, **_V2) for d in (50, 101, 152)},
-    "resnext50_32x4d": _imagenet(50, groups=32, base_width=4),
-    "resnext101_32x8d": _imagenet(101, groups=32, base_width=8),
-    "resnext101_64x4d": _imagenet(101, groups=64, base_width=4),
-    "wide_resnet50_2": _imagenet(50, base_width=128),
-    "wide_resnet101_2": _imagenet(101, base_width=128),
-    # keras.applications-compatible layouts (load_keras_applications_weights).
-    **{f"resnet{d}_keras": _imagenet(d, stride_in="1x1", **_KERAS_APP) for d in (50, 101, 152)},
-    **{
-        f"resnet{d}v2_keras": _imagenet(d, preact=True, downsample_in="last", **_KERAS_APP)
-        for d in (50, 101, 152)
-    },
-    # CIFAR (He et al. 2015): residual nets with option A, and their plain twins.
-    **{f"resnet{6 * n + 2}": _cifar(n) for n in (3, 5, 7, 9, 18, 200)},
-    **{f"plain{6 * n + 2}": _cifar(n, shortcut=None) for n in (3, 5, 7, 9, 18)},
-    "preact_resnet164": _preact_cifar(164),
-    "preact_resnet1001": _preact_cifar(1001),
-    "resnext29_8x64d": _resnext29(8),
-    "resnext29_16x64d": _resnext29(16),
-    "wrn16_8": _wrn(16, 8),
-    "wrn28_10": _wrn(28, 10),
-    "wrn40_4": _wrn(40, 4),
-    # Private: the smallest full model, for fast tests.
-    "_tiny": {
+
+# ImageNet, ResNet v1.5 (stride on the 3x3): the torchvision / timm definitions.
+_resnet("resnet18", _imagenet(18), 11_689_512, _TV, **_same("resnet18", "resnet18"))
+_resnet("resnet34", _imagenet(34), 21_797_672, _TV, **_same("resnet34", "resnet34"))
+_resnet("resnet50", _imagenet(50), 25_557_032, _TV, **_same("resnet50", "resnet50"))
+_resnet("resnet101", _imagenet(101), 44_549_160, _TV, **_same("resnet101", "resnet101"))
+_resnet("resnet152", _imagenet(152), 60_192_808, _TV, **_same("resnet152", "resnet152"))
+# He et al. 2019 ResNet-D (deep stem, average-pool shortcut): timm's "d" nets.
+_XRES = "timm / fast.ai xresnet ResNet-D table"
+_resnet("resnet18d", _imagenet(18, **_D), 11_708_744, _XRES, **_same(timm="resnet18d"))
+_resnet("resnet34d", _imagenet(34, **_D), 21_816_904, _XRES, **_same(timm="resnet34d"))
+_resnet("resnet50d", _imagenet(50, **_D), 25_576_264, _XRES, **_same(timm="resnet50d"))
+_resnet("resnet101d", _imagenet(101, **_D), 44_568_392, _XRES, **_same(timm="resnet101d"))
+_resnet("resnet152d", _imagenet(152, **_D), 60_212_040, _XRES, **_same(timm="resnet152d"))
+# Pre-activation (He et al. 2016) with the v1.5 stride: timm's ResNetV2 with BatchNorm.
+_BIT = "BiT-R{}x1 / timm resnetv2_{} (Kolesnikov et al. 2020)"
+_resnet(
+    "resnet50v2",
+    _imagenet(50, preact=True),
+    25_549_352,
+    _BIT.format(50, 50),
+    **_same(timm="resnetv2_50"),
+)
+_resnet(
+    "resnet101v2",
+    _imagenet(101, preact=True),
+    44_541_480,
+    _BIT.format(101, 101),
+    **_same(timm="resnetv2_101"),
+)
+_resnet("resnet152v2", _imagenet(152, preact=True), **_same(timm="resnetv2_152"))
+# ResNeXt (Xie et al. 2017) and Wide ResNet-50/101 (Zagoruyko & Komodakis 2016).
+for _name, _depth, _kw, _count in (
+    ("resnext50_32x4d", 50, {"groups": 32, "base_width": 4}, 25_028_904),
+    ("resnext101_32x8d", 101, {"groups": 32, "base_width": 8}, 88_791_336),
+    ("resnext101_64x4d", 101, {"groups": 64, "base_width": 4}, 83_455_272),
+    ("wide_resnet50_2", 50, {"base_width": 128}, 68_883_240),
+    ("wide_resnet101_2", 101, {"base_width": 128}, 126_886_696),
+):
+    _resnet(_name, _imagenet(_depth, **_kw), _count, _TV, **_same(_name, _name))
+# keras.applications layouts (v1 stride on the 1x1, biases; V2 subsamples in the last
+# block of a stage): their weights load one to one (keras_resnet.weights).
+for _depth, _count in ((50, 25_583_592), (101, 44_601_832), (152, 60_268_520)):
+    _resnet(
+        f"resnet{_depth}_keras",
+        _imagenet(_depth, stride_in="1x1", **_KERAS_APP),
+        _count,
+        f"keras.applications ResNet{_depth} (trainable weights)",
+        weights={"keras_applications": f"ResNet{_depth}"},
+    )
+for _depth, _count in ((50, 25_568_360), (101, 44_577_896), (152, 60_236_904)):
+    _resnet(
+        f"resnet{_depth}v2_keras",
+        _imagenet(_depth, preact=True, downsample_in="last", **_KERAS_APP),
+        _count,
+        f"keras.applications ResNet{_depth}V2 (trainable weights)",
+        weights={"keras_applications": f"ResNet{_depth}V2"},
+    )
+# CIFAR (He et al. 2015): residual nets with option A, and their plain twins.
+for _n in (3, 5, 7, 9, 18, 200):
+    _count = 269_722 if _n == 3 else None
+    _source = "He et al. 2015 (0.27M); exact by summation, REFERENCE.md" if _n == 3 else ""
+    _resnet(f"resnet{6 * _n + 2}", _cifar(_n), _count, _source, **_CIFAR_INPUT)
+for _n in (3, 5, 7, 9, 18):
+    _resnet(f"plain{6 * _n + 2}", _cifar(_n, shortcut=None), **_CIFAR_INPUT)
+_resnet("preact_resnet164", _preact_cifar(164), **_CIFAR_INPUT)
+_resnet("preact_resnet1001", _preact_cifar(1001), **_CIFAR_INPUT)
+_resnet("resnext29_8x64d", _resnext29(8), **_CIFAR_INPUT)
+_resnet("resnext29_16x64d", _resnext29(16), **_CIFAR_INPUT)
+_resnet("wrn16_8", _wrn(16, 8), **_CIFAR_INPUT)
+_resnet(
+    "wrn28_10",
+    _wrn(28, 10),
+    36_479_194,
+    "Zagoruyko & Komodakis 2016 (36.5M); WideResNet-pytorch",
+    **_CIFAR_INPUT,
+)
+_resnet("wrn40_4", _wrn(40, 4), **_CIFAR_INPUT)
+# Private: the smallest full model, for fast tests.
+_resnet(
+    "_tiny",
+    {
         "block": "basic",
         "stage_depths": (1, 1),
         "stage_widths": (8, 16),
         "stem": "cifar",
         "stem_width": 8,
-        "classes": 10,
     },
-}
-SPECS = MappingProxyType(_SPECS)
-
-
-def list_models(include_private: bool = False) -> list[str]:
-    """Names accepted by :func:`create_model`, sorted.
-
-    Args:
-        include_private: Also list private variants (names starting with ``_``).
-
-    Returns:
-        The variant names.
-
-    Example:
-        >>> "resnet50" in list_models()
-        True
-    """
-    return sorted(n for n in _SPECS if include_private or not n.startswith("_"))
+    **_CIFAR_INPUT,
+)
 
 
 def model_spec(name: str) -> dict[str, Any]:
-    """The keyword arguments that define variant ``name`` (a copy).
+    """The architecture arguments of variant ``name`` (a copy; no head arguments).
 
     Example:
         >>> model_spec("resnext50_32x4d")["groups"]
         32
     """
-    if not isinstance(name, str) or name not in _SPECS:
-        hint = difflib.get_close_matches(str(name), list(_SPECS), n=3)
-        raise ValueError(
-            f"Unknown model name {name!r}"
-            + (f" (did you mean {', '.join(hint)}?)" if hint else "")
-            + ". Valid names: "
-            + ", ".join(list_models())
-        )
-    return dict(_SPECS[name])
-
-
-def create_model(name: str, /, **overrides: Any) -> keras.Model:
-    """Build the named variant, with any :func:`ResNet` argument overridden.
-
-    Args:
-        name: A name from :func:`list_models` (positional, so that ``name=`` in
-            ``overrides`` renames the model).
-        **overrides: Any argument of :func:`keras_resnet.models.ResNet`
-            (architecture fields or head/input arguments).
-
-    Returns:
-        A functional ``keras.Model`` named ``name`` unless overridden.
-
-    Example:
-        >>> model = create_model("resnet20", classes=100, input_shape=(32, 32, 3))
-        >>> tuple(model.output.shape)
-        (None, 100)
-    """
-    spec = model_spec(name)
-    spec.setdefault("name", name.lstrip("_"))
-    return ResNet(**dict(spec, **overrides))
+    return dict(get_record(name).arch)

@@ -8,9 +8,9 @@ import pytest
 
 import keras_resnet
 from keras_resnet.analysis import (
-    PUBLISHED_PARAMS,
     GradientNormHistory,
     gradient_norms,
+    published_params,
     zoo_table,
 )
 from keras_resnet.lesion import delete_blocks, lesion_curve, lesion_study, list_blocks
@@ -252,12 +252,13 @@ def test_zoo_table_without_published_count_and_errors():
 
 def test_public_api_exports_analysis_helpers():
     for name in ("zoo_table", "gradient_norms", "GradientNormHistory", "lesion_study",
-                 "lesion_curve", "delete_blocks", "list_blocks", "PUBLISHED_PARAMS"):  # fmt: skip
+                 "lesion_curve", "delete_blocks", "list_blocks", "PUBLISHED_PARAMS",
+                 "published_params", "get_record", "register", "ModelRecord"):  # fmt: skip
         assert getattr(keras_resnet, name) is not None
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
+@pytest.mark.parametrize("name", sorted(published_params()))
 def test_zoo_table_matches_every_published_count(name):
     (row,) = zoo_table([name])
-    assert row["trainable_params"] == PUBLISHED_PARAMS[name][0]
+    assert row["trainable_params"] == published_params()[name][0]

@@ -14,6 +14,10 @@ MODULES = [
     "keras_resnet.layers",
     "keras_resnet.blocks",
     "keras_resnet.models",
+    "keras_resnet.dense_blocks",
+    "keras_resnet.densenet",
+    pytest.param("keras_resnet.densenet_tuning", marks=pytest.mark.slow),  # fits a model
+    "keras_resnet.registry",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
     pytest.param("keras_resnet.weights", marks=pytest.mark.slow),  # builds ResNet50 4 times
@@ -28,6 +32,7 @@ MODULES = [
     # training: the examples that would train (train(), TrainResult) are +SKIP; the rest
     # build optimizers / callbacks / configs and take about a second together
     "keras_resnet.training.config",
+    "keras_resnet.lr_schedules",
     "keras_resnet.training.schedules",
     "keras_resnet.training.factories",
     "keras_resnet.training.callbacks",
@@ -35,8 +40,22 @@ MODULES = [
     "keras_resnet.training.precision",
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
+    "keras_resnet.training.rundir",
+    "keras_resnet.training.messages",
+    "keras_resnet.training.summary",
+    "keras_resnet.atomic",
+    "keras_resnet.training.backup",
+    "keras_resnet.training.fitting",
+    "keras_resnet.training.evaluation",
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
+    # tuning: the space and data helpers are quick; the hypermodel's and the search's
+    # examples build several networks and run a (skipped) search
+    "keras_resnet.tuning.space",
+    "keras_resnet.tuning.trial",
+    pytest.param("keras_resnet.tuning.hypermodel", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.tuning.search", marks=pytest.mark.slow),
+    "keras_resnet.commands.tune",
 ]
 
 

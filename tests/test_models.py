@@ -8,32 +8,11 @@ import pytest
 from model_checks import check_builds_and_trains, check_keras_round_trip, trainable_count
 from param_reference import reference_count
 
-from keras_resnet import ResNet, ResNetConfig, create_model, list_models, model_spec
+from keras_resnet import ResNet, ResNetConfig, create_model, get_record, list_models, model_spec
 from keras_resnet.blocks import basic_block, bottleneck_block, shortcut
 from keras_resnet.layers import HighwayGate, SpatialPyramidPooling, ZeroPadShortcut
+from keras_resnet.registry import records
 
-# Published exact trainable parameter counts (1000 classes ImageNet, 10 classes CIFAR).
-PUBLISHED = {
-    "resnet18": (11_689_512, "torchvision weight metadata"),
-    "resnet34": (21_797_672, "torchvision weight metadata"),
-    "resnet50": (25_557_032, "torchvision weight metadata"),
-    "resnet101": (44_549_160, "torchvision weight metadata"),
-    "resnet152": (60_192_808, "torchvision weight metadata"),
-    "resnext50_32x4d": (25_028_904, "torchvision weight metadata"),
-    "resnext101_32x8d": (88_791_336, "torchvision weight metadata"),
-    "resnext101_64x4d": (83_455_272, "torchvision weight metadata"),
-    "wide_resnet50_2": (68_883_240, "torchvision weight metadata"),
-    "wide_resnet101_2": (126_886_696, "torchvision weight metadata"),
-    "resnet18d": (11_708_744, "timm / fast.ai xresnet ResNet-D table"),
-    "resnet34d": (21_816_904, "timm / fast.ai xresnet ResNet-D table"),
-    "resnet50d": (25_576_264, "timm resnet50d; fast.ai xresnet ResNet-D table"),
-    "resnet101d": (44_568_392, "timm / fast.ai xresnet ResNet-D table"),
-    "resnet152d": (60_212_040, "timm / fast.ai xresnet ResNet-D table"),
-    "resnet50v2": (25_549_352, "BiT-R50x1 / timm resnetv2_50 (Kolesnikov et al. 2020)"),
-    "resnet101v2": (44_541_480, "BiT-R101x1 / timm resnetv2_101"),
-    "resnet20": (269_722, "He et al. 2015 (0.27M); exact by summation, REFERENCE.md"),
-    "wrn28_10": (36_479_194, "Zagoruyko & Komodakis 2016 (36.5M); WideResNet-pytorch"),
-}
 # Paper figures in millions (rounded in the papers); exact values come from the
 # independent summation in param_reference.py.
 PAPER_MILLIONS = {
@@ -46,15 +25,8 @@ PAPER_MILLIONS = {
 PAPER_MILLIONS_CONV_FC = {"preact_resnet1001": 10.2}
 # Deep variants take seconds each to build on 2 cores: their exact counts run with -m slow.
 HEAVY = {"resnet1202", "preact_resnet1001"} | {n for n in list_models() if "101" in n or "152" in n}
-# keras.applications builders whose counts the *_keras variants must equal.
-KERAS_APPS = {
-    "resnet50_keras": "ResNet50",
-    "resnet101_keras": "ResNet101",
-    "resnet152_keras": "ResNet152",
-    "resnet50v2_keras": "ResNet50V2",
-    "resnet101v2_keras": "ResNet101V2",
-    "resnet152v2_keras": "ResNet152V2",
-}
+# This file checks the residual family; tests/test_densenet.py checks the DenseNets.
+RESNETS = [r.name for r in records(include_private=True) if r.family == "resnet"]
 
 
 def _input_shape(name: str) -> tuple[int, int, int]:
@@ -68,15 +40,14 @@ def _marks(name: str):
     return [pytest.mark.slow] if name in HEAVY else []
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_marks(n)) for n in list_models(include_private=True)]
-)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in RESNETS])
 def test_trainable_parameter_count_is_exact(name):
     model = create_model(name, input_shape=_input_shape(name))
     count = trainable_count(model)
-    assert count == reference_count(model_spec(name))
-    if name in PUBLISHED:
-        assert count == PUBLISHED[name][0], PUBLISHED[name][1]
+    record = get_record(name)
+    assert count == reference_count({**record.arch, "classes": record.classes})
+    if record.params is not None:
+        assert count == record.params, record.params_source
     if name in PAPER_MILLIONS:
         # papers round or truncate to the last digit shown
         tolerance = 0.1 if PAPER_MILLIONS[name] >= 1 else 0.01
@@ -88,15 +59,21 @@ def test_trainable_parameter_count_is_exact(name):
         ]  # fmt: skip
         conv_fc = sum(int(np.prod(w.shape)) for layer in layers for w in layer.trainable_weights)
         assert abs(conv_fc / 1e6 - PAPER_MILLIONS_CONV_FC[name]) < 0.05
-    if name in KERAS_APPS:
-        ref = getattr(keras.applications, KERAS_APPS[name])(weights=None, input_shape=(32, 32, 3))
+    if "keras_applications" in record.weights:
+        builder = getattr(keras.applications, record.weights["keras_applications"])
+        ref = builder(weights=None, input_shape=(32, 32, 3))
         assert count == trainable_count(ref)
         assert model.count_params() == ref.count_params()
 
 
-def test_published_table_names_exist():
-    named = set(PUBLISHED) | set(PAPER_MILLIONS) | set(PAPER_MILLIONS_CONV_FC) | set(KERAS_APPS)
-    assert named <= set(list_models())
+def test_paper_table_names_exist_and_records_are_complete():
+    assert set(PAPER_MILLIONS) | set(PAPER_MILLIONS_CONV_FC) <= set(list_models())
+    for record in records():
+        assert (record.params is None) == (not record.params_source), record.name
+        assert record.input_shape == ((32, 32, 3) if record.classes == 10 else (224, 224, 3))
+    keras_names = {r.weights.get("keras_applications") for r in records()} - {None}
+    resnets = {f"ResNet{d}{v}" for d in (50, 101, 152) for v in ("", "V2")}
+    assert keras_names == resnets | {f"DenseNet{d}" for d in (121, 169, 201)}
 
 
 # The full lifecycle of deep variants takes minutes on 2 cores (graph size); the block
@@ -106,7 +83,7 @@ LIGHT = ["_tiny", "resnet20", "plain20", "wrn16_8", "resnet18"]
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=[] if n in LIGHT else [pytest.mark.slow]) for n in list_models(True)],
+    [pytest.param(n, marks=[] if n in LIGHT else [pytest.mark.slow]) for n in RESNETS],
 )
 def test_variant_trains_and_round_trips(name, tmp_path):
     shape = _input_shape(name)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from keras_resnet import create_model, load_keras_applications_weights
-from keras_resnet.weights import KERAS_APPLICATIONS, from_keras_applications
+from keras_resnet.weights import from_keras_applications, keras_applications_variants
+
+KERAS_APPLICATIONS = keras_applications_variants()
 
 
 def _randomize_batch_norm(model: keras.Model, rng: np.random.Generator) -> None:

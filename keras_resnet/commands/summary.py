@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -21,44 +22,81 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def zoo_markdown() -> str:
-    """A markdown table of every variant: kind, depths, trainable params, MACs.
+ZOO_HEADER = (
+    "| model | block | stage depths | input | trainable params | MACs |\n"
+    "| --- | --- | --- | --- | ---: | ---: |"
+)
 
-    MACs are counted at 224x224x3 for ImageNet-style stems and 32x32x3 for CIFAR nets.
+
+def zoo_row(name: str, input_size: int | None = None) -> str:
+    """One markdown row of the zoo table: kind, depths, trainable params, MACs.
+
+    Args:
+        name: A registry name.
+        input_size: Count at ``input_size x input_size``; defaults to the record's
+            own input (224 for ImageNet nets, 32 for CIFAR nets).
 
     Example:
-        >>> zoo_markdown().splitlines()[0]  # doctest: +SKIP
-        '| model | block | stage depths | input | trainable params | MACs |'
+        >>> zoo_row("resnet20")
+        '| `resnet20` | basic | 3-3-3 | 32 | 269,722 | 0.04 G |'
+        >>> zoo_row("densenet40_k12")
+        '| `densenet40_k12` | dense k=12 | 12-12-12 | 32 | 1,019,722 | 0.26 G |'
     """
-    from keras_resnet.analysis import model_table
-    from keras_resnet.zoo import SPECS, create_model, model_spec
+    import keras
 
-    lines = [
-        "| model | block | stage depths | input | trainable params | MACs |",
-        "| --- | --- | --- | --- | ---: | ---: |",
-    ]
-    for name in [n for n in SPECS if not n.startswith("_")]:  # family order
-        spec = model_spec(name)
-        size = 32 if spec.get("stem") == "cifar" else 224
-        total = model_table(create_model(name, input_shape=(size, size, 3)))[-1]
-        block = ("pre-act " if spec.get("preact") else "") + spec.get("block", "bottleneck")
-        if spec.get("groups", 1) > 1:
-            block += f" x{spec['groups']} groups"
-        if spec.get("shortcut", "projection") is None:
+    from keras_resnet.analysis import model_table
+    from keras_resnet.registry import create_model, get_record
+
+    record = get_record(name)
+    arch = record.arch
+    shape = record.input_shape if input_size is None else (input_size, input_size, 3)
+    total = model_table(create_model(name, input_shape=shape))[-1]
+    keras.backend.clear_session()  # free the graph before the next variant
+    if record.family == "densenet":
+        plain = arch.get("bottleneck_width", 4) == 0 and arch.get("compression", 0.5) == 1
+        block = f"dense{'' if plain else '-BC'} k={arch['growth_rate']}"
+        depths = "-".join(str(d) for d in arch["block_sizes"])
+    else:
+        block = ("pre-act " if arch.get("preact") else "") + arch.get("block", "bottleneck")
+        if arch.get("groups", 1) > 1:
+            block += f" x{arch['groups']} groups"
+        if "shortcut" in arch and arch["shortcut"] is None:
             block += ", no shortcut"
-        depths = "-".join(str(d) for d in spec["stage_depths"])
-        lines.append(
-            f"| `{name}` | {block} | {depths} | {size} | {total['trainable_params']:,} "
-            f"| {total['macs'] / 1e9:.2f} G |"
-        )
-    return "\n".join(lines)
+        depths = "-".join(str(d) for d in arch["stage_depths"])
+    return (
+        f"| `{name}` | {block} | {depths} | {shape[0]} | {total['trainable_params']:,} "
+        f"| {total['macs'] / 1e9:.2f} G |"
+    )
+
+
+def zoo_markdown(input_size: int | None = None) -> Iterator[str]:
+    """The markdown zoo table, line by line (each row is yielded once it is counted).
+
+    Example:
+        >>> lines = zoo_markdown()
+        >>> next(lines).split(" | ")[:2]
+        ['| model', 'block']
+    """
+    from keras_resnet.registry import records
+
+    yield from ZOO_HEADER.splitlines()
+    for record in records():  # registration (family) order
+        yield zoo_row(record.name, input_size)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``summary`` command."""
     p = subparsers.add_parser("summary", help="print a model's per-stage parameters and MACs")
     p.add_argument("model", help="variant name (see --list)", nargs="?")
-    p.add_argument("--input-shape", default="224,224,3", type=str, help="H,W,C (default 224,224,3)")
+    p.add_argument(
+        "--input-shape", default=None, type=str, help="H,W,C (default: the variant's own input)"
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        help="with --zoo: count every variant at SIZExSIZE instead of its own input",
+    )
     p.add_argument("--classes", type=int, default=None, help="override the number of classes")
     p.add_argument("--layers", action="store_true", help="also print Keras' layer-by-layer summary")
     p.add_argument("--list", action="store_true", help="list the variant names")
@@ -73,20 +111,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``summary``; returns the exit code."""
     from keras_resnet.analysis import format_table, model_table
-    from keras_resnet.zoo import create_model, list_models
+    from keras_resnet.registry import create_model, get_record, list_models
 
     if args.zoo:
-        print(zoo_markdown())
+        if args.input_size is not None and args.input_size < 32:
+            raise ValueError(
+                f"`--input-size` must be at least 32. Received: --input-size={args.input_size}"
+            )
+        for line in zoo_markdown(args.input_size):
+            print(line, flush=True)
         return 0
     if args.list or not args.model:
         print("\n".join(list_models()))
         return 0
-    overrides = {"input_shape": parse_shape(args.input_shape)}
+    record = get_record(args.model)
+    shape = record.input_shape if args.input_shape is None else parse_shape(args.input_shape)
+    overrides = {"input_shape": shape}
     if args.classes is not None:
         overrides["classes"] = args.classes
     model = create_model(args.model, **overrides)
     if args.layers:
         model.summary()
-    print(f"{model.name}  input {overrides['input_shape']}")
+    print(f"{model.name}  input {shape}")
     print(format_table(model_table(model)))
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet.training.backup import BackupAndRestore
 from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.ema import ModelEMA
 
@@ -101,6 +102,7 @@ def make_callbacks(
     *,
     monitor: str | None = None,
     initial_best: float | None = None,
+    backup_fallback: tuple[str, int] | None = None,
     ema_check: tuple[Any, str] | None = None,
     ema_evaluate: Callable[[keras.Model, Any], dict[str, float]] | None = None,
 ) -> list[keras.callbacks.Callback]:
@@ -109,10 +111,12 @@ def make_callbacks(
     Always: :class:`LearningRateLogger`, :class:`StopOnNaN`, early stopping with best
     weights restored (when ``config.early_stopping_patience > 0``). With
     ``output_dir``: :class:`HistoryCSV` (``history.csv``, appending on resume),
-    ``ModelCheckpoint`` (``best.keras``, raw weights), ``BackupAndRestore``
-    (``backup/``) and ``TensorBoard`` (``tensorboard/``). Last, with
-    ``config.use_ema``: :class:`~keras_resnet.training.ema.ModelEMA` (its average
-    saved as ``backup/ema.npz`` for resuming).
+    ``ModelCheckpoint`` (``best.keras``, raw weights), the crash-safe
+    :class:`~keras_resnet.training.backup.BackupAndRestore` (``backup/``, kept after
+    ``fit``: the run removes it once ``model.keras`` is saved) and ``TensorBoard``
+    (``tensorboard/``). Last, with ``config.use_ema``:
+    :class:`~keras_resnet.training.ema.ModelEMA` (its average saved as
+    ``backup/ema.npz`` for resuming).
 
     Args:
         config: The training configuration.
@@ -120,6 +124,8 @@ def make_callbacks(
         monitor: Metric to monitor; defaults to ``config.monitor``.
         initial_best: Best monitored value of earlier (resumed) epochs, so that
             ``best.keras`` is only replaced by a better model.
+        backup_fallback: ``(checkpoint, epochs_done)`` to resume from when the backup
+            is damaged beyond its previous state.
         ema_check: ``(data, split name)`` on which ``ModelEMA`` compares the raw and
             averaged weights at the end (see
             :func:`~keras_resnet.training.ema.selection_data`); ``None``: keep raw.
@@ -160,7 +166,11 @@ def make_callbacks(
             initial_value_threshold=initial_best,
         )
     )
-    callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(out, "backup")))
+    callbacks.append(
+        BackupAndRestore(
+            os.path.join(out, "backup"), fallback=backup_fallback, delete_checkpoint=False
+        )
+    )
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
     return callbacks + _ema_callbacks(config, out, monitor, ema_check, ema_evaluate)

@@ -1,0 +1,137 @@
+"""Learning-rate schedules Keras lacks, registered for ``.keras`` saving (Keras only).
+
+Keras provides cosine decay (``keras.optimizers.schedules.CosineDecay``) and
+step-indexed piecewise constants; it lacks a warm-up wrapper around an arbitrary
+schedule and step decay at *epoch* boundaries, so those two are written here. They
+live outside :mod:`keras_resnet.training` (which needs TensorFlow) so that
+``import keras_resnet`` registers them and a saved model's optimizer loads anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up in front of another schedule (Goyal et al. 2017).
+
+    ``lr(step) = after(step) * min(1, (step + 1) / warmup_steps)``: the ramp multiplies
+    the wrapped schedule, so its own boundaries stay where they were.
+
+    Args:
+        after: The schedule (or a constant float) to warm up into.
+        warmup_steps: Length of the ramp in optimizer steps (>= 0).
+
+    Example:
+        >>> lr = WarmUp(0.1, warmup_steps=10)
+        >>> round(float(lr(4)), 4), round(float(lr(20)), 4)
+        (0.05, 0.1)
+    """
+
+    def __init__(self, after: Any, warmup_steps: int) -> None:
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+            raise ValueError(
+                f"`warmup_steps` must be an integer >= 0. Received: warmup_steps={warmup_steps!r}"
+            )
+        if not (
+            isinstance(after, keras.optimizers.schedules.LearningRateSchedule)
+            or isinstance(after, (int, float))
+        ):
+            raise TypeError(
+                "`after` must be a LearningRateSchedule or a float. "
+                f"Received: after={type(after).__name__}"
+            )
+        self.after = after
+        self.warmup_steps = warmup_steps
+
+    def __call__(self, step: Any) -> Any:
+        step = ops.cast(step, "float32")
+        if isinstance(self.after, keras.optimizers.schedules.LearningRateSchedule):
+            base = ops.cast(self.after(step), "float32")
+        else:
+            base = ops.cast(self.after, "float32")
+        if self.warmup_steps == 0:
+            return base
+        ramp = ops.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
+        return base * ramp
+
+    def get_config(self) -> dict[str, Any]:
+        after = self.after
+        if isinstance(after, keras.optimizers.schedules.LearningRateSchedule):
+            after = keras.saving.serialize_keras_object(after)
+        return {"after": after, "warmup_steps": self.warmup_steps}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> WarmUp:
+        config = dict(config)
+        if isinstance(config["after"], dict):
+            config["after"] = keras.saving.deserialize_keras_object(config["after"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class EpochStepDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Multiply the learning rate by ``factor`` at each epoch boundary.
+
+    He et al. 2015 (CIFAR: / 10 at 50% and 75% of training) and the ImageNet step
+    recipe (/ 10 at epochs 30, 60, 80). Boundaries are in epochs (may be fractional);
+    the epoch is ``step / steps_per_epoch``.
+
+    Args:
+        initial_learning_rate: Learning rate before the first boundary (> 0).
+        boundaries: Increasing epoch numbers.
+        steps_per_epoch: Optimizer steps per epoch (> 0).
+        factor: Multiplier applied at each boundary, in (0, 1].
+
+    Example:
+        >>> lr = EpochStepDecay(0.1, boundaries=[2, 3], steps_per_epoch=10)
+        >>> [round(float(lr(s)), 4) for s in (0, 19, 20, 30)]
+        [0.1, 0.1, 0.01, 0.001]
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        boundaries: list[float] | tuple[float, ...],
+        steps_per_epoch: int,
+        factor: float = 0.1,
+    ) -> None:
+        if not initial_learning_rate > 0:
+            raise ValueError(
+                "`initial_learning_rate` must be > 0. "
+                f"Received: initial_learning_rate={initial_learning_rate!r}"
+            )
+        if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+            raise ValueError(
+                f"`steps_per_epoch` must be a positive integer. Received: {steps_per_epoch!r}"
+            )
+        boundaries = [float(b) for b in boundaries]
+        if boundaries != sorted(boundaries) or any(b < 0 for b in boundaries):
+            raise ValueError(
+                f"`boundaries` must be increasing epochs >= 0. Received: boundaries={boundaries!r}"
+            )
+        if not 0 < factor <= 1:
+            raise ValueError(f"`factor` must be in (0, 1]. Received: factor={factor!r}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.boundaries = boundaries
+        self.steps_per_epoch = steps_per_epoch
+        self.factor = float(factor)
+
+    def __call__(self, step: Any) -> Any:
+        epoch = ops.cast(step, "float32") / float(self.steps_per_epoch)
+        passed = ops.zeros((), "float32")
+        for boundary in self.boundaries:
+            passed = passed + ops.cast(ops.greater_equal(epoch, boundary), "float32")
+        return self.initial_learning_rate * ops.power(self.factor, passed)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "boundaries": list(self.boundaries),
+            "steps_per_epoch": self.steps_per_epoch,
+            "factor": self.factor,
+        }

@@ -1,0 +1,80 @@
+"""Saved models load in a fresh process after ``import keras_resnet`` (issue 13.1).
+
+Each check runs in a new Python process as the first thing it does, as a user meets
+it: the process that saved the model has registered the custom layers, a new one has
+only what ``import keras_resnet`` registers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_resnet import create_model, train
+from keras_resnet.training import TrainConfig
+
+# One _tiny model with every custom layer: option-A zero-pad shortcuts (stage 2),
+# highway gates and the spatial-pyramid head.
+ALL_LAYERS = {"shortcut": "zero_pad", "pooling": "spp"}
+
+
+def _fresh(code_or_args: str | list[str], cwd) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-c", code_or_args] if isinstance(code_or_args, str) else code_or_args
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_every_custom_layer_loads_with_plain_keras_in_a_fresh_process(tmp_path):
+    x = np.random.default_rng(0).random((2, 16, 16, 3), dtype="float32")
+    zero_pad = create_model("_tiny", input_shape=(16, 16, 3), **ALL_LAYERS)
+    highway = create_model("_tiny", input_shape=(16, 16, 3), shortcut="highway")
+    classes = {type(layer).__name__ for m in (zero_pad, highway) for layer in m.layers}
+    assert {"ZeroPadShortcut", "HighwayGate", "SpatialPyramidPooling"} <= classes
+    for model in (zero_pad, highway):
+        model.save(tmp_path / f"{model.name}_{len(model.layers)}.keras")
+        np.save(tmp_path / f"{model.name}_{len(model.layers)}.npy", model.predict(x, verbose=0))
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import glob, sys, keras_resnet, keras, numpy as np\n"
+        "assert not {'keras_resnet.training', 'keras_resnet.data'} & set(sys.modules)\n"
+        "x = np.load('x.npy')\n"
+        "for path in sorted(glob.glob('*.keras')):\n"
+        "    model = keras.saving.load_model(path, safe_mode=True)\n"
+        "    np.testing.assert_array_equal(model.predict(x, verbose=0),"
+        " np.load(path[:-6] + '.npy'))\n"
+        "    print('loaded', path)\n"
+    )
+    assert _fresh(code, tmp_path).stdout.count("loaded") == 2
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A real run folder: one short epoch of _tiny with zero-pad shortcuts on digits."""
+    out = tmp_path_factory.mktemp("loading") / "run"
+    config = TrainConfig(epochs=1, batch_size=256, use_ema=False)
+    train("_tiny", "digits", config, output_dir=out, model_kwargs={"shortcut": "zero_pad"},
+          export=False, verbose=0)  # fmt: skip
+    assert isinstance(keras.saving.load_model(out / "model.keras"), keras.Model)
+    return out
+
+
+def test_evaluate_run_folder_is_the_first_thing_a_process_does(run_dir):
+    result = _fresh(
+        [sys.executable, "-m", "keras_resnet", "evaluate", str(run_dir), "--json"], run_dir
+    )
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert scores["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
+
+
+def test_evaluate_keras_file_is_the_first_thing_a_process_does(run_dir):
+    argv = [sys.executable, "-m", "keras_resnet", "evaluate", "model.keras", "--dataset", "digits"]
+    assert "accuracy" in _fresh(argv, run_dir).stdout
