@@ -22,6 +22,7 @@ MODULES = [
     "keras_resnet.analysis",
     pytest.param("keras_resnet.weights", marks=pytest.mark.slow),  # builds ResNet50 4 times
     "keras_resnet.cli",
+    "keras_resnet._startup",
     "keras_resnet.commands.summary",
     # export's and serving's examples write and reload small artifacts (about 20 s)
     pytest.param("keras_resnet.export", marks=pytest.mark.slow),
@@ -35,6 +36,7 @@ MODULES = [
     "keras_resnet.training.schedules",
     "keras_resnet.training.factories",
     "keras_resnet.training.callbacks",
+    "keras_resnet.training.ema",  # fits a 2-weight model for 2 epochs
     "keras_resnet.training.precision",
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
