@@ -11,6 +11,7 @@ process CPU-seconds (all threads) per image after warm-up steps. Prints ONE JSON
 with the figures and each one's ratio to PyTorch's for the same model.
 
 Usage: python benchmarks/cpu_vs_pytorch.py [--rounds 3] [--steps 5] [--models resnet50,resnet20]
+           [--frameworks keras-tensorflow,keras-jax,keras-torch,pytorch]
        (needs ``pip install -e ".[bench]"`` for torch/torchvision; without them only the
        Keras figures are reported)
 """
@@ -113,12 +114,12 @@ def worker(config: str, batch: int, steps: int, warmup: int) -> None:
     print(json.dumps({"cpu_s_per_image": cpu / (steps * batch), "loss": loss}))
 
 
-def _configs(models: list[str]) -> list[str]:
+def _configs(models: list[str], wanted: list[str]) -> list[str]:
     frameworks = ["keras-tensorflow"]
     frameworks += [f"keras-{m}" for m in ("jax", "torch") if importlib.util.find_spec(m)]
     if importlib.util.find_spec("torch") and importlib.util.find_spec("torchvision"):
         frameworks.append("pytorch")
-    return [f"{f}:{m}" for m in models for f in frameworks]
+    return [f"{f}:{m}" for m in models for f in frameworks if f in wanted]
 
 
 def run(config: str, args) -> float | None:
@@ -142,11 +143,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--models", default="resnet50,resnet20")
+    parser.add_argument(
+        "--frameworks",
+        default="keras-tensorflow,keras-jax,keras-torch,pytorch",
+        help="the installed ones of these are timed",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.batch_size, args.steps, args.warmup)
-    configs = _configs(args.models.split(","))
+    configs = _configs(args.models.split(","), args.frameworks.split(","))
     samples: dict[str, list[float]] = {c: [] for c in configs}
     for _ in range(args.rounds):
         for config in configs:
