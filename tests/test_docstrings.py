@@ -47,6 +47,13 @@ MODULES = [
     "keras_resnet.training.evaluation",
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
+    # tuning: the space and data helpers are quick; the hypermodel's and the search's
+    # examples build several networks and run a (skipped) search
+    "keras_resnet.tuning.space",
+    "keras_resnet.tuning.trial",
+    pytest.param("keras_resnet.tuning.hypermodel", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.tuning.search", marks=pytest.mark.slow),
+    "keras_resnet.commands.tune",
 ]
 
 
