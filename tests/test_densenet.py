@@ -252,9 +252,9 @@ def test_cli_trains_a_densenet_and_it_loads_and_exports_in_a_fresh_process(tmp_p
     assert json.loads((out / "summary.json").read_text())["epochs_completed"] == 1
     check = textwrap.dedent(
         f"""
-        import numpy as np, tensorflow as tf
+        import keras, tensorflow as tf
         import keras_resnet
-        model = keras_resnet.load_keras_model({str(out / "model.keras")!r})  # safe mode
+        model = keras.saving.load_model({str(out / "model.keras")!r}, safe_mode=True)
         assert model.get_layer("stage2_layer2_concat").output.shape[-1] == 16
         sm = keras_resnet.export_saved_model(model, {str(tmp_path / "sm")!r})  # verifies
         served = tf.saved_model.load(sm).signatures["serving_default"]
