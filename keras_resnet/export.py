@@ -25,9 +25,12 @@ module (never the reverse).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import warnings
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ import tensorflow as tf
 from keras_resnet.atomic import atomic_path as _atomic_path
 from keras_resnet.atomic import remove_path as _remove
 from keras_resnet.atomic import write_json_atomic
+from keras_resnet.checks import check_bool, check_choice, check_int, check_path
 
 SERVE_ENDPOINT = "serve"  # also written as the "serving_default" signature
 BYTES_ENDPOINT = "serve_bytes"
@@ -136,18 +140,6 @@ def _check_class_names(class_names: Any, classes: int) -> tuple[str, ...] | None
     return names
 
 
-def _check_top_k(top_k: Any) -> int:
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")
-    return top_k
-
-
-def _check_flag(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
-    return value
-
-
 def _num_classes(model: keras.Model) -> int:
     shape = model.output_shape
     if len(shape) != 2 or shape[-1] is None:
@@ -170,9 +162,7 @@ def _outputs_logits(model: keras.Model) -> bool:
 
 
 def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`{name}` must be a path. Received: {name}={path!r}")
-    dest = Path(path)
+    dest = check_path(name, path)
     if suffix is not None and dest.suffix != suffix:
         raise ValueError(f"`{name}` must end with '{suffix}'. Received: {name}={str(path)!r}")
     if dest.name in ("", ".", ".."):
@@ -340,18 +330,14 @@ def export_saved_model(
     mean_ = _channel_stats(mean, "mean", channels, 0.0)
     std_ = _channel_stats(std, "std", channels, 1.0)
     names = _check_class_names(class_names, classes)
-    k = min(_check_top_k(top_k), classes)
+    k = min(check_int("top_k", top_k, min_value=1), classes)
     if logits is None:
         logits = _outputs_logits(model)
-    _check_flag(logits, "logits")
-    _check_flag(antialias, "antialias")
-    _check_flag(verify, "verify")
-    _check_flag(overwrite, "overwrite")
-    if resize_method not in _RESIZE_METHODS:
-        raise ValueError(
-            f"`resize_method` must be one of {_RESIZE_METHODS}. "
-            f"Received: resize_method={resize_method!r}"
-        )
+    check_bool("logits", logits)
+    check_bool("antialias", antialias)
+    check_bool("verify", verify)
+    check_bool("overwrite", overwrite)
+    check_choice("resize_method", resize_method, _RESIZE_METHODS)
     dest = _check_destination(export_dir, "export_dir", overwrite, None)
 
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -470,8 +456,8 @@ def save_keras_model(
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={type(model).__name__}")
-    _check_flag(overwrite, "overwrite")
-    _check_flag(verify, "verify")
+    check_bool("overwrite", overwrite)
+    check_bool("verify", verify)
     dest = _check_destination(path, "path", overwrite, ".keras")
     with _atomic_path(dest, overwrite=overwrite) as tmp:
         model.save(str(tmp))
@@ -500,14 +486,34 @@ def load_keras_model(path: str | os.PathLike, *, compile: bool = False) -> keras
     """
     import keras_resnet.layers  # noqa: F401 - registers the custom layers for loading
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`path` must be a path. Received: path={path!r}")
-    file = Path(path)
+    file = check_path("path", path)
+    check_bool("compile", compile)
     if file.suffix != ".keras":
         raise ValueError(f"`path` must be a '.keras' file. Received: path={str(path)!r}")
     if not file.is_file():
         raise FileNotFoundError(f"No such .keras file. Received: path={str(path)!r}")
-    return keras.saving.load_model(str(file), compile=compile, safe_mode=True)
+    if not zipfile.is_zipfile(file):
+        raise ValueError(
+            f"{str(path)!r} is not a valid Keras archive: not a zip file (empty, truncated or "
+            f"another format). Received: path={str(path)!r}"
+        )
+    try:
+        return keras.saving.load_model(str(file), compile=compile, safe_mode=True)
+    except PermissionError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        KeyError,
+        OSError,
+        json.JSONDecodeError,
+    ) as err:
+        # corrupt bytes inside the zip surface as zip, zlib, h5py (OSError) or JSON errors
+        raise ValueError(
+            f"{str(path)!r} is not a valid Keras archive ({type(err).__name__}: {err}). "
+            f"Received: path={str(path)!r}"
+        ) from None
 
 
 def _probe_floats(model: keras.Model) -> np.ndarray | None:
@@ -588,17 +594,14 @@ def export_tflite(
         (2, 3)
     """
     _check_model(model)
-    if quantize not in QUANTIZE_MODES:
-        raise ValueError(
-            f"`quantize` must be one of {QUANTIZE_MODES}. Received: quantize={quantize!r}"
-        )
+    check_choice("quantize", quantize, QUANTIZE_MODES)
     size = _image_size(model, image_size)
     channels = int(model.input_shape[-1])
     embed = mean is not None or std is not None
     mean_ = _channel_stats(mean, "mean", channels, 0.0)
     std_ = _channel_stats(std, "std", channels, 1.0)
-    _check_flag(overwrite, "overwrite")
-    _check_flag(verify, "verify")
+    check_bool("overwrite", overwrite)
+    check_bool("verify", verify)
     dest = _check_destination(path, "path", overwrite, ".tflite")
 
     def serve(x: tf.Tensor) -> tf.Tensor:

@@ -14,6 +14,9 @@ MODULES = [
     "keras_resnet.layers",
     "keras_resnet.blocks",
     "keras_resnet.models",
+    "keras_resnet.dense_blocks",
+    "keras_resnet.densenet",
+    pytest.param("keras_resnet.densenet_tuning", marks=pytest.mark.slow),  # fits a model
     "keras_resnet.registry",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
@@ -25,6 +28,7 @@ MODULES = [
     pytest.param("keras_resnet.weights.keras_applications", marks=pytest.mark.slow),
     pytest.param("keras_resnet.weights.keras_files", marks=pytest.mark.slow),
     "keras_resnet.cli",
+    "keras_resnet._startup",
     "keras_resnet.commands.summary",
     # export's and serving's examples write and reload small artifacts (about 20 s)
     pytest.param("keras_resnet.export", marks=pytest.mark.slow),
@@ -38,6 +42,7 @@ MODULES = [
     "keras_resnet.training.schedules",
     "keras_resnet.training.factories",
     "keras_resnet.training.callbacks",
+    "keras_resnet.training.ema",  # fits a 2-weight model for 2 epochs
     "keras_resnet.training.precision",
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
@@ -50,6 +55,13 @@ MODULES = [
     "keras_resnet.training.evaluation",
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
+    # tuning: the space and data helpers are quick; the hypermodel's and the search's
+    # examples build several networks and run a (skipped) search
+    "keras_resnet.tuning.space",
+    "keras_resnet.tuning.trial",
+    pytest.param("keras_resnet.tuning.hypermodel", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.tuning.search", marks=pytest.mark.slow),
+    "keras_resnet.commands.tune",
 ]
 
 

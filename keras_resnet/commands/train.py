@@ -9,6 +9,7 @@ written to ``runs/resnet20-digits``. Precedence: recipe < ``--config`` file < fl
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 DEFAULT_MODEL = "resnet20"
@@ -57,7 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the run in --output")
     p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (+ model, ...)")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no per-epoch output (else progress bars on a terminal, one line per epoch in a file)",
+    )
     p.add_argument(
         "--weights", default=None,
         help="pretrained weights: .keras, run folder, .safetensors, timm/keras-hub folder, ...",
@@ -85,6 +90,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         >>> run_args["model"], run_args["config"].epochs
         ('resnet20', 3)
     """
+    from keras_resnet.checks import check_path
     from keras_resnet.training import default_recipe, get_recipe, load_config_file
 
     file: dict[str, Any] = load_config_file(args.config) if args.config else {}
@@ -94,6 +100,8 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
     file.pop("model", None), file.pop("dataset", None)
     model_kwargs = file.pop("model_kwargs", {})
     data_kwargs = file.pop("data_kwargs", {})
+    if args.output is not None:
+        check_path("output", args.output)  # `--output ''` is refused, not the default folder
     output = file.pop("output", None) if args.output is None else args.output
     if output is None:
         output = f"runs/{model}-{dataset}"
@@ -118,6 +126,25 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         "data_kwargs": data_kwargs,
         "weights": weights,
     }
+
+
+def fit_verbosity(quiet: bool, stream: Any = None) -> int | str:
+    """``model.fit`` verbosity: progress bars on a terminal, one plain line per epoch
+    when output goes to a file or a pipe (Keras ``verbose=2``), nothing when ``quiet``.
+
+    Args:
+        quiet: ``--quiet`` was given.
+        stream: The output stream (default ``sys.stdout``).
+
+    Example:
+        >>> import io
+        >>> fit_verbosity(False, io.StringIO()), fit_verbosity(True)
+        (2, 0)
+    """
+    if quiet:
+        return 0
+    stream = sys.stdout if stream is None else stream
+    return "auto" if getattr(stream, "isatty", lambda: False)() else 2
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             model_kwargs=spec["model_kwargs"],
             data_kwargs=spec["data_kwargs"],
             export=not args.no_export,
-            verbose=0 if args.quiet else "auto",
+            verbose=fit_verbosity(args.quiet),
             weights=spec["weights"],
         )
     except NonFiniteLossError as err:

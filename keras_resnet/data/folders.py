@@ -45,7 +45,64 @@ def _classes(root: Path) -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
-def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
+def _split_files(
+    folder: Path | None, tag: str, class_names: list[str], order: np.random.Generator
+) -> tuple[tuple[list[str], list[int]] | None, list[str]]:
+    """The (files, labels) of one split folder in a fixed shuffled order, and the skipped."""
+    if folder is None:
+        return None, []
+    extra = sorted(set(_classes(folder)) - set(class_names))
+    if extra:
+        raise ValueError(
+            f"Class folders {extra} in {tag} are not in the training classes "
+            f"{class_names}. Received: path={str(folder)!r}"
+        )
+    files, labels, skipped = _scan(folder, class_names)
+    if not files:
+        raise ValueError(
+            f"No readable images in the {tag} folder (skipped {len(skipped)} files). "
+            f"Received: path={str(folder)!r}"
+        )
+    empty = sorted(set(class_names) - {class_names[i] for i in labels})
+    if tag == "train" and empty:
+        raise ValueError(
+            f"Class folder(s) {empty} in the training folder hold no readable image "
+            f"(skipped {len(skipped)} files in all); remove them or add images. "
+            f"Received: path={str(folder)!r}"
+        )
+    perm = order.permutation(len(files))
+    return ([files[i] for i in perm], [labels[i] for i in perm]), skipped
+
+
+def _first_image(file: str, channels: int | None) -> tuple[int, tuple[int, int]]:
+    """Channels to decode with (1 or 3) and the (height, width) of the first image."""
+    first = tf.io.decode_image(
+        tf.io.read_file(file), channels=channels or 0, expand_animations=False
+    )
+    in_channels = channels or (1 if int(first.shape[-1]) in (1, 2) else 3)
+    return in_channels, (int(first.shape[0]), int(first.shape[1]))
+
+
+def _file_split(files_labels: tuple | None, channels: int) -> src.Split | None:
+    """A streamed split: decode each file on the fly, dropping files that fail."""
+    if files_labels is None:
+        return None
+    files, labels = files_labels
+
+    def load(file, label):
+        image = tf.io.decode_image(
+            tf.io.read_file(file), channels=channels, expand_animations=False
+        )
+        image.set_shape([None, None, channels])
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int32)))
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.ignore_errors(log_warning=True)  # a truncated file never ends an epoch
+    return src.Split(ds, len(files))
+
+
+def load_folder_source(path: str, *, name: str, channels: int | None = None) -> src.Source:
     """Images in class subfolders: ``PATH/<class>/*.png|jpg|gif|bmp``.
 
     With ``PATH/train/<class>/...`` (and optionally ``PATH/test/<class>`` and
@@ -54,12 +111,15 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
     split. Files are decoded on the fly (never all loaded into memory); non-image and
     corrupt files are skipped, counted and reported with one warning. The file list
     is put in a fixed pseudo-random order so that a validation split carved from it
-    covers all classes and the shuffle buffer sees mixed classes.
+    covers all classes and the shuffle buffer sees mixed classes. A training folder
+    needs at least two classes, each with at least one readable image: an empty class
+    folder would otherwise become a class that is never seen.
 
     Args:
         path: str, the folder.
         name: str, the data set name (``"dir:PATH"``).
-        options: dict of :func:`~keras_resnet.data.get_datasets` options (``channels``).
+        channels: 1 or 3 to decode every image with that many channels, or None (the
+            first training image decides).
 
     Returns:
         :class:`~keras_resnet.data.sources.Source`.
@@ -71,7 +131,7 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
         >>> for c in ("a", "b"):
         ...     (root / c).mkdir()
         ...     _ = (root / c / "0.png").write_bytes(png)
-        >>> load_folder_source(str(root), name="dir:toy", options={}).class_names
+        >>> load_folder_source(str(root), name="dir:toy").class_names
         ('a', 'b')
     """
     root = Path(path).expanduser()
@@ -90,76 +150,30 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
             f"Image folder has no class subfolders (expected PATH/<class>/<image>). "
             f"Received: path={path!r}"
         )
-    channels = options.get("channels")
     order = np.random.default_rng(0)
-
-    def split_of(folder: Path | None, tag: str) -> tuple[src.Split | None, list[str]]:
-        if folder is None:
-            return None, []
-        extra = sorted(set(_classes(folder)) - set(class_names))
-        if extra:
-            raise ValueError(
-                f"Class folders {extra} in {tag} are not in the training classes "
-                f"{class_names}. Received: path={str(folder)!r}"
-            )
-        files, labels, skipped = _scan(folder, class_names)
-        if not files:
-            raise ValueError(
-                f"No readable images in the {tag} folder (skipped {len(skipped)} files). "
-                f"Received: path={str(folder)!r}"
-            )
-        perm = order.permutation(len(files))
-        files = [files[i] for i in perm]
-        labels = [labels[i] for i in perm]
-        return (files, labels), skipped
-
-    (train_files, train_labels), skipped = split_of(train_root, "train")
-    if channels is None:
-        first = tf.io.decode_image(tf.io.read_file(train_files[0]), expand_animations=False)
-        c = int(first.shape[-1])
-        in_channels = 1 if c in (1, 2) else 3
-    else:
-        first = tf.io.decode_image(
-            tf.io.read_file(train_files[0]), channels=channels, expand_animations=False
+    (train_files, train_labels), skipped = _split_files(train_root, "train", class_names, order)
+    if len(class_names) < 2:
+        raise ValueError(
+            "An image folder needs at least 2 class subfolders to train a classifier. "
+            f"Received: path={path!r} with class folders {class_names}"
         )
-        in_channels = channels
-    first_size = (int(first.shape[0]), int(first.shape[1]))
-
-    def make(files_labels) -> src.Split | None:
-        if files_labels is None:
-            return None
-        files, labels = files_labels
-
-        def load(file, label):
-            image = tf.io.decode_image(
-                tf.io.read_file(file), channels=in_channels, expand_animations=False
-            )
-            image.set_shape([None, None, in_channels])
-            return image, label
-
-        ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int32)))
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.ignore_errors(log_warning=True)  # a truncated file never ends an epoch
-        return src.Split(ds, len(files))
-
-    test_fl, test_skipped = split_of(test_root, "test")
-    val_fl, val_skipped = split_of(val_root, "validation")
+    in_channels, first_size = _first_image(train_files[0], channels)
+    test_fl, test_skipped = _split_files(test_root, "test", class_names, order)
+    val_fl, val_skipped = _split_files(val_root, "validation", class_names, order)
     skipped_all = skipped + test_skipped + val_skipped
     src._warn_skipped(len(skipped_all), str(root), skipped_all)
     image_shape = (None, None, in_channels)
     return src.Source(
         name=name,
-        train=make((train_files, train_labels)),
-        test=make(test_fl),
-        validation=make(val_fl),
+        train=_file_split((train_files, train_labels), in_channels),
+        test=_file_split(test_fl, in_channels),
+        validation=_file_split(val_fl, in_channels),
         class_names=tuple(class_names),
         image_shape=image_shape,
         in_memory=False,
         default_augment=src.default_augment_for(name, (*first_size, in_channels)),
-        extra={
-            "cache_default": False,
-            "shard_by_data": True,
-            "default_size": first_size,
-            "skipped": len(skipped_all),
-        },
+        cache_default=False,
+        shard_by_data=True,
+        default_size=first_size,
+        skipped=len(skipped_all),
     )

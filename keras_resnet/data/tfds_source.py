@@ -36,41 +36,10 @@ def _int32_labels(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Ten
     return image, tf.cast(label, tf.int32)
 
 
-def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.Source:
-    """Resolve a TFDS data set into a :class:`~keras_resnet.data.sources.Source`.
-
-    Class count, image shape and class names come from the TFDS info. Splits are
-    TFDS split strings (``"train[:90%]"``); by default ``train`` for training and
-    ``test`` (or ``validation`` when the data set has no test split) for testing.
-    Files are read in a fixed order (``shuffle_files=False``) so that carving a
-    validation split with take/skip is stable; the pipeline shuffles examples.
-
-    Args:
-        name: str, TFDS name, optionally with config/version (``"cifar10"``).
-        data_dir: str or None, TFDS data directory.
-        options: dict with optional ``train_split``, ``validation_split``,
-            ``test_split``, ``download`` (default True) and ``tfds_read_config``.
-
-    Returns:
-        :class:`~keras_resnet.data.sources.Source`.
-
-    Example:
-        >>> import tensorflow_datasets as tfds
-        >>> with tfds.testing.mock_data(num_examples=8):
-        ...     load_tfds_source("mnist", data_dir=None, options={}).image_shape
-        (28, 28, 1)
-    """
+def _classification_features(name: str, info: Any) -> tuple[Any, Any]:
+    """The (Image, ClassLabel) features of a TFDS data set; anything else is refused."""
     import tensorflow_datasets as tfds
 
-    if data_dir is not None:
-        data_dir = os.path.expanduser(str(data_dir))
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as e:
-        raise ValueError(
-            f"Unknown data set. Received: dataset={name!r}. {_supported_message(name)}"
-        ) from e
-    info = builder.info
     keys = info.supervised_keys
     if not keys or len(keys) != 2:
         raise ValueError(
@@ -91,40 +60,97 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
         raise ValueError(
             f"TFDS data set {name!r} images must be (H, W, 1|3). Received: shape={shape}"
         )
-    if options.get("download", True) and not builder.is_prepared():
+    return image_feature, label_feature
+
+
+def _check_splits(
+    name: str, info: Any, train: str, validation: str | None, test: str | None
+) -> tuple[str, str | None, str | None]:
+    """Check the split strings against the data set (test: ``test``, else ``validation``)."""
+    available = list(info.splits.keys())
+
+    def pick(option: str, split: str | None) -> str | None:
+        if split is None or not available:
+            return split
+        try:
+            info.splits[split]
+        except (KeyError, ValueError, AssertionError) as e:
+            raise ValueError(
+                f"Split {split!r} does not exist in {name!r} (available: {available}). "
+                f"Received: {option}={split!r}"
+            ) from e
+        return split
+
+    if test is None:
+        if not available or "test" in available:
+            test = "test"
+        elif "validation" in available and validation != "validation":
+            test = "validation"
+    return (
+        pick("train_split", train),
+        pick("validation_split", validation),
+        pick("test_split", test),
+    )
+
+
+def load_tfds_source(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    train_split: str = "train",
+    validation_split: str | None = None,
+    test_split: str | None = None,
+    download: bool = True,
+    read_config: Any = None,
+) -> src.Source:
+    """Resolve a TFDS data set into a :class:`~keras_resnet.data.sources.Source`.
+
+    Class count, image shape and class names come from the TFDS info. Splits are
+    TFDS split strings (``"train[:90%]"``); by default ``train`` for training and
+    ``test`` (or ``validation`` when the data set has no test split) for testing.
+    Files are read in a fixed order (``shuffle_files=False``) so that carving a
+    validation split with take/skip is stable; the pipeline shuffles examples.
+
+    Args:
+        name: str, TFDS name, optionally with config/version (``"cifar10"``).
+        data_dir: str or None, TFDS data directory.
+        train_split: TFDS split string for training.
+        validation_split: TFDS split used as validation, or None (carved from train).
+        test_split: TFDS split for testing, or None (``test``, else ``validation``).
+        download: Let TFDS download and prepare the data set.
+        read_config: A ``tfds.ReadConfig`` for ``as_dataset``, or None.
+
+    Returns:
+        :class:`~keras_resnet.data.sources.Source`.
+
+    Example:
+        >>> import tensorflow_datasets as tfds
+        >>> with tfds.testing.mock_data(num_examples=8):
+        ...     load_tfds_source("mnist").image_shape
+        (28, 28, 1)
+    """
+    import tensorflow_datasets as tfds
+
+    if data_dir is not None:
+        data_dir = os.path.expanduser(str(data_dir))
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise ValueError(
+            f"Unknown data set. Received: dataset={name!r}. {_supported_message(name)}"
+        ) from e
+    info = builder.info
+    image_feature, label_feature = _classification_features(name, info)
+    shape = tuple(image_feature.shape)
+    if download and not builder.is_prepared():
         builder.download_and_prepare()
     elif not builder.is_prepared():
         raise FileNotFoundError(
             f"TFDS data set {name!r} is not prepared in data_dir={data_dir!r} and "
             "download=False. Prepare it with `tfds build` or pass download=True."
         )
-    available = list(info.splits.keys())
-
-    def pick(option: str, default: str | None) -> str | None:
-        split = options.get(option, default)
-        if split is None:
-            return None
-        if not isinstance(split, str):
-            raise TypeError(f"`{option}` must be a TFDS split string. Received: {split!r}")
-        if available:
-            try:
-                info.splits[split]
-            except (KeyError, ValueError, AssertionError) as e:
-                raise ValueError(
-                    f"Split {split!r} does not exist in {name!r} (available: {available}). "
-                    f"Received: {option}={split!r}"
-                ) from e
-        return split
-
-    train_split = pick("train_split", "train")
-    default_test = None
-    if not available or "test" in available:
-        default_test = "test"
-    elif "validation" in available and options.get("validation_split") != "validation":
-        default_test = "validation"
-    test_split = pick("test_split", default_test)
-    validation_split = pick("validation_split", None)
-    read_config = options.get("tfds_read_config")
+    splits = _check_splits(name, info, train_split, validation_split, test_split)
+    train_split, validation_split, test_split = splits
 
     def load(split: str | None) -> src.Split | None:
         if split is None:
@@ -154,5 +180,5 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
         std=stats[1] if stats else None,
         in_memory=False,
         default_augment=src.default_augment_for(base, image_shape),
-        extra={"cache_default": small or not size},
+        cache_default=small or not size,
     )

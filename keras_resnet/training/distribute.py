@@ -7,7 +7,8 @@ import logging
 import os
 from typing import Any
 
-from keras_resnet.training.config import STRATEGIES, _choice
+from keras_resnet.checks import check_choice
+from keras_resnet.training.config import STRATEGIES
 
 logger = logging.getLogger("keras_resnet.training")
 _MULTI_WORKER: Any = None
@@ -70,7 +71,7 @@ def get_strategy(name: str = "auto") -> Any:
         >>> get_strategy("none").num_replicas_in_sync
         1
     """
-    _choice("strategy", name, STRATEGIES)
+    check_choice("strategy", name, STRATEGIES)
     import tensorflow as tf
 
     if name == "auto":

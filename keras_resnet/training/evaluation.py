@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from keras_resnet.atomic import read_json
+from keras_resnet.export import load_keras_model
 from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.factories import make_loss, make_metrics
 
@@ -62,7 +63,7 @@ def evaluate(
                 f"`model` must be a .keras file or a run folder with model.keras. "
                 f"Received: {os.fspath(model)!r}"
             )
-        model = keras.saving.load_model(path)
+        model = load_keras_model(path)  # a corrupt archive: a clear ValueError
     if dataset is None:
         raise ValueError("`dataset` is required unless `model` is a run folder. Received: None")
     if isinstance(dataset, str):
