@@ -149,7 +149,7 @@ class TwoPhase(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
         >>> lr = TwoPhase(1e-3, 1e-4, switch_step=10)
-        >>> float(lr(9)), float(lr(10))
+        >>> round(float(lr(9)), 6), round(float(lr(10)), 6)
         (0.001, 0.0001)
     """
 
