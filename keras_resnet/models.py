@@ -91,8 +91,14 @@ def _stem(x, cfg: ResNetConfig):
             x = batch_norm(x, **bn_kw, name="stem_bn")
             x = layers.ReLU(name="stem_relu")(x)
     if cfg.stem != "cifar":
-        # Zero padding equals PyTorch's -inf padding after a ReLU (values are >= 0).
-        x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+        if post or cfg.use_bias:
+            # Zero padding equals PyTorch's -inf padding after a ReLU (values are >= 0);
+            # keras.applications ResNetV2 (the use_bias layouts) zero-pads without one.
+            x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+        else:
+            # Pre-activation stems have no ReLU before the pool: pad with -inf like
+            # PyTorch (timm ResNetV2, keras-hub), or border maxima would clip at zero.
+            x = keras.ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=float("-inf"))
         x = layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
     return x
 
@@ -157,6 +163,7 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     head_dropout: float = 0.0,
     name: str = "resnet",
     config: ResNetConfig | None = None,
+    weights: str | None = None,
     **arch: Any,
 ) -> keras.Model:
     """Build a residual network as a functional ``keras.Model`` (channels last).
@@ -180,6 +187,9 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
         head_dropout: Dropout rate before the classifier.
         name: Model name.
         config: A :class:`ResNetConfig`; ``**arch`` fields override it.
+        weights: Pretrained weights to load, all or nothing (see
+            :func:`keras_resnet.weights.load_weights`): a ``.keras`` file, a run folder,
+            a timm / torchvision / keras-hub / keras.applications checkpoint.
         **arch: Architecture fields of :class:`ResNetConfig` (``block``,
             ``stage_depths``, ``stage_widths``, ``stem``, ``shortcut``, ``groups``, ...).
 
@@ -202,7 +212,12 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     x = _stem(x, cfg)
     x = _stages(x, cfg)
     x = _head(x, include_top, pooling, classes, classifier_activation, head_dropout)
-    return keras.Model(inputs, x, name=name)
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        from keras_resnet.weights import load_weights  # weights reads files: import on use
+
+        load_weights(model, weights)
+    return model
 
 
 def _inputs(input_shape, input_tensor, total_stride: int, include_top, pooling, classes):
