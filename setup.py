@@ -36,7 +36,7 @@ setup(
             "pandas>=1.5",
         ],
         "notebooks": ["jupyter", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6", "pandas>=1.5"],
-        "bench": ["psutil>=5.9"],
+        "bench": ["psutil>=5.9", "torch>=2.1", "torchvision>=0.16"],
     },
     entry_points={"console_scripts": ["keras-resnet=keras_resnet.cli:main"]},
     classifiers=[

@@ -17,10 +17,15 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
+
+from keras_resnet._startup import cli_startup
+
+cli_startup(sys.argv)  # `python -m keras_resnet`: load TensorFlow quietly, before Keras
 
 # Registration happens when these modules are imported (Keras-only, no TensorFlow).
-from keras_resnet import layers as _layers  # noqa: F401
-from keras_resnet import lr_schedules as _lr_schedules  # noqa: F401
+from keras_resnet import layers as _layers  # noqa: F401, E402
+from keras_resnet import lr_schedules as _lr_schedules  # noqa: F401, E402
 
 __version__ = "0.1.0"
 
@@ -29,6 +34,8 @@ _LAZY: dict[str, str] = {
     # models and zoo
     "ResNet": "keras_resnet.models",
     "ResNetConfig": "keras_resnet.config",
+    "DenseNet": "keras_resnet.densenet",
+    "DenseNetConfig": "keras_resnet.densenet",
     "create_model": "keras_resnet.registry",
     "list_models": "keras_resnet.registry",
     "get_record": "keras_resnet.registry",
@@ -65,6 +72,7 @@ _LAZY: dict[str, str] = {
     "get_strategy": "keras_resnet.training",
     # tuning
     "ResNetHyperModel": "keras_resnet.tuning",
+    "DenseNetHyperModel": "keras_resnet.densenet_tuning",
     "make_tuner": "keras_resnet.tuning",
     "trial_results": "keras_resnet.tuning",
     # data

@@ -15,11 +15,15 @@ MODULES = [
     "keras_resnet.layers",
     "keras_resnet.blocks",
     "keras_resnet.models",
+    "keras_resnet.dense_blocks",
+    "keras_resnet.densenet",
+    pytest.param("keras_resnet.densenet_tuning", marks=pytest.mark.slow),  # fits a model
     "keras_resnet.registry",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
     pytest.param("keras_resnet.weights", marks=pytest.mark.slow),  # builds ResNet50 4 times
     "keras_resnet.cli",
+    "keras_resnet._startup",
     "keras_resnet.commands.summary",
     # export's and serving's examples write and reload small artifacts (about 20 s)
     pytest.param("keras_resnet.export", marks=pytest.mark.slow),
@@ -33,6 +37,7 @@ MODULES = [
     "keras_resnet.training.schedules",
     "keras_resnet.training.factories",
     "keras_resnet.training.callbacks",
+    "keras_resnet.training.ema",  # fits a 2-weight model for 2 epochs
     "keras_resnet.training.precision",
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
@@ -45,6 +50,13 @@ MODULES = [
     "keras_resnet.training.evaluation",
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
+    # tuning: the space and data helpers are quick; the hypermodel's and the search's
+    # examples build several networks and run a (skipped) search
+    "keras_resnet.tuning.space",
+    "keras_resnet.tuning.trial",
+    pytest.param("keras_resnet.tuning.hypermodel", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.tuning.search", marks=pytest.mark.slow),
+    "keras_resnet.commands.tune",
 ]
 
 

@@ -9,6 +9,7 @@ written to ``runs/resnet20-digits``. Precedence: recipe < ``--config`` file < fl
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 DEFAULT_MODEL = "resnet20"
@@ -56,7 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the run in --output")
     p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (+ model, ...)")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no per-epoch output (else progress bars on a terminal, one line per epoch in a file)",
+    )
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names")
     p.set_defaults(func=run)
 
@@ -111,6 +116,25 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def fit_verbosity(quiet: bool, stream: Any = None) -> int | str:
+    """``model.fit`` verbosity: progress bars on a terminal, one plain line per epoch
+    when output goes to a file or a pipe (Keras ``verbose=2``), nothing when ``quiet``.
+
+    Args:
+        quiet: ``--quiet`` was given.
+        stream: The output stream (default ``sys.stdout``).
+
+    Example:
+        >>> import io
+        >>> fit_verbosity(False, io.StringIO()), fit_verbosity(True)
+        (2, 0)
+    """
+    if quiet:
+        return 0
+    stream = sys.stdout if stream is None else stream
+    return "auto" if getattr(stream, "isatty", lambda: False)() else 2
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit code (1 if the loss became NaN).
 
@@ -140,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
             model_kwargs=spec["model_kwargs"],
             data_kwargs=spec["data_kwargs"],
             export=not args.no_export,
-            verbose=0 if args.quiet else "auto",
+            verbose=fit_verbosity(args.quiet),
         )
     except NonFiniteLossError as err:
         print(f"error: {err}")

@@ -10,12 +10,12 @@ Recipes (``/work/shared/REFERENCE.md``):
 * ``cosine``: ResNet-RS / timm practice, warm-up + cosine decay, label smoothing 0.1,
   optional EMA of the weights (``use_ema=True``).
 * ``fast``: the most accuracy per CPU-minute on small data sets (digits, MNIST),
-  chosen by measurement (``benchmarks/train_digits.py``; see the README).
-* ``digits``: ``fast`` made reliable on the 360-image digits test split (>= 99.0 % in
-  every seed measured): 50 epochs, small shifts (``augment="mnist"``), label smoothing
-  0.1, an EMA of the weights, and all training images (no validation split). The
-  default of ``python -m keras_resnet train`` and ``train()`` on ``"digits"``
-  (:func:`default_recipe`).
+  chosen by measurement (``benchmarks/train_digits.py``; see docs/training.md).
+* ``digits``: ``fast`` made reliable on the 360-image digits test split: 50 epochs,
+  small shifts (``augment="mnist"``), label smoothing 0.1, an EMA of the weights, and
+  all training images (no validation split). The default of ``python -m keras_resnet
+  train`` and ``train()`` on ``"digits"`` (:func:`default_recipe`); measured figures
+  are in docs/training.md.
 """
 
 from __future__ import annotations
@@ -58,9 +58,11 @@ class TrainConfig(checks.ConfigMixin):
         epochs: Number of epochs (> 0).
         batch_size: Global batch size (> 0), split across replicas.
         label_smoothing: In [0, 1).
-        use_ema: Keep an exponential moving average of the weights (optimizer
-            ``use_ema``); evaluation and saved models use the averaged weights.
-        ema_momentum: EMA momentum in (0, 1).
+        use_ema: Keep an exponential moving average of the weights and BN
+            statistics (:class:`~keras_resnet.training.ema.ModelEMA`, with a decay
+            warm-up); at the end the run keeps whichever of the raw or averaged
+            weights validates better, and says which.
+        ema_momentum: EMA decay in (0, 1), reached after the warm-up.
         clipnorm: Optional gradient clipping by norm.
         augment: Augmentation preset passed to ``get_datasets``.
         validation_fraction: Share of the training split held out for validation.
@@ -258,19 +260,9 @@ _RECIPES: dict[str, dict[str, Any]] = {
 }
 # A separate recipe rather than a change to ``fast``: the shift augmentation suits
 # small centred grey-scale digits only, and ``fast`` stays the 15-epoch recipe the
-# MNIST benchmark and ``tune`` use. Measured over seeds 0-4 (README, "Training";
-# ``benchmarks/train_digits.py --seeds 5``), the lowest seed decides:
-#   fast (15 epochs): 98.6 % on seed 3 (earlier measurement);
-#   + 30 epochs, 1-pixel shifts, label smoothing 0.1, EMA: 98.6-99.7 %;
-#   the same with 50 epochs: 98.6-99.4 %; 50 epochs without shifts: 98.1 % (seed 4);
-#   50 epochs with shifts on all 1437 training images (no validation split): the
-#   only one with every seed >= 99 %, about a minute of CPU training.
-# The seed also draws the stratified 144-image validation split out of the training
-# images, so with a split each seed trains on different data; that split is
-# saturated (99.3-100 % for every candidate above) and could not rank them, and the
-# recipe uses no early stopping, so giving its images to training costs only the
-# validation curves. Upsampling to 16x16 (``image_size=16``) was 4x the compute and
-# worse (90.6 % / 95.3 % test, 94.4 % / 96.5 % validation, seeds 0 / 1).
+# MNIST benchmark and ``tune`` use. All training images, no validation split: the
+# recipe has no early stopping to feed. Measured accuracy over seeds, and how the
+# values were chosen: docs/training.md.
 _RECIPES["digits"] = dict(
     _RECIPES["fast"],
     label_smoothing=0.1,

@@ -28,6 +28,7 @@ from keras_resnet.training.backup import best_checkpoint_epoch
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
+from keras_resnet.training.ema import selection_data, weights_report
 from keras_resnet.training.factories import compile_model
 from keras_resnet.training.fitting import evaluate_model, fit_model
 from keras_resnet.training.messages import say
@@ -315,7 +316,7 @@ def _fit(
         return job.writer.trained()
     config, datasets, out = job.config, job.datasets, job.writer
     cbs = _start_or_resume(job)
-    # Hook: callbacks that shape the final weights (e.g. weight averaging) go here.
+    # With use_ema the last callback (ModelEMA) may leave the averaged weights in `net`.
     history, seconds = fit_model(
         net,
         datasets.train,
@@ -327,6 +328,7 @@ def _fit(
         verbose=verbose,
     )
     stats = {
+        **weights_report(cbs),
         "wall_time_s": round(seconds, 2),
         "epochs_this_call": len(history),
         "images_per_s": round(
@@ -373,6 +375,10 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
         monitor=job.monitor,
         initial_best=initial_best,
         backup_fallback=fallback,
+        ema_check=selection_data(datasets),
+        ema_evaluate=lambda net, data: evaluate_model(
+            net, data, strategy=job.strategy, multi_worker=job.multi_worker
+        ),
     )
 
 
