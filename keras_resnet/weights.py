@@ -14,6 +14,8 @@ from typing import Any
 
 import keras
 
+from keras_resnet.naming import POST_BN, PREACT_BN, PREDICTIONS, SHORTCUT, STEM, block_name, part
+
 
 def keras_applications_variants() -> dict[str, str]:
     """keras.applications builder name -> the registry variant of the same layout.
@@ -40,20 +42,21 @@ def __getattr__(name: str) -> Any:
 
 
 _RULES = (
-    (re.compile(r"^conv1_(conv|bn)$"), lambda m: f"stem_{m[1]}"),
+    (re.compile(r"^conv1_(conv|bn)$"), lambda m: f"{STEM}_{m[1]}"),
     (
         re.compile(r"^conv(\d+)_block(\d+)_0_(conv|bn)$"),
-        lambda m: f"stage{int(m[1]) - 1}_block{m[2]}_shortcut_{m[3]}",
+        lambda m: part(block_name(int(m[1]) - 1, int(m[2])), f"{SHORTCUT}_{m[3]}"),
     ),
     (
         re.compile(r"^conv(\d+)_block(\d+)_([123])_(conv|bn)$"),
-        lambda m: f"stage{int(m[1]) - 1}_block{m[2]}_{m[4]}{m[3]}",
+        lambda m: part(block_name(int(m[1]) - 1, int(m[2])), m[4], int(m[3])),
     ),
     (
         re.compile(r"^conv(\d+)_block(\d+)_preact_bn$"),
-        lambda m: f"stage{int(m[1]) - 1}_block{m[2]}_preact_bn",
+        lambda m: part(block_name(int(m[1]) - 1, int(m[2])), PREACT_BN),
     ),
-    (re.compile(r"^(post_bn|predictions)$"), lambda m: m[1]),
+    (re.compile(r"^post_bn$"), lambda m: POST_BN),
+    (re.compile(r"^predictions$"), lambda m: PREDICTIONS),
 )
 
 
