@@ -82,6 +82,11 @@ def main() -> None:
             overrides[field] = value  # a bare string such as augment=none
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
+    try:  # bad --set fields or values: a usage error, before any training
+        epochs = {} if args.epochs is None else {"epochs": args.epochs}
+        get_recipe(args.recipe, **dict(overrides, **epochs))
+    except (ValueError, TypeError) as err:
+        parser.error(str(err))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     runs = [run(args.recipe, args.epochs, s, args.image_size, **overrides) for s in seeds]
     result = {

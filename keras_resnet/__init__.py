@@ -33,6 +33,8 @@ _LAZY: dict[str, str] = {
     # models and zoo
     "ResNet": "keras_resnet.models",
     "ResNetConfig": "keras_resnet.config",
+    "DenseNet": "keras_resnet.densenet",
+    "DenseNetConfig": "keras_resnet.densenet",
     "create_model": "keras_resnet.registry",
     "list_models": "keras_resnet.registry",
     "get_record": "keras_resnet.registry",
@@ -69,9 +71,11 @@ _LAZY: dict[str, str] = {
     "get_strategy": "keras_resnet.training",
     # tuning
     "ResNetHyperModel": "keras_resnet.tuning",
+    "DenseNetHyperModel": "keras_resnet.densenet_tuning",
     "make_tuner": "keras_resnet.tuning",
     "trial_results": "keras_resnet.tuning",
     # data
+    "DataConfig": "keras_resnet.data",
     "DatasetInfo": "keras_resnet.data",
     "Datasets": "keras_resnet.data",
     "get_datasets": "keras_resnet.data",

@@ -21,7 +21,7 @@ import keras
 from keras import layers
 
 from keras_resnet.config import SHORTCUT_ALIASES, SHORTCUTS
-from keras_resnet.layers import HighwayGate, ZeroPadShortcut
+from keras_resnet.layers import GroupedConv2D, HighwayGate, ZeroPadShortcut
 from keras_resnet.naming import (
     ADD,
     BN,
@@ -87,7 +87,8 @@ def conv2d(
         filters: Output channels.
         kernel_size: Square kernel size.
         strides: Stride.
-        groups: Grouped convolution (``keras.layers.Conv2D(groups=...)``).
+        groups: Grouped convolution (:class:`~keras_resnet.layers.GroupedConv2D`, a
+            faster drop-in for ``keras.layers.Conv2D(groups=...)``).
         use_bias: Add a bias.
         zero_init: Zero-initialize the kernel.
         name: Layer name; the padding layer is ``{name}_pad``.
@@ -104,7 +105,8 @@ def conv2d(
     if strides > 1 and kernel_size > 1:
         x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
         padding = "valid"
-    return layers.Conv2D(
+    conv = GroupedConv2D if groups > 1 else layers.Conv2D
+    return conv(
         filters,
         kernel_size,
         strides=strides,

@@ -52,8 +52,66 @@ def _check_positive_int(arg: str, value: Any) -> None:
         raise _fail(arg, value, "a positive integer")
 
 
+class ArchConfig:
+    """Shared behaviour of the frozen architecture configs (:class:`ResNetConfig`,
+    :class:`keras_resnet.densenet.DenseNetConfig`): field names, strict construction
+    from keyword arguments, plain-dict form and merging with builder overrides."""
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        """Names of all architecture fields.
+
+        Example:
+            >>> "groups" in ResNetConfig.fields()
+            True
+        """
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> Any:
+        """Build a config, rejecting unknown names with the list of valid ones.
+
+        Example:
+            >>> ResNetConfig.from_kwargs(block="basic").block
+            'basic'
+        """
+        unknown = sorted(set(kwargs) - set(cls.fields()))
+        if unknown:
+            raise TypeError(
+                f"Unknown architecture argument(s) {unknown}; valid ones are: "
+                + ", ".join(cls.fields())
+            )
+        return cls(**kwargs)
+
+    @classmethod
+    def resolve(cls, config: Any, arch: dict[str, Any]) -> Any:
+        """The config a builder uses: ``config`` (or the defaults) with ``arch`` overrides.
+
+        Example:
+            >>> ResNetConfig.resolve(ResNetConfig(block="basic"), {"groups": 2}).groups
+            2
+        """
+        if config is None:
+            return cls.from_kwargs(**arch)
+        if not isinstance(config, cls):
+            raise TypeError(f"`config` must be a {cls.__name__}. Received: config={config!r}")
+        cls.from_kwargs(**{**config.to_dict(), **arch})  # rejects unknown names
+        return dataclasses.replace(config, **arch)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (tuples become lists), JSON-serializable.
+
+        Example:
+            >>> ResNetConfig().to_dict()["stage_depths"]
+            [3, 4, 6, 3]
+        """
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
 @dataclass(frozen=True)
-class ResNetConfig:
+class ResNetConfig(ArchConfig):
     """Architecture of a residual network (everything except input, head and data).
 
     Args:
@@ -193,43 +251,6 @@ class ResNetConfig:
             raise _fail("bn_epsilon", self.bn_epsilon, "a positive number")
         if not isinstance(self.bn_momentum, (int, float)) or not 0.0 <= self.bn_momentum < 1.0:
             raise _fail("bn_momentum", self.bn_momentum, "a number in [0, 1)")
-
-    @classmethod
-    def fields(cls) -> tuple[str, ...]:
-        """Names of all architecture fields.
-
-        Example:
-            >>> "groups" in ResNetConfig.fields()
-            True
-        """
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> ResNetConfig:
-        """Build a config, rejecting unknown names with the list of valid ones.
-
-        Example:
-            >>> ResNetConfig.from_kwargs(block="basic").block
-            'basic'
-        """
-        unknown = sorted(set(kwargs) - set(cls.fields()))
-        if unknown:
-            raise TypeError(
-                f"Unknown architecture argument(s) {unknown}; valid ones are: "
-                + ", ".join(cls.fields())
-            )
-        return cls(**kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (tuples become lists), JSON-serializable.
-
-        Example:
-            >>> ResNetConfig().to_dict()["stage_depths"]
-            [3, 4, 6, 3]
-        """
-        return {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
-        }
 
     @property
     def expansion(self) -> int:

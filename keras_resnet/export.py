@@ -25,20 +25,24 @@ module (never the reverse).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import shutil
-import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+import zipfile
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_resnet.atomic import atomic_path as _atomic_path
+from keras_resnet.atomic import remove_path as _remove
+from keras_resnet.atomic import write_json_atomic
+from keras_resnet.checks import check_bool, check_choice, check_int, check_path
 
 SERVE_ENDPOINT = "serve"  # also written as the "serving_default" signature
 BYTES_ENDPOINT = "serve_bytes"
@@ -136,18 +140,6 @@ def _check_class_names(class_names: Any, classes: int) -> tuple[str, ...] | None
     return names
 
 
-def _check_top_k(top_k: Any) -> int:
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")
-    return top_k
-
-
-def _check_flag(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
-    return value
-
-
 def _num_classes(model: keras.Model) -> int:
     shape = model.output_shape
     if len(shape) != 2 or shape[-1] is None:
@@ -169,17 +161,8 @@ def _outputs_logits(model: keras.Model) -> bool:
 # ------------------------------------------------------------------ atomic destination
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`{name}` must be a path. Received: {name}={path!r}")
-    dest = Path(path)
+    dest = check_path(name, path)
     if suffix is not None and dest.suffix != suffix:
         raise ValueError(f"`{name}` must end with '{suffix}'. Received: {name}={str(path)!r}")
     if dest.name in ("", ".", ".."):
@@ -190,45 +173,6 @@ def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None
             f"Received: {name}={str(path)!r}, overwrite=False"
         )
     return dest
-
-
-@contextlib.contextmanager
-def _atomic_path(dest: Path, *, overwrite: bool) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; move it to ``dest`` if the block succeeds.
-
-    Python's ``tempfile`` lacks an atomic "publish a folder" step, so this is written
-    by hand: the temporary path lives in the same folder (same file system, so the
-    final ``os.replace`` is a rename) and is removed on any failure, interrupts too.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
-    # Keep the suffix: Keras and the TFLite writer insist on ".keras" / ".tflite".
-    tmp = dest.with_name(f".{dest.stem}.tmp-{tag}{dest.suffix}")
-    try:
-        yield tmp
-        if not (tmp.exists()):
-            raise RuntimeError(f"Export wrote nothing to the temporary path {str(tmp)!r}")
-        if dest.exists() or dest.is_symlink():
-            if not overwrite:
-                raise FileExistsError(
-                    f"{str(dest)!r} appeared during the export; pass overwrite=True to "
-                    "replace it. Received: overwrite=False"
-                )
-            if dest.is_file() and tmp.is_file():
-                os.replace(tmp, dest)  # atomic for files
-            else:
-                old = dest.with_name(f".{dest.stem}.old-{tag}{dest.suffix}")
-                os.replace(dest, old)
-                try:
-                    os.replace(tmp, dest)
-                except BaseException:
-                    os.replace(old, dest)
-                    raise
-                _remove(old)
-        else:
-            os.replace(tmp, dest)
-    finally:
-        _remove(tmp)
 
 
 # ------------------------------------------------------------------- preprocessing
@@ -386,18 +330,14 @@ def export_saved_model(
     mean_ = _channel_stats(mean, "mean", channels, 0.0)
     std_ = _channel_stats(std, "std", channels, 1.0)
     names = _check_class_names(class_names, classes)
-    k = min(_check_top_k(top_k), classes)
+    k = min(check_int("top_k", top_k, min_value=1), classes)
     if logits is None:
         logits = _outputs_logits(model)
-    _check_flag(logits, "logits")
-    _check_flag(antialias, "antialias")
-    _check_flag(verify, "verify")
-    _check_flag(overwrite, "overwrite")
-    if resize_method not in _RESIZE_METHODS:
-        raise ValueError(
-            f"`resize_method` must be one of {_RESIZE_METHODS}. "
-            f"Received: resize_method={resize_method!r}"
-        )
+    check_bool("logits", logits)
+    check_bool("antialias", antialias)
+    check_bool("verify", verify)
+    check_bool("overwrite", overwrite)
+    check_choice("resize_method", resize_method, _RESIZE_METHODS)
     dest = _check_destination(export_dir, "export_dir", overwrite, None)
 
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -438,7 +378,7 @@ def export_saved_model(
     }
     with _atomic_path(dest, overwrite=overwrite) as tmp:
         archive.write_out(str(tmp), verbose=False)
-        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(tmp / METADATA_FILE, metadata)
         if verify:
             _verify_saved_model(tmp, model, size, channels, mean_, std_, logits)
     return str(dest)
@@ -516,8 +456,8 @@ def save_keras_model(
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={type(model).__name__}")
-    _check_flag(overwrite, "overwrite")
-    _check_flag(verify, "verify")
+    check_bool("overwrite", overwrite)
+    check_bool("verify", verify)
     dest = _check_destination(path, "path", overwrite, ".keras")
     with _atomic_path(dest, overwrite=overwrite) as tmp:
         model.save(str(tmp))
@@ -546,14 +486,34 @@ def load_keras_model(path: str | os.PathLike, *, compile: bool = False) -> keras
     """
     import keras_resnet.layers  # noqa: F401 - registers the custom layers for loading
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`path` must be a path. Received: path={path!r}")
-    file = Path(path)
+    file = check_path("path", path)
+    check_bool("compile", compile)
     if file.suffix != ".keras":
         raise ValueError(f"`path` must be a '.keras' file. Received: path={str(path)!r}")
     if not file.is_file():
         raise FileNotFoundError(f"No such .keras file. Received: path={str(path)!r}")
-    return keras.saving.load_model(str(file), compile=compile, safe_mode=True)
+    if not zipfile.is_zipfile(file):
+        raise ValueError(
+            f"{str(path)!r} is not a valid Keras archive: not a zip file (empty, truncated or "
+            f"another format). Received: path={str(path)!r}"
+        )
+    try:
+        return keras.saving.load_model(str(file), compile=compile, safe_mode=True)
+    except PermissionError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        KeyError,
+        OSError,
+        json.JSONDecodeError,
+    ) as err:
+        # corrupt bytes inside the zip surface as zip, zlib, h5py (OSError) or JSON errors
+        raise ValueError(
+            f"{str(path)!r} is not a valid Keras archive ({type(err).__name__}: {err}). "
+            f"Received: path={str(path)!r}"
+        ) from None
 
 
 def _probe_floats(model: keras.Model) -> np.ndarray | None:
@@ -634,17 +594,14 @@ def export_tflite(
         (2, 3)
     """
     _check_model(model)
-    if quantize not in QUANTIZE_MODES:
-        raise ValueError(
-            f"`quantize` must be one of {QUANTIZE_MODES}. Received: quantize={quantize!r}"
-        )
+    check_choice("quantize", quantize, QUANTIZE_MODES)
     size = _image_size(model, image_size)
     channels = int(model.input_shape[-1])
     embed = mean is not None or std is not None
     mean_ = _channel_stats(mean, "mean", channels, 0.0)
     std_ = _channel_stats(std, "std", channels, 1.0)
-    _check_flag(overwrite, "overwrite")
-    _check_flag(verify, "verify")
+    check_bool("overwrite", overwrite)
+    check_bool("verify", verify)
     dest = _check_destination(path, "path", overwrite, ".tflite")
 
     def serve(x: tf.Tensor) -> tf.Tensor:

@@ -12,6 +12,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_resnet.grouped_conv import GroupedConv2D  # noqa: F401 - one home for the layers
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ZeroPadShortcut(keras.layers.Layer):

@@ -7,7 +7,6 @@ architecture arguments are the fields of :class:`keras_resnet.config.ResNetConfi
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -209,16 +208,18 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
         >>> tuple(model.output.shape)
         (None, 3)
     """
-    if config is None:
-        cfg = ResNetConfig.from_kwargs(**arch)
-    elif not isinstance(config, ResNetConfig):
-        raise TypeError(f"`config` must be a ResNetConfig. Received: config={config!r}")
-    else:
-        ResNetConfig.from_kwargs(**{**config.to_dict(), **arch})  # rejects unknown names
-        cfg = dataclasses.replace(config, **arch)
+    cfg = ResNetConfig.resolve(config, arch)
     _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout)
     ensure_recursion_limit(cfg.num_blocks)  # Keras walks the graph recursively
+    inputs, x = _inputs(input_shape, input_tensor, cfg.total_stride, include_top, pooling, classes)
+    x = _stem(x, cfg)
+    x = _stages(x, cfg)
+    x = _head(x, include_top, pooling, classes, classifier_activation, head_dropout)
+    return keras.Model(inputs, x, name=name)
 
+
+def _inputs(input_shape, input_tensor, total_stride: int, include_top, pooling, classes):
+    """The model input and the tensor to build on, checked against ``total_stride``."""
     if input_tensor is None:
         inputs = keras.Input(shape=tuple(input_shape) if input_shape else (None, None, 3))
         x = inputs
@@ -230,17 +231,19 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
             )
         inputs = keras.utils.get_source_inputs(input_tensor)
         x = input_tensor
-        _check_head(include_top, tuple(x.shape[1:]), pooling, classes, classifier_activation, 0.0)
+        _check_head(include_top, tuple(x.shape[1:]), pooling, classes, None, 0.0)
     for d in x.shape[1:3]:
-        if d is not None and d < cfg.total_stride:
+        if d is not None and d < total_stride:
             raise ValueError(
                 f"Input of {x.shape[1]}x{x.shape[2]} is too small: this network downsamples "
-                f"by {cfg.total_stride}, so height and width must be at least "
-                f"{cfg.total_stride}. Received: input_shape={tuple(x.shape[1:])}"
+                f"by {total_stride}, so height and width must be at least "
+                f"{total_stride}. Received: input_shape={tuple(x.shape[1:])}"
             )
+    return inputs, x
 
-    x = _stem(x, cfg)
-    x = _stages(x, cfg)
+
+def _head(x, include_top, pooling, classes, classifier_activation, head_dropout):
+    """Pooling and the classifier, whose output is float32 under mixed precision."""
     if include_top:
         x = _pool(x, pooling or "avg")
         if head_dropout:
@@ -250,4 +253,4 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
         x = layers.Activation(classifier_activation or "linear", dtype="float32", name="probs")(x)
     elif pooling:
         x = _pool(x, pooling)
-    return keras.Model(inputs, x, name=name)
+    return x

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 
 # Modules whose import registers built-in records (loaded on the first lookup).
-BUILTIN_MODULES = ["keras_resnet.zoo"]
+BUILTIN_MODULES = ["keras_resnet.zoo", "keras_resnet.densenet_zoo"]
 _REGISTRY: dict[str, ModelRecord] = {}
 _loaded = False
 

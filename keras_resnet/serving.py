@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet.checks import check_choice, check_int, check_path
 from keras_resnet.export import (
     BYTES_ENDPOINT,
     METADATA_FILE,
     TFLITE_PIXELS,
     _channel_stats,
     _check_model,
-    _check_top_k,
     _decode,
     _image_size,
     _normalize,
@@ -120,9 +120,7 @@ def load_run_preprocessing(run_dir: str | os.PathLike) -> dict[str, Any]:
         >>> load_run_preprocessing(run)["mean"]
         (0.3,)
     """
-    if not isinstance(run_dir, (str, os.PathLike)):
-        raise TypeError(f"`run_dir` must be a path. Received: run_dir={run_dir!r}")
-    file = Path(run_dir)
+    file = check_path("run_dir", run_dir)
     if file.is_dir():
         file = file / DATA_INFO_FILE
     if not file.is_file():
@@ -190,12 +188,24 @@ def resolve_model_path(path: str | os.PathLike) -> tuple[str, Path]:
 # ----------------------------------------------------------------------- predict
 
 
+def _unreadable(data: bytes) -> str | None:
+    """Why encoded image bytes cannot be decoded, or None when they can."""
+    if not data:
+        return "the file is empty"
+    try:
+        tf.io.decode_image(data, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
+        return f"not a readable JPEG/PNG/BMP/GIF image ({err.message.splitlines()[0]})"
+    return None
+
+
 def predict_images(
     model_path: str | os.PathLike,
     images: Sequence[str | os.PathLike],
     *,
     top_k: int = 5,
     data_info: str | os.PathLike | None = None,
+    errors: str = "raise",
 ) -> list[dict[str, Any]]:
     """Classify image files with an exported or saved model.
 
@@ -206,31 +216,77 @@ def predict_images(
     the preprocessing comes from ``data_info`` or a ``data_info.json`` beside the
     model; without one, pixels are only scaled to [0, 1].
 
+    Every file is decoded once before the model runs: an empty, truncated, corrupt
+    or non-image file raises ``ValueError`` naming every such file
+    (``errors="raise"``), or gets ``{"image": path, "error": reason}`` in place of its
+    result while the other images are classified (``errors="skip"``, what the
+    ``predict`` command uses).
+
     Args:
         model_path: The model (see above).
         images: Image files (JPEG, PNG, BMP or GIF).
         top_k: Classes to report per image.
         data_info: A ``data_info.json`` (or its folder) with mean/std/class names.
+        errors: ``"raise"`` or ``"skip"`` for files that cannot be decoded.
 
     Returns:
-        One dict per image: ``{"image": path, "top_k": [{"id", "name", "probability"}]}``
-        (``name`` is ``None`` when the model has no class names).
+        One dict per image, in order: ``{"image": path, "top_k": [{"id", "name",
+        "probability"}]}`` (``name`` is ``None`` when the model has no class names), or
+        ``{"image": path, "error": reason}`` for a skipped file.
 
     Example:
         >>> predict_images("no/such/model", ["a.png"])  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
         FileNotFoundError: ...
     """
-    k = _check_top_k(top_k)
+    k = check_int("top_k", top_k, min_value=1)
+    check_choice("errors", errors, ("raise", "skip"))
     if isinstance(images, (str, os.PathLike)) or not images:
         raise ValueError(f"`images` must be a non-empty list of files. Received: images={images!r}")
-    files = [Path(f) for f in images]
+    files = [check_path("images", f) for f in images]
     for f in files:
         if not f.is_file():
             raise FileNotFoundError(f"No such image file. Received: {str(f)!r}")
     kind, path = resolve_model_path(model_path)
     encoded = [f.read_bytes() for f in files]
+    problems = {i: why for i, data in enumerate(encoded) if (why := _unreadable(data))}
+    if problems and errors == "raise":
+        listed = "; ".join(f"{str(files[i])!r}: {why}" for i, why in problems.items())
+        raise ValueError(f"Cannot read {len(problems)} image file(s): {listed}")
+    good = [i for i in range(len(files)) if i not in problems]
+    results: list[dict[str, Any]] = [
+        {"image": str(files[i]), "error": why} for i, why in problems.items()
+    ]
+    if good:
+        probs, names = _classify(kind, path, model_path, [encoded[i] for i in good], data_info)
+        results += [_top_k(files[i], p, names, k) for i, p in zip(good, probs, strict=True)]
+    order = {str(f): n for n, f in enumerate(files)}
+    return sorted(results, key=lambda r: order[r["image"]])
 
+
+def _top_k(file: Path, p: np.ndarray, names: Sequence[str] | None, k: int) -> dict[str, Any]:
+    order = np.argsort(-p, kind="stable")[:k]
+    return {
+        "image": str(file),
+        "top_k": [
+            {
+                "id": int(i),
+                "name": names[i] if names is not None and i < len(names) else None,
+                "probability": float(p[i]),
+            }
+            for i in order
+        ],
+    }
+
+
+def _classify(
+    kind: str,
+    path: Path,
+    model_path: str | os.PathLike,
+    encoded: list[bytes],
+    data_info: str | os.PathLike | None,
+) -> tuple[np.ndarray, Sequence[str] | None]:
+    """Class probabilities ``(N, classes)`` of decodable images, and the class names."""
     if kind == "saved_model":
         loaded = tf.saved_model.load(str(path))
         if BYTES_ENDPOINT not in loaded.signatures:
@@ -283,20 +339,4 @@ def predict_images(
         probs = model_fn(pixels.numpy() if raw_pixels else _normalize(pixels, mean, std).numpy())
         if logits:
             probs = tf.nn.softmax(probs, axis=-1).numpy()
-    results = []
-    for file, p in zip(files, probs, strict=True):
-        order = np.argsort(-p, kind="stable")[:k]
-        results.append(
-            {
-                "image": str(file),
-                "top_k": [
-                    {
-                        "id": int(i),
-                        "name": names[i] if names is not None and i < len(names) else None,
-                        "probability": float(p[i]),
-                    }
-                    for i in order
-                ],
-            }
-        )
-    return results
+    return probs, names

@@ -1,10 +1,11 @@
-"""Bring weights from ``keras.applications`` ResNets into keras_resnet models.
+"""Bring weights from ``keras.applications`` ResNets and DenseNets into keras_resnet models.
 
 The ``*_keras`` zoo variants (``resnet50_keras`` ... ``resnet152v2_keras``) have the
 exact layout of ``keras.applications.ResNet50`` ... ``ResNet152V2`` (stride on the
 first 1x1, conv biases, BN epsilon 1.001e-5), so weights copy one to one and both
-models give the same output. With internet access, ``weights="imagenet"`` brings the
-published ImageNet weights over.
+models give the same output. The DenseNets (``densenet121/169/201``) already have the
+layout of ``keras.applications.DenseNet121/169/201``. With internet access,
+``weights="imagenet"`` brings the published ImageNet weights over.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from typing import Any
 import keras
 
 from keras_resnet.naming import POST_BN, PREACT_BN, PREDICTIONS, SHORTCUT, STEM, block_name, part
+
+# keras.applications DenseNets use BN epsilon 1.001e-5 and Keras' default momentum; the
+# layout is ours, so only these two arguments change (no separate *_keras variant).
+_KERAS_DENSENET_BN = {"bn_epsilon": 1.001e-5, "bn_momentum": 0.99}
 
 
 def keras_applications_variants() -> dict[str, str]:
@@ -58,18 +63,39 @@ _RULES = (
     (re.compile(r"^post_bn$"), lambda m: POST_BN),
     (re.compile(r"^predictions$"), lambda m: PREDICTIONS),
 )
+# keras.applications DenseNet121/169/201 have our DenseNet layout (keras_resnet.densenet):
+# conv{s+1}_block{i}_{0_bn,1_conv,1_bn,2_conv} -> stage{s}_layer{i}_{bn1,conv1,bn2,conv2}.
+_DENSE_PARTS = {"0_bn": "bn1", "1_conv": "conv1", "1_bn": "bn2", "2_conv": "conv2"}
+_DENSENET_RULES = (
+    _RULES[0],
+    (
+        re.compile(r"^conv(\d+)_block(\d+)_(0_bn|1_conv|1_bn|2_conv)$"),
+        lambda m: f"stage{int(m[1]) - 1}_layer{m[2]}_{_DENSE_PARTS[m[3]]}",
+    ),
+    (re.compile(r"^pool(\d+)_(bn|conv)$"), lambda m: f"stage{int(m[1]) - 1}_transition_{m[2]}"),
+    (re.compile(r"^(bn|predictions)$"), lambda m: "post_bn" if m[1] == "bn" else m[1]),
+)
 
 
-def keras_applications_name(layer_name: str) -> str | None:
-    """Our layer name for a ``keras.applications`` ResNet layer name (``None`` if unmapped).
+def keras_applications_name(layer_name: str, family: str = "resnet") -> str | None:
+    """Our layer name for a ``keras.applications`` layer name (``None`` if unmapped).
+
+    Args:
+        layer_name: A layer name of a keras.applications ResNet or DenseNet.
+        family: ``"resnet"`` or ``"densenet"`` (the two use the same names for
+            different layers, e.g. ``conv2_block1_0_bn``).
 
     Example:
         >>> keras_applications_name("conv3_block1_0_conv")
         'stage2_block1_shortcut_conv'
         >>> keras_applications_name("conv4_block2_2_bn")
         'stage3_block2_bn2'
+        >>> keras_applications_name("conv3_block2_1_bn", family="densenet")
+        'stage2_layer2_bn2'
     """
-    for pattern, target in _RULES:
+    if family not in ("resnet", "densenet"):
+        raise ValueError(f"`family` must be 'resnet' or 'densenet'. Received: family={family!r}")
+    for pattern, target in _RULES if family == "resnet" else _DENSENET_RULES:
         match = pattern.match(layer_name)
         if match:
             return target(match)
@@ -77,11 +103,12 @@ def keras_applications_name(layer_name: str) -> str | None:
 
 
 def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> keras.Model:
-    """Copy the weights of a ``keras.applications`` ResNet into a ``*_keras`` variant.
+    """Copy the weights of a ``keras.applications`` ResNet or DenseNet into our variant.
 
     Args:
-        model: A keras_resnet model built from the matching ``*_keras`` variant
-            (``resnet50_keras`` for ``ResNet50``, ``resnet50v2_keras`` for ``ResNet50V2``).
+        model: A keras_resnet model built from the matching variant
+            (``resnet50_keras`` for ``ResNet50``, ``resnet50v2_keras`` for ``ResNet50V2``,
+            ``densenet121`` for ``DenseNet121``).
         source: The ``keras.applications`` model (any ``weights``).
 
     Returns:
@@ -103,13 +130,16 @@ def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> 
             )
     copies: list[tuple[keras.layers.Layer, list[Any]]] = []
     copied: set[str] = set()
+    # Only the DenseNets concatenate feature maps.
+    dense = any(isinstance(layer, keras.layers.Concatenate) for layer in source.layers)
     for layer in source.layers:
         if not layer.weights:
             continue
-        target_name = keras_applications_name(layer.name)
+        target_name = keras_applications_name(layer.name, "densenet" if dense else "resnet")
         if target_name is None:
             raise ValueError(
-                f"`source` layer {layer.name!r} is not a keras.applications ResNet layer"
+                f"`source` layer {layer.name!r} is not a keras.applications ResNet or "
+                "DenseNet layer"
             )
         try:
             target = model.get_layer(target_name)
@@ -152,7 +182,8 @@ def from_keras_applications(
 
     Args:
         application: ``"ResNet50"``, ``"ResNet101"``, ``"ResNet152"``, ``"ResNet50V2"``,
-            ``"ResNet101V2"`` or ``"ResNet152V2"``.
+            ``"ResNet101V2"``, ``"ResNet152V2"``, ``"DenseNet121"``, ``"DenseNet169"``
+            or ``"DenseNet201"``.
         weights: ``"imagenet"`` (downloads the published weights; needs internet), a
             weights file path, or ``None`` (random initialization).
         include_top: Include the classifier.
@@ -186,6 +217,7 @@ def from_keras_applications(
     )
     model = create_model(
         variants[application],
+        **(_KERAS_DENSENET_BN if application.startswith("DenseNet") else {}),
         include_top=include_top,
         input_shape=shape,
         classes=classes,

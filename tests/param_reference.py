@@ -81,3 +81,32 @@ def reference_count(spec: dict, in_channels: int = 3) -> int:
         total += bn(c)
     features = c * 21 if spec.get("pooling") == "spp" else c  # SPP bins 1 + 4 + 16
     return total + features * classes + classes
+
+
+def densenet_reference_count(spec: dict, in_channels: int = 3) -> int:
+    """DenseNet / DenseNet-BC (Huang et al. 2017, Sec. 3 and Table 1), counted by hand.
+
+    Stem conv (+ BN on ImageNet); each dense layer l sees c0 + k(l-1) channels:
+    BN-ReLU-1x1 conv to 4k (bottleneck) - BN-ReLU-3x3 conv to k; each transition is
+    BN-ReLU-1x1 conv to floor(theta m); final BN; linear classifier. No conv biases.
+    """
+    k = spec["growth_rate"]
+    sizes = spec["block_sizes"]
+    imagenet = spec.get("stem", "imagenet") == "imagenet"
+    c = spec.get("stem_width", 64)
+    width = spec.get("bottleneck_width", 4)
+    theta = spec.get("compression", 0.5)
+    total = conv(7 if imagenet else 3, in_channels, c) + (bn(c) if imagenet else 0)
+    for i, n in enumerate(sizes):
+        for _ in range(n):
+            if width:
+                total += bn(c) + conv(1, c, width * k) + bn(width * k) + conv(3, width * k, k)
+            else:
+                total += bn(c) + conv(3, c, k)
+            c += k
+        if i < len(sizes) - 1:
+            out = int(theta * c)
+            total += bn(c) + conv(1, c, out)
+            c = out
+    classes = spec.get("classes", 1000)
+    return total + bn(c) + c * classes + classes

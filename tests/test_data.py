@@ -450,6 +450,8 @@ DATA_MODULES = [
     "keras_resnet.data.augment",
     "keras_resnet.data.folders",
     "keras_resnet.data.tfds_source",
+    "keras_resnet.data.config",
+    "keras_resnet.data.arrays",
 ]
 
 

@@ -14,6 +14,9 @@ MODULES = [
     "keras_resnet.layers",
     "keras_resnet.blocks",
     "keras_resnet.models",
+    "keras_resnet.dense_blocks",
+    "keras_resnet.densenet",
+    pytest.param("keras_resnet.densenet_tuning", marks=pytest.mark.slow),  # fits a model
     "keras_resnet.registry",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
@@ -35,8 +38,22 @@ MODULES = [
     "keras_resnet.training.precision",
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
+    "keras_resnet.training.rundir",
+    "keras_resnet.training.messages",
+    "keras_resnet.training.summary",
+    "keras_resnet.atomic",
+    "keras_resnet.training.backup",
+    "keras_resnet.training.fitting",
+    "keras_resnet.training.evaluation",
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
+    # tuning: the space and data helpers are quick; the hypermodel's and the search's
+    # examples build several networks and run a (skipped) search
+    "keras_resnet.tuning.space",
+    "keras_resnet.tuning.trial",
+    pytest.param("keras_resnet.tuning.hypermodel", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.tuning.search", marks=pytest.mark.slow),
+    "keras_resnet.commands.tune",
 ]
 
 

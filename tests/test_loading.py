@@ -19,8 +19,8 @@ import pytest
 from keras_resnet import create_model, train
 from keras_resnet.training import TrainConfig
 
-# One _tiny model with every custom layer: option-A zero-pad shortcuts (stage 2),
-# highway gates and the spatial-pyramid head.
+# _tiny models with every custom layer: option-A zero-pad shortcuts (stage 2), the
+# spatial-pyramid head, highway gates and grouped convolutions.
 ALL_LAYERS = {"shortcut": "zero_pad", "pooling": "spp"}
 
 
@@ -35,9 +35,17 @@ def _fresh(code_or_args: str | list[str], cwd, timeout: int = 300) -> subprocess
 def test_every_custom_layer_loads_with_plain_keras_in_a_fresh_process(tmp_path):
     x = np.random.default_rng(0).random((2, 16, 16, 3), dtype="float32")
     zero_pad = create_model("_tiny", input_shape=(16, 16, 3), **ALL_LAYERS)
-    highway = create_model("_tiny", input_shape=(16, 16, 3), shortcut="highway")
+    highway = create_model("_tiny", input_shape=(16, 16, 3), shortcut="highway", groups=2)
     classes = {type(layer).__name__ for m in (zero_pad, highway) for layer in m.layers}
-    assert {"ZeroPadShortcut", "HighwayGate", "SpatialPyramidPooling"} <= classes
+    custom = {"ZeroPadShortcut", "HighwayGate", "SpatialPyramidPooling", "GroupedConv2D"}
+    assert custom <= classes
+    # every layer class of keras_resnet.layers is in one of the two models
+    import keras_resnet.layers as ours
+
+    defined = {
+        n for n, c in vars(ours).items() if isinstance(c, type) and c.__module__ == ours.__name__
+    }
+    assert defined <= classes
     for model in (zero_pad, highway):
         model.save(tmp_path / f"{model.name}_{len(model.layers)}.keras")
         np.save(tmp_path / f"{model.name}_{len(model.layers)}.npy", model.predict(x, verbose=0))

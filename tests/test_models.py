@@ -25,6 +25,8 @@ PAPER_MILLIONS = {
 PAPER_MILLIONS_CONV_FC = {"preact_resnet1001": 10.2}
 # Deep variants take seconds each to build on 2 cores: their exact counts run with -m slow.
 HEAVY = {"resnet1202", "preact_resnet1001"} | {n for n in list_models() if "101" in n or "152" in n}
+# This file checks the residual family; tests/test_densenet.py checks the DenseNets.
+RESNETS = [r.name for r in records(include_private=True) if r.family == "resnet"]
 
 
 def _input_shape(name: str) -> tuple[int, int, int]:
@@ -38,9 +40,7 @@ def _marks(name: str):
     return [pytest.mark.slow] if name in HEAVY else []
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_marks(n)) for n in list_models(include_private=True)]
-)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in RESNETS])
 def test_trainable_parameter_count_is_exact(name):
     model = create_model(name, input_shape=_input_shape(name))
     count = trainable_count(model)
@@ -72,7 +72,8 @@ def test_paper_table_names_exist_and_records_are_complete():
         assert (record.params is None) == (not record.params_source), record.name
         assert record.input_shape == ((32, 32, 3) if record.classes == 10 else (224, 224, 3))
     keras_names = {r.weights.get("keras_applications") for r in records()} - {None}
-    assert keras_names == {f"ResNet{d}{v}" for d in (50, 101, 152) for v in ("", "V2")}
+    resnets = {f"ResNet{d}{v}" for d in (50, 101, 152) for v in ("", "V2")}
+    assert keras_names == resnets | {f"DenseNet{d}" for d in (121, 169, 201)}
 
 
 # The full lifecycle of deep variants takes minutes on 2 cores (graph size); the block
@@ -82,7 +83,7 @@ LIGHT = ["_tiny", "resnet20", "plain20", "wrn16_8", "resnet18"]
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=[] if n in LIGHT else [pytest.mark.slow]) for n in list_models(True)],
+    [pytest.param(n, marks=[] if n in LIGHT else [pytest.mark.slow]) for n in RESNETS],
 )
 def test_variant_trains_and_round_trips(name, tmp_path):
     shape = _input_shape(name)

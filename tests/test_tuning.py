@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -52,7 +53,7 @@ def test_defaults_reproduce_baseline(baseline):
 
 def test_defaults_reproduce_resnext_baseline():
     hm = ResNetHyperModel((32, 32, 3), 10, baseline="resnext29_8x64d")
-    assert hm.space["groups"]["default"] == 8
+    assert hm.space["groups"].default == 8
     model = hm.build(kt.HyperParameters())
     reference = create_model("resnext29_8x64d", input_shape=(32, 32, 3), classes=10)
     assert model.count_params() == reference.count_params()
@@ -116,7 +117,8 @@ def test_depth_family_and_plain_shortcut():
         search_space={"stage_depths": [(1, 1, 1), (2, 2, 2)], "shortcut": ["zero_pad", None]},
     )
     assert "stage1_depth" not in hm.space
-    assert hm.space["drop_path_rate"]["parent"] == ("shortcut", ("zero_pad",))
+    (cond,) = hm.space["drop_path_rate"].conditions
+    assert (cond.name, list(cond.values)) == ("shortcut", ["zero_pad"])
     hp = kt.HyperParameters()
     hm.declare_hyperparameters(hp)
     hp.values.update(stage_depths="1-1-1", shortcut="none")
@@ -140,18 +142,13 @@ def test_overrides_fix_narrow_and_drop():
         },
     )
     space = hm.space
-    assert space["block"] == {
-        "name": "block",
-        "kind": "fixed",
-        "default": "bottleneck",
-        "sampling": "linear",
-    }
-    assert space["groups"]["values"] == (2, 4) and space["groups"]["default"] == 2
-    assert space["learning_rate"]["kind"] == "float"
-    assert space["learning_rate"]["sampling"] == "log"
-    assert space["stage1_depth"]["kind"] == "int"
+    assert type(space["block"]).__name__ == "Fixed" and space["block"].value == "bottleneck"
+    assert space["groups"].values == [2, 4] and space["groups"].default == 2
+    assert type(space["learning_rate"]).__name__ == "Float"
+    assert space["learning_rate"].sampling == "log"
+    assert type(space["stage1_depth"]).__name__ == "Int"
     assert "dropout" not in space
-    assert space["stem_width"]["values"] == (8, 16)
+    assert space["stem_width"].values == [8, 16]
     hp = kt.HyperParameters()
     model = hm.build(hp)
     assert hp.get("block") == "bottleneck" and "dropout" not in hp.values
@@ -175,7 +172,7 @@ def test_overrides_fix_narrow_and_drop():
         ({"shortcut": "E"}, "`shortcut` must be one of"),
         ({"dropout": [0.0, 1.5]}, r"`dropout` must be a number in \[0, 1\)"),
         ({"se_ratio": 2.0}, "se_ratio"),
-        ({"stage1_depth": (0, 3)}, "depths are positive integers"),
+        ({"stage1_depth": (0, 3)}, "positive integers"),
         ({"width_multiplier": [0.0, 1.0]}, "positive number"),
         ({"batch_size": [0, 32]}, "positive integer"),
         ({"schedule": ["cosine", "linear"]}, "schedule"),
@@ -374,4 +371,69 @@ def test_resnext_knobs_only_with_bottleneck_blocks(block):
     space = ResNetHyperModel(SHAPE, 10, baseline="_tiny", search_space={"block": block}).space
     assert "groups" not in space and "base_width" not in space
     full = ResNetHyperModel(SHAPE, 10, baseline="_tiny").space
-    assert full["groups"]["parent"] == ("block", ("bottleneck",))
+    (cond,) = full["groups"].conditions
+    assert (cond.name, list(cond.values)) == ("block", ["bottleneck"])
+
+
+def _costliest(hm, block):
+    """The hyperparameters of the space's most expensive network with ``block``."""
+    hp = kt.HyperParameters()
+    hm.declare_hyperparameters(hp)
+    hp.values["block"] = block
+    for p in hp.space:
+        values = getattr(p, "values", None)
+        if hasattr(p, "max_value") and isinstance(p.max_value, int):
+            hp.values[p.name] = p.max_value
+        elif p.name in ("groups", "base_width", "width_multiplier", "se_ratio", "stem_width"):
+            hp.values[p.name] = max(values)
+    return hp
+
+
+@pytest.mark.parametrize("shape", [SHAPE, (32, 32, 3)])
+def test_default_space_is_bounded_by_the_baseline_cost(shape):
+    # Issue 13.5: the default space around resnet20 admitted a 32-group ResNeXt of
+    # base width 64 at twice the width and depth (~80x the baseline's MACs).
+    from keras_resnet.analysis import count_flops
+    from keras_resnet.tuning import COST_FACTOR
+
+    hm = ResNetHyperModel(shape, 10, baseline="resnet20")
+    baseline = count_flops(create_model("resnet20", input_shape=shape, classes=10))
+    worst = max(count_flops(hm.build(_costliest(hm, b))) for b in ("basic", "bottleneck"))
+    assert worst <= COST_FACTOR * baseline, worst / baseline
+
+
+def test_trial_budgets_skip_and_stop(digits, tmp_path, capsys):
+    from keras_resnet.tuning import make_tuner
+
+    (x, y), (vx, vy) = digits
+    common = {"baseline": "_tiny", "search_space": {**FAST, "preact": [False, True]}}
+    skip = ResNetHyperModel(SHAPE, 10, max_macs=1000, **common)
+    tuner = make_tuner("random", skip, max_trials=2, max_epochs=1, directory=tmp_path / "s")
+    rows = _search(tuner, digits, epochs=1)
+    assert [r["status"] for r in rows] == ["SKIPPED", "SKIPPED"]  # no early end
+    assert all(r["macs"] > 1000 and r["score"] is None for r in rows)
+    stop = ResNetHyperModel(SHAPE, 10, max_trial_seconds=1e-9, **common)
+    tuner = make_tuner("random", stop, max_trials=1, max_epochs=1, directory=tmp_path / "t")
+    tuner.search(x, y, validation_data=(vx, vy), epochs=3, verbose=1)
+    (row,) = trial_results(tuner)
+    assert row["status"] == "STOPPED" and 0.0 <= row["score"] <= 1.0
+    assert re.search(
+        r"Trial cost: [0-9.]+ M MACs per image, [0-9.]+x the baseline _tiny",
+        capsys.readouterr().out,
+    )
+    with pytest.raises(ValueError, match="max_macs"):
+        ResNetHyperModel(SHAPE, 10, max_macs=0)
+
+
+def test_space_function_adds_and_fixes_hyperparameters():
+    def space(hp):
+        hp.Fixed("block", "bottleneck")
+        hp.Choice("groups", [2, 4], default=4)
+
+    hm = ResNetHyperModel(SHAPE, 10, baseline="_tiny", search_space=space)
+    assert hm.space["groups"].values == [2, 4] and not hm.space["groups"].conditions
+    hp = kt.HyperParameters()
+    model = hm.build(hp)
+    assert model.get_layer("stage1_block1_conv2").groups == 4
+    with pytest.raises(ValueError, match="Unknown hyperparameter name"):
+        ResNetHyperModel(SHAPE, 10, search_space=lambda hp: hp.Int("blocks", 1, 3))

@@ -63,9 +63,10 @@ def test_format_results_aligns_columns():
          "hyperparameters": {"learning_rate": 0.1, "block": "basic"}},
     ]  # fmt: skip
     lines = format_results(rows, ["block", "learning_rate"]).splitlines()
-    assert lines[0].split() == ["trial", "score", "seconds", "status", "block", "learning_rate"]
-    assert lines[1].split() == ["1", "0.9000", "12.3", "COMPLETED", "bottleneck", "0.01235"]
-    assert lines[2].split() == ["0", "-", "-", "FAILED", "basic", "0.1"]
+    header = ["trial", "score", "seconds", "MACs", "status", "block", "learning_rate"]
+    assert lines[0].split() == header
+    assert lines[1].split() == ["1", "0.9000", "12.3", "-", "COMPLETED", "bottleneck", "0.01235"]
+    assert lines[2].split() == ["0", "-", "-", "-", "FAILED", "basic", "0.1"]
     assert len({line.index("block") for line in lines[:1]}) == 1
 
 
@@ -85,6 +86,7 @@ def test_parser_defaults():
         (["--max-trials", "0"], "max-trials"),
         (["--epochs", "0"], "epochs"),
         (["--baseline", "resnet21"], "Unknown model name"),
+        (["--max-trial-macs", "0"], "max-trial-macs"),
         (["--search-space", '{"blocks": "basic"}'], "Unknown hyperparameter name"),
     ],
 )
@@ -140,3 +142,18 @@ def test_tune_search_retrain_and_resume(tmp_path, capsys):
     other = [a if a != "random" else "bayesian" for a in argv]
     assert main(other) == 2
     assert "different search" in capsys.readouterr().err
+
+
+def test_tune_skips_trials_over_the_mac_budget(tmp_path, capsys):
+    out = tmp_path / "tune"
+    argv = ["tune", "--baseline", "_tiny", "--max-trials", "2", "--epochs", "1",
+            "--output", str(out), "--search-space", SPACE, "--max-trial-macs", "1000",
+            "--no-retrain"]  # fmt: skip
+    assert main(argv) == 1  # nothing trained, so nothing to retrain
+    printed = capsys.readouterr().out
+    assert "over max_macs=1e+03: skipped" in printed and "no trial finished" in printed
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["SKIPPED", "SKIPPED"]
+    assert all(int(r["macs"]) > 1000 and r["score"] == "" for r in rows)
+    assert json.loads((out / "tune.json").read_text())["max_trial_macs"] == 1000

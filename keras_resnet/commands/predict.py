@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,11 +28,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``predict``; returns the exit code."""
+    """Run ``predict``; returns the exit code (1 if some image could not be read).
+
+    Images that cannot be decoded are named on stderr and skipped; the others are
+    still classified and printed.
+    """
     from keras_resnet.serving import predict_images
 
-    results = predict_images(args.model, args.images, top_k=args.top_k, data_info=args.data_info)
+    results = predict_images(
+        args.model, args.images, top_k=args.top_k, data_info=args.data_info, errors="skip"
+    )
+    failed = 0
     for result in results:
+        if "error" in result:
+            failed += 1
+            print(f"error: skipped {result['image']!r}: {result['error']}", file=sys.stderr)
+            if args.json:
+                print(json.dumps(result))
+            continue
         if args.json:
             print(json.dumps(result))
             continue
@@ -39,4 +53,6 @@ def run(args: argparse.Namespace) -> int:
         for rank, entry in enumerate(result["top_k"], 1):
             label = entry["name"] if entry["name"] is not None else str(entry["id"])
             print(f"  {rank}. {label:<20} id={entry['id']:<5} p={entry['probability']:.4f}")
-    return 0
+    if failed:
+        print(f"error: {failed} of {len(results)} image(s) could not be read", file=sys.stderr)
+    return 1 if failed else 0

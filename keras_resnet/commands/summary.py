@@ -39,6 +39,8 @@ def zoo_row(name: str, input_size: int | None = None) -> str:
     Example:
         >>> zoo_row("resnet20")
         '| `resnet20` | basic | 3-3-3 | 32 | 269,722 | 0.04 G |'
+        >>> zoo_row("densenet40_k12")
+        '| `densenet40_k12` | dense k=12 | 12-12-12 | 32 | 1,019,722 | 0.26 G |'
     """
     import keras
 
@@ -50,12 +52,17 @@ def zoo_row(name: str, input_size: int | None = None) -> str:
     shape = record.input_shape if input_size is None else (input_size, input_size, 3)
     total = model_table(create_model(name, input_shape=shape))[-1]
     keras.backend.clear_session()  # free the graph before the next variant
-    block = ("pre-act " if arch.get("preact") else "") + arch.get("block", "bottleneck")
-    if arch.get("groups", 1) > 1:
-        block += f" x{arch['groups']} groups"
-    if "shortcut" in arch and arch["shortcut"] is None:
-        block += ", no shortcut"
-    depths = "-".join(str(d) for d in arch["stage_depths"])
+    if record.family == "densenet":
+        plain = arch.get("bottleneck_width", 4) == 0 and arch.get("compression", 0.5) == 1
+        block = f"dense{'' if plain else '-BC'} k={arch['growth_rate']}"
+        depths = "-".join(str(d) for d in arch["block_sizes"])
+    else:
+        block = ("pre-act " if arch.get("preact") else "") + arch.get("block", "bottleneck")
+        if arch.get("groups", 1) > 1:
+            block += f" x{arch['groups']} groups"
+        if "shortcut" in arch and arch["shortcut"] is None:
+            block += ", no shortcut"
+        depths = "-".join(str(d) for d in arch["stage_depths"])
     return (
         f"| `{name}` | {block} | {depths} | {shape[0]} | {total['trainable_params']:,} "
         f"| {total['macs'] / 1e9:.2f} G |"

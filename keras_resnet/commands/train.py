@@ -78,6 +78,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         >>> run_args["model"], run_args["config"].epochs
         ('resnet20', 3)
     """
+    from keras_resnet.checks import check_path
     from keras_resnet.training import default_recipe, get_recipe, load_config_file
 
     file: dict[str, Any] = load_config_file(args.config) if args.config else {}
@@ -87,8 +88,11 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
     file.pop("model", None), file.pop("dataset", None)
     model_kwargs = file.pop("model_kwargs", {})
     data_kwargs = file.pop("data_kwargs", {})
-    output = args.output or file.pop("output", None) or f"runs/{model}-{dataset}"
-    file.pop("output", None)
+    if args.output is not None:
+        check_path("output", args.output)  # `--output ''` is refused, not the default folder
+    output = file.pop("output", None) if args.output is None else args.output
+    if output is None:
+        output = f"runs/{model}-{dataset}"
     overrides = dict(file)
     for flag, field in _FIELDS.items():
         value = getattr(args, flag)

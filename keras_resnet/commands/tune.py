@@ -55,6 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="JSON object (or @file.json): name -> value (fixed), list (choices), "
         '{"min": a, "max": b, "step": s, "sampling": "log"} (range) or null (dropped)',
     )
+    p.add_argument(
+        "--max-trial-macs",
+        type=float,
+        default=None,
+        help="skip trials whose network needs more multiply-adds per image (e.g. 2e7)",
+    )
+    p.add_argument(
+        "--max-trial-seconds",
+        type=float,
+        default=None,
+        help="stop a trial's training after this many seconds (scored as it stands)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the oracle and the data")
     p.add_argument("--output", default=None, help="folder (default runs/tune-DATASET)")
     p.add_argument("--overwrite", action="store_true", help="start a new search in --output")
@@ -113,25 +125,26 @@ def parse_search_space(text: str | None) -> dict[str, Any]:
 
 
 def format_results(rows: list[dict[str, Any]], names: list[str]) -> str:
-    """The results table as text: trial, score, seconds, status, then ``names``.
+    """The results table as text: trial, score, seconds, MACs, status, then ``names``.
 
     Args:
         rows: Rows of :func:`keras_resnet.tuning.trial_results`.
         names: Hyperparameter names to show as columns.
 
     Example:
-        >>> print(format_results([{"trial": "0", "score": 0.5, "seconds": 1.0,
+        >>> print(format_results([{"trial": "0", "score": 0.5, "seconds": 1.0, "macs": 2516608,
         ...     "status": "COMPLETED", "hyperparameters": {"block": "basic"}}], ["block"]))
-        trial  score   seconds  status     block
-        0      0.5000  1.0      COMPLETED  basic
+        trial  score   seconds  MACs   status     block
+        0      0.5000  1.0      2.52M  COMPLETED  basic
     """
-    header = ["trial", "score", "seconds", "status", *names]
+    header = ["trial", "score", "seconds", "MACs", "status", *names]
     table = [header]
     for row in rows:
         score = "-" if row["score"] is None else f"{row['score']:.4f}"
         seconds = "-" if row["seconds"] is None else f"{row['seconds']:.1f}"
+        macs = "-" if row.get("macs") is None else f"{row['macs'] / 1e6:.3g}M"
         values = [_short(row["hyperparameters"].get(n, "")) for n in names]
-        table.append([str(row["trial"]), score, seconds, str(row["status"]), *values])
+        table.append([str(row["trial"]), score, seconds, macs, str(row["status"]), *values])
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
@@ -142,24 +155,14 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _write_atomic(path: str, text: str) -> None:
-    # Write beside the target, then rename: a crash never leaves a half-written file.
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _results_csv(rows: list[dict[str, Any]], names: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["trial", "status", "score", "best_step", "seconds", *names])
+    columns = ["trial", "status", "score", "best_step", "seconds", "macs"]
+    writer.writerow([*columns, *names])
     for r in rows:
         hps = r["hyperparameters"]
-        writer.writerow(
-            [r["trial"], r["status"], r["score"], r["best_step"], r["seconds"]]
-            + [hps.get(n, "") for n in names]
-        )
+        writer.writerow([r[c] for c in columns] + [hps.get(n, "") for n in names])
     return buf.getvalue()
 
 
@@ -190,7 +193,9 @@ def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worke
                 f"Received: {json.dumps(definition)}; found: {json.dumps(old)}"
             )
     os.makedirs(out, exist_ok=True)
-    _write_atomic(path, json.dumps(definition, indent=2) + "\n")
+    from keras_resnet.atomic import write_json_atomic
+
+    write_json_atomic(path, definition)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,35 +210,21 @@ def run(args: argparse.Namespace) -> int:
         ...       "--epochs", "1", "--output", "/tmp/tune-doc", "--no-retrain"])  # doctest: +SKIP
         0
     """
-    for flag in ("max_trials", "epochs"):
+    for flag in ("max_trials", "epochs", "max_trial_macs", "max_trial_seconds"):
         value = getattr(args, flag)
-        if value < 1:
-            raise ValueError(
-                f"`--{flag.replace('_', '-')}` must be a positive integer. Received: {value}"
-            )
+        if value is not None and value <= 0:
+            raise ValueError(f"`--{flag.replace('_', '-')}` must be positive. Received: {value}")
     search_space = parse_search_space(args.search_space)
-    from keras_tuner.src.distribute import utils as dist_utils
-
     from keras_resnet.data import get_datasets
-    from keras_resnet.tuning import ResNetHyperModel, make_tuner, trial_results
+    from keras_resnet.tuning import ResNetHyperModel, make_tuner
     from keras_resnet.zoo import model_spec
 
     model_spec(args.baseline)  # unknown names fail before any data is read
-    distributed = dist_utils.has_chief_oracle()
-    worker = distributed and not dist_utils.is_chief_oracle()
+    # KerasTuner's chief/worker mode is set by these variables (its documented interface).
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "chief")
+    worker = "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in tuner_id
     out = args.output or f"runs/tune-{args.dataset}"
-    definition = {
-        "dataset": args.dataset,
-        "baseline": args.baseline,
-        "recipe": args.recipe,
-        "tuner": args.tuner,
-        "max_trials": args.max_trials,
-        "epochs": args.epochs,
-        "search_space": json.loads(_read_space_text(args.search_space))
-        if args.search_space
-        else {},
-        "seed": args.seed,
-    }
+    definition = _definition(args)
     data_kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
     data = functools.partial(get_datasets, args.dataset, seed=args.seed, **data_kwargs)
     info = data(batch_size=32, augment="none").info
@@ -246,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         recipe=args.recipe,
         search_space=space,
+        max_macs=args.max_trial_macs,
+        max_trial_seconds=args.max_trial_seconds,
     )
     _prepare_output(out, definition, args.overwrite, worker)
     tuner = make_tuner(
@@ -263,15 +256,34 @@ def run(args: argparse.Namespace) -> int:
         print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} finished.")
         return 0
 
+    return _report(args, tuner, hypermodel, definition, out, data_kwargs)
+
+
+def _definition(args: argparse.Namespace) -> dict[str, Any]:
+    """What makes a search this search (``tune.json``): a rerun must match it."""
+    space = json.loads(_read_space_text(args.search_space)) if args.search_space else {}
+    keys = ("dataset", "baseline", "recipe", "tuner", "max_trials", "epochs")
+    definition = {**{k: getattr(args, k) for k in keys}, "search_space": space, "seed": args.seed}
+    # Budgets change which trials run; recorded only when set, so searches written
+    # before they existed still resume.
+    for k in ("max_trial_macs", "max_trial_seconds"):
+        if getattr(args, k) is not None:
+            definition[k] = getattr(args, k)
+    return definition
+
+
+def _report(args, tuner, hypermodel, definition, out, data_kwargs) -> int:
+    """Print and write the results table, retrain the best trial, write ``best.json``."""
+    from keras_resnet.tuning import trial_results
+
     rows = trial_results(tuner)
-    searched = [n for n, p in hypermodel.space.items() if p["kind"] != "fixed"]
+    searched = [n for n, p in hypermodel.space.items() if type(p).__name__ != "Fixed"]
     names = sorted({n for r in rows for n in r["hyperparameters"]})
     print(format_results(rows, searched))
-    _write_atomic(os.path.join(out, "results.csv"), _results_csv(rows, names))
-    _write_atomic(
-        os.path.join(out, "results.json"),
-        json.dumps({"search": definition, "trials": rows}, indent=2, default=str) + "\n",
-    )
+    from keras_resnet.atomic import write_json_atomic, write_text_atomic
+
+    write_text_atomic(os.path.join(out, "results.csv"), _results_csv(rows, names))
+    write_json_atomic(os.path.join(out, "results.json"), {"search": definition, "trials": rows})
     done = [r for r in rows if r["score"] is not None]
     if not done:
         print("error: no trial finished; nothing to retrain.")
@@ -281,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
     record: dict[str, Any] = dict(best)
     if not args.no_retrain:
         record["retrain"] = _retrain(args, tuner, hypermodel, best, out, data_kwargs)
-    _write_atomic(os.path.join(out, "best.json"), json.dumps(record, indent=2, default=str) + "\n")
+    write_json_atomic(os.path.join(out, "best.json"), record)
     print(f"Results: {os.path.join(out, 'results.csv')}, {os.path.join(out, 'best.json')}")
     return 0
 

@@ -13,17 +13,21 @@ IDX files in ``../shared/data/mnist-t10k``), ``"idx:PATH"``, TFDS names
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
+from keras_resnet.checks import check_fields
 from keras_resnet.data import sources as _src
 from keras_resnet.data.augment import PRESETS
+from keras_resnet.data.config import DataConfig
 from keras_resnet.data.pipeline import DatasetInfo, Datasets, build_datasets
 from keras_resnet.data.sources import mnist_t10k_path, read_idx, train_validation_split
 
 __all__ = [
     "PRESETS",
+    "DataConfig",
     "DatasetInfo",
     "Datasets",
     "from_arrays",
@@ -56,12 +60,20 @@ def list_datasets() -> list[str]:
     ]
 
 
-def _resolve(dataset: str, data_dir: str | None, options: dict) -> _src.Source:
-    if not isinstance(dataset, str) or not dataset:
-        raise TypeError(
-            f"`dataset` must be a non-empty str. Received: dataset={dataset!r}. "
-            f"Supported: {list_datasets()}"
+def _not_tfds(config: DataConfig, kind: str) -> None:
+    extra = config.tfds_options_set()
+    if extra:
+        raise ValueError(
+            f"{', '.join(f'`{n}`' for n in extra)} apply to TFDS data sets only, not to "
+            f"{kind}. Received: dataset={config.dataset!r}, "
+            + ", ".join(f"{n}={getattr(config, n)!r}" for n in extra)
         )
+
+
+def _resolve(config: DataConfig) -> _src.Source:
+    dataset = config.dataset
+    if dataset in _BUILTIN or dataset.startswith(("idx:", "dir:")):
+        _not_tfds(config, dataset.split(":")[0])
     if dataset == "digits":
         return _src.load_digits_source()
     if dataset == "mnist_t10k":
@@ -71,52 +83,51 @@ def _resolve(dataset: str, data_dir: str | None, options: dict) -> _src.Source:
     if dataset.startswith("dir:"):
         from keras_resnet.data import folders
 
-        return folders.load_folder_source(dataset[4:], name=dataset, options=options)
+        return folders.load_folder_source(dataset[4:], name=dataset, channels=config.channels)
     from keras_resnet.data import tfds_source
 
-    name = dataset[5:] if dataset.startswith("tfds:") else dataset
-    return tfds_source.load_tfds_source(name, data_dir=data_dir, options=options)
+    return tfds_source.load_tfds_source(
+        dataset[5:] if dataset.startswith("tfds:") else dataset,
+        data_dir=config.data_dir,
+        train_split=config.train_split,
+        validation_split=config.validation_split,
+        test_split=config.test_split,
+        download=config.download,
+        read_config=config.tfds_read_config,
+    )
 
 
-def get_datasets(
-    dataset: str,
-    *,
-    batch_size: int,
-    augment: str = "auto",
-    image_size: int | tuple[int, int] | None = None,
-    validation_fraction: float = 0.1,
-    seed: int | None = None,
-    one_hot: bool = False,
-    data_dir: str | None = None,
-    **options: Any,
-) -> Datasets:
+def _config(dataset: Any, fields: dict[str, Any], what: str) -> DataConfig:
+    """A DataConfig from a config (with ``fields`` replaced) or from a name and ``fields``."""
+    names = [f.name for f in dataclasses.fields(DataConfig)]
+    check_fields(what, fields, names, what="option")
+    if isinstance(dataset, DataConfig):
+        return dataset.replace(**fields)
+    if not isinstance(dataset, str) or not dataset:
+        raise TypeError(
+            f"`dataset` must be a DataConfig or a non-empty str. Received: dataset={dataset!r}. "
+            f"Supported: {list_datasets()}"
+        )
+    return DataConfig(dataset=dataset, **fields)
+
+
+def get_datasets(dataset: str | DataConfig, /, **fields: Any) -> Datasets:
     """Build the train / validation / test pipelines of a data set.
 
     The validation split is carved from the training split only (stratified for
     in-memory sources), so test examples never reach training. ``batch_size`` is the
     global batch: under ``tf.distribute``, pass the datasets to
     ``strategy.experimental_distribute_dataset`` (in-memory sources are sharded by
-    element).
+    element). Every option is checked (by :class:`DataConfig`) before any data is read.
 
     Args:
-        dataset: str, ``"digits"``, ``"mnist_t10k"``, ``"idx:PATH"``, ``"dir:PATH"``, a
-            TFDS name (``"cifar10"``) or ``"tfds:NAME"``.
-        batch_size: int > 0, global batch size.
-        augment: str, one of ``"auto"`` (preset by data set), ``"cifar"`` (pad 4 +
-            random crop + flip), ``"imagenet"`` (random-resized-crop + flip; eval:
-            resize + center-crop 0.875), ``"mnist"`` (small shifts), ``"none"``.
-        image_size: int or ``(height, width)``, output size (default: native size;
-            224 for the imagenet preset on images of varying size).
-        validation_fraction: float in ``[0, 1)``, share of the train split held out.
-        seed: int or None; with an int the training pipeline (shuffle order and
-            augmentation) is reproducible.
-        one_hot: bool, float32 one-hot labels (forced on by ``mixup``/``cutmix``).
-        data_dir: str or None, TFDS data directory.
-        **options: see ``keras_resnet.data.pipeline._OPTIONS``: ``cache``,
-            ``shuffle_buffer``, ``rand_augment``, ``random_erasing``, ``mixup``,
-            ``cutmix``, ``channels``, ``mean``, ``std``, ``train_split``,
-            ``validation_split``, ``test_split``, ``download``, ``tfds_read_config``,
-            ``drop_remainder``.
+        dataset: a :class:`DataConfig`, or a name: ``"digits"``, ``"mnist_t10k"``,
+            ``"idx:PATH"``, ``"dir:PATH"``, a TFDS name (``"cifar10"``) or
+            ``"tfds:NAME"``.
+        **fields: :class:`DataConfig` fields (``batch_size``, ``augment``,
+            ``image_size``, ``validation_fraction``, ``seed``, ``one_hot``, ``cache``,
+            ``mixup``, ``data_dir``, ``train_split``, ...): with a name they build the
+            config, with a config they replace its values.
 
     Returns:
         :class:`Datasets` ``(train, validation, test, info)``.
@@ -126,25 +137,11 @@ def get_datasets(
         >>> images, labels = next(iter(ds.train))
         >>> images.shape, labels.dtype.name, ds.info.num_classes
         (TensorShape([32, 8, 8, 1]), 'int32', 10)
+        >>> get_datasets(DataConfig("digits", batch_size=16), seed=1).info.num_examples["test"]
+        360
     """
-    # argument checks first, before any data is touched
-    from keras_resnet.data.pipeline import _check_common
-
-    _check_common(batch_size, augment, image_size, validation_fraction, seed, one_hot, options)
-    source = _resolve(dataset, data_dir, options)
-    return build_datasets(
-        source,
-        batch_size=batch_size,
-        augment=augment,
-        image_size=image_size,
-        validation_fraction=validation_fraction,
-        seed=seed,
-        one_hot=one_hot,
-        **{k: v for k, v in options.items() if k not in _SOURCE_OPTIONS},
-    )
-
-
-_SOURCE_OPTIONS = ("train_split", "validation_split", "test_split", "download", "tfds_read_config")
+    config = _config(dataset, fields, "get_datasets")
+    return build_datasets(_resolve(config), config)
 
 
 def from_arrays(
@@ -153,38 +150,30 @@ def from_arrays(
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     *,
-    batch_size: int,
     num_classes: int | None = None,
     class_names: list[str] | tuple[str, ...] | None = None,
     name: str = "arrays",
-    augment: str = "auto",
-    image_size: int | tuple[int, int] | None = None,
-    validation_fraction: float = 0.1,
-    seed: int | None = None,
-    one_hot: bool = False,
-    **options: Any,
+    config: DataConfig | None = None,
+    **fields: Any,
 ) -> Datasets:
     """Build pipelines from in-memory NumPy arrays.
 
-    Images may be uint8 in [0, 255] or float (in [0, 1] when their maximum is <= 1,
-    else in [0, 255]), shaped ``(N, H, W)`` or ``(N, H, W, C)`` with C in (1, 3).
-    Labels are integers in ``[0, num_classes)``.
+    Images may be uint8, integers in [0, 255], or float (in [0, 1] when their maximum
+    is <= 1, else in [0, 255]), shaped ``(N, H, W)`` or ``(N, H, W, C)`` with C in
+    (1, 3). Labels are integers in ``[0, num_classes)``. NaN or infinite pixels,
+    pixels outside those ranges and labels outside ``[0, num_classes)`` (negative
+    ones always) are refused with their count and first index, never clipped.
 
     Args:
         x_train: training images.
         y_train: training labels ``(N,)``.
         x_test: optional test images (never used for training or validation).
         y_test: optional test labels.
-        batch_size: int > 0.
         num_classes: int or None (default: from ``class_names`` or ``max(label) + 1``).
         class_names: optional names, one per class.
         name: str, recorded in :class:`DatasetInfo`.
-        augment: str, see :func:`get_datasets`.
-        image_size: see :func:`get_datasets`.
-        validation_fraction: float in ``[0, 1)``.
-        seed: int or None.
-        one_hot: bool.
-        **options: see :func:`get_datasets`.
+        config: a :class:`DataConfig` (its ``dataset`` is replaced by ``name``), or None.
+        **fields: :class:`DataConfig` fields (``batch_size``, ``augment``, ...).
 
     Returns:
         :class:`Datasets`.
@@ -197,9 +186,9 @@ def from_arrays(
         >>> ds.info.num_examples["train"], ds.info.num_examples["validation"]
         (58, 6)
     """
-    from keras_resnet.data.pipeline import _check_common
-
-    _check_common(batch_size, augment, image_size, validation_fraction, seed, one_hot, options)
+    config = _config(config if config is not None else name, fields, "from_arrays")
+    config = config.replace(dataset=name)
+    _not_tfds(config, "arrays")
     if (x_test is None) != (y_test is None):
         raise ValueError(
             "Pass both `x_test` and `y_test`, or neither. "
@@ -207,23 +196,16 @@ def from_arrays(
         )
     test = None if x_test is None else (x_test, y_test)
     source = _src.from_numpy(name, (x_train, y_train), test, class_names, num_classes)
-    return build_datasets(
-        source,
-        batch_size=batch_size,
-        augment=augment,
-        image_size=image_size,
-        validation_fraction=validation_fraction,
-        seed=seed,
-        one_hot=one_hot,
-        **options,
-    )
+    return build_datasets(source, config)
 
 
 def validate_for_model(info: DatasetInfo, model: Any) -> None:
     """Raise ``ValueError`` if a model cannot take this data (before training starts).
 
-    Checks the image shape against ``model.input_shape`` and the class count
-    against the model's last output dimension.
+    Checks that the model has one image input and one ``(batch, classes)`` output,
+    the image shape against ``model.input_shape`` and the class count against the
+    model's head. ``train()`` calls it after building the model and before it writes
+    anything into the run folder.
 
     Args:
         info: :class:`DatasetInfo` of the data.
@@ -234,8 +216,18 @@ def validate_for_model(info: DatasetInfo, model: Any) -> None:
         >>> info = get_datasets("digits", batch_size=32).info
         >>> m = keras_resnet.create_model("_tiny", input_shape=(8, 8, 1), classes=10)
         >>> validate_for_model(info, m)
+        >>> validate_for_model(info, keras_resnet.create_model("_tiny", input_shape=(8, 8, 1),
+        ...                                                     classes=5))
+        Traceback (most recent call last):
+        ValueError: The data has 10 classes but the model's head outputs 5. Received: num_classes=10
     """
-    expected = tuple(model.input_shape[1:])
+    in_shape, out_shape = model.input_shape, model.output_shape
+    if not isinstance(in_shape, tuple) or not isinstance(out_shape, tuple):
+        raise ValueError(
+            "The model must have one image input and one output. "
+            f"Received: input_shape={in_shape}, output_shape={out_shape}"
+        )
+    expected = tuple(in_shape[1:])
     got = tuple(info.image_shape)
     if len(expected) != len(got) or any(
         e is not None and e != g for e, g in zip(expected, got, strict=False)
@@ -245,9 +237,14 @@ def validate_for_model(info: DatasetInfo, model: Any) -> None:
             f"(rank and channels must match; pass image_size=/channels= to get_datasets). "
             f"Received: image_shape={got}"
         )
-    classes = model.output_shape[-1]
+    if len(out_shape) != 2:
+        raise ValueError(
+            "The model must end in a classifier head with output (batch, classes), e.g. "
+            f"include_top=True. Received: output_shape={out_shape}"
+        )
+    classes = out_shape[-1]
     if classes is not None and classes != info.num_classes:
         raise ValueError(
-            f"The data has {info.num_classes} classes but the model outputs {classes}. "
+            f"The data has {info.num_classes} classes but the model's head outputs {classes}. "
             f"Received: num_classes={info.num_classes}"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import tensorflow as tf
 
@@ -156,16 +157,16 @@ def batch_preset(preset: str, image_size: tuple[int, int]):
     return None
 
 
-def keras_option_layers(options: dict, seed: int | None, num_classes: int) -> list:
+def keras_option_layers(options: Any, seed: int | None, num_classes: int) -> tuple[list, list]:
     """Build the Keras preprocessing layers for the optional extras.
 
     Images are in [0, 255] when RandAugment/RandomErasing run; MixUp/CutMix run on
     normalized images with one-hot labels.
 
     Args:
-        options: dict with optional ``rand_augment`` (True or a dict of
-            ``keras.layers.RandAugment`` kwargs), ``random_erasing`` (factor or dict),
-            ``mixup`` (alpha or dict), ``cutmix`` (factor or dict).
+        options: a :class:`~keras_resnet.data.DataConfig` (or any object with its
+            ``rand_augment``, ``random_erasing``, ``mixup`` and ``cutmix`` fields: False,
+            True, a positive number or a dict of the layer's keyword arguments).
         seed: int or None, seed of the layers' generators.
         num_classes: int, number of classes.
 
@@ -173,35 +174,29 @@ def keras_option_layers(options: dict, seed: int | None, num_classes: int) -> li
         ``(pixel_layers, mix_layers)``: two lists of Keras layers.
 
     Example:
-        >>> pixel, mix = keras_option_layers({"mixup": 0.2}, 0, 10)
+        >>> from keras_resnet.data import DataConfig
+        >>> pixel, mix = keras_option_layers(DataConfig(mixup=0.2), 0, 10)
         >>> len(pixel), type(mix[0]).__name__
         (0, 'MixUp')
     """
     import keras
 
-    def kwargs(value, key):
+    def kwargs(value: Any, key: str) -> dict:
         if isinstance(value, dict):
             return dict(value)
-        if value is True:
-            return {}
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            return {key: float(value)}
-        raise ValueError(
-            f"Augmentation option must be True, a positive number or a dict of layer "
-            f"arguments. Received: {value!r}"
-        )
+        return {} if value is True else {key: float(value)}
 
     pixel_layers, mix_layers = [], []
-    if options.get("rand_augment"):
-        kw = kwargs(options["rand_augment"], "factor")
+    if options.rand_augment:
+        kw = kwargs(options.rand_augment, "factor")
         kw.setdefault("value_range", (0, 255))
         pixel_layers.append(keras.layers.RandAugment(seed=seed, **kw))
-    if options.get("random_erasing"):
-        kw = kwargs(options["random_erasing"], "factor")
+    if options.random_erasing:
+        kw = kwargs(options.random_erasing, "factor")
         kw.setdefault("value_range", (0, 255))
         pixel_layers.append(keras.layers.RandomErasing(seed=seed, **kw))
-    if options.get("mixup"):
-        mix_layers.append(keras.layers.MixUp(seed=seed, **kwargs(options["mixup"], "alpha")))
-    if options.get("cutmix"):
-        mix_layers.append(keras.layers.CutMix(seed=seed, **kwargs(options["cutmix"], "factor")))
+    if options.mixup:
+        mix_layers.append(keras.layers.MixUp(seed=seed, **kwargs(options.mixup, "alpha")))
+    if options.cutmix:
+        mix_layers.append(keras.layers.CutMix(seed=seed, **kwargs(options.cutmix, "factor")))
     return pixel_layers, mix_layers

@@ -45,7 +45,7 @@ def _classes(root: Path) -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
-def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
+def load_folder_source(path: str, *, name: str, channels: int | None = None) -> src.Source:
     """Images in class subfolders: ``PATH/<class>/*.png|jpg|gif|bmp``.
 
     With ``PATH/train/<class>/...`` (and optionally ``PATH/test/<class>`` and
@@ -54,12 +54,15 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
     split. Files are decoded on the fly (never all loaded into memory); non-image and
     corrupt files are skipped, counted and reported with one warning. The file list
     is put in a fixed pseudo-random order so that a validation split carved from it
-    covers all classes and the shuffle buffer sees mixed classes.
+    covers all classes and the shuffle buffer sees mixed classes. A training folder
+    needs at least two classes, each with at least one readable image: an empty class
+    folder would otherwise become a class that is never seen.
 
     Args:
         path: str, the folder.
         name: str, the data set name (``"dir:PATH"``).
-        options: dict of :func:`~keras_resnet.data.get_datasets` options (``channels``).
+        channels: 1 or 3 to decode every image with that many channels, or None (the
+            first training image decides).
 
     Returns:
         :class:`~keras_resnet.data.sources.Source`.
@@ -71,7 +74,7 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
         >>> for c in ("a", "b"):
         ...     (root / c).mkdir()
         ...     _ = (root / c / "0.png").write_bytes(png)
-        >>> load_folder_source(str(root), name="dir:toy", options={}).class_names
+        >>> load_folder_source(str(root), name="dir:toy").class_names
         ('a', 'b')
     """
     root = Path(path).expanduser()
@@ -90,7 +93,6 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
             f"Image folder has no class subfolders (expected PATH/<class>/<image>). "
             f"Received: path={path!r}"
         )
-    channels = options.get("channels")
     order = np.random.default_rng(0)
 
     def split_of(folder: Path | None, tag: str) -> tuple[src.Split | None, list[str]]:
@@ -108,12 +110,24 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
                 f"No readable images in the {tag} folder (skipped {len(skipped)} files). "
                 f"Received: path={str(folder)!r}"
             )
+        empty = sorted(set(class_names) - {class_names[i] for i in labels})
+        if tag == "train" and empty:
+            raise ValueError(
+                f"Class folder(s) {empty} in the training folder hold no readable image "
+                f"(skipped {len(skipped)} files in all); remove them or add images. "
+                f"Received: path={str(folder)!r}"
+            )
         perm = order.permutation(len(files))
         files = [files[i] for i in perm]
         labels = [labels[i] for i in perm]
         return (files, labels), skipped
 
     (train_files, train_labels), skipped = split_of(train_root, "train")
+    if len(class_names) < 2:
+        raise ValueError(
+            "An image folder needs at least 2 class subfolders to train a classifier. "
+            f"Received: path={path!r} with class folders {class_names}"
+        )
     if channels is None:
         first = tf.io.decode_image(tf.io.read_file(train_files[0]), expand_animations=False)
         c = int(first.shape[-1])
@@ -156,10 +170,8 @@ def load_folder_source(path: str, *, name: str, options: dict) -> src.Source:
         image_shape=image_shape,
         in_memory=False,
         default_augment=src.default_augment_for(name, (*first_size, in_channels)),
-        extra={
-            "cache_default": False,
-            "shard_by_data": True,
-            "default_size": first_size,
-            "skipped": len(skipped_all),
-        },
+        cache_default=False,
+        shard_by_data=True,
+        default_size=first_size,
+        skipped=len(skipped_all),
     )

@@ -14,35 +14,18 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from keras_resnet.data import augment as aug
 from keras_resnet.data import sources as src
+from keras_resnet.data.config import DataConfig
 
 AUTOTUNE = tf.data.AUTOTUNE
 STATS_EXAMPLES = 10_000  # examples read to compute mean/std of a streamed source
 GATHER_LIMIT_BYTES = 1024**3  # arrays up to this size are gathered batch-wise from memory
-
-_OPTIONS = {
-    "cache": "True/False/'auto' (default) or a file path prefix for tf.data cache",
-    "shuffle_buffer": "int, shuffle buffer size (default: whole train split up to 50,000)",
-    "rand_augment": "True or dict of keras.layers.RandAugment kwargs",
-    "random_erasing": "probability or dict of keras.layers.RandomErasing kwargs",
-    "mixup": "alpha or dict of keras.layers.MixUp kwargs (forces one_hot)",
-    "cutmix": "factor or dict of keras.layers.CutMix kwargs (forces one_hot)",
-    "channels": "int 1 or 3: output channels (grayscale sources can be repeated to 3)",
-    "mean": "per-channel mean in [0, 1] pixel units (overrides known/computed stats)",
-    "std": "per-channel std in [0, 1] pixel units",
-    "train_split": "TFDS split string for training (default 'train')",
-    "validation_split": "TFDS split string used as validation instead of carving",
-    "test_split": "TFDS split string for testing (default 'test' or 'validation')",
-    "download": "bool, let TFDS download and prepare the data set (default True)",
-    "tfds_read_config": "tfds.ReadConfig passed to as_dataset",
-    "drop_remainder": "bool, drop the last partial training batch (default True)",
-}
 
 
 @dataclass(frozen=True)
@@ -138,88 +121,6 @@ class Datasets(NamedTuple):
     info: DatasetInfo
 
 
-# ----------------------------------------------------------------------------- checks
-
-
-def _check_common(
-    batch_size: Any,
-    augment: Any,
-    image_size: Any,
-    validation_fraction: Any,
-    seed: Any,
-    one_hot: Any,
-    options: dict,
-) -> tuple[int, int] | None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size}")
-    if augment not in aug.PRESETS:
-        raise ValueError(f"`augment` must be one of {aug.PRESETS}. Received: augment={augment!r}")
-    src._check_fraction(validation_fraction)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
-    if not isinstance(one_hot, bool):
-        raise TypeError(f"`one_hot` must be a bool. Received: one_hot={one_hot!r}")
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        allowed = "\n".join(f"  {k}: {v}" for k, v in _OPTIONS.items())
-        raise TypeError(f"Unknown option(s) {unknown}. Allowed options:\n{allowed}")
-    buffer = options.get("shuffle_buffer")
-    if buffer is not None and (
-        isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 1
-    ):
-        raise ValueError(
-            f"`shuffle_buffer` must be a positive int. Received: shuffle_buffer={buffer!r}"
-        )
-    cache = options.get("cache")
-    if cache is not None and not isinstance(cache, (bool, str)):
-        raise TypeError(f"`cache` must be a bool, 'auto' or a path. Received: cache={cache!r}")
-    if (options.get("mean") is None) != (options.get("std") is None):
-        raise ValueError(
-            "Pass both `mean` and `std`, or neither. "
-            f"Received: mean={options.get('mean')!r}, std={options.get('std')!r}"
-        )
-    if not isinstance(options.get("drop_remainder", True), bool):
-        raise TypeError(
-            "`drop_remainder` must be a bool. "
-            f"Received: drop_remainder={options['drop_remainder']!r}"
-        )
-    for key in ("rand_augment", "random_erasing", "mixup", "cutmix"):
-        value = options.get(key)
-        ok = (
-            value is None
-            or isinstance(value, (bool, dict))
-            or (isinstance(value, (int, float)) and value > 0)
-        )
-        if not ok:
-            raise ValueError(
-                f"Augmentation option `{key}` must be True/False, a positive number or a dict "
-                f"of layer arguments. Received: {key}={value!r}"
-            )
-    channels = options.get("channels")
-    if channels not in (None, 1, 3):
-        raise ValueError(f"`channels` must be 1, 3 or None. Received: channels={channels!r}")
-    if image_size is None:
-        return None
-    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
-        size = (int(image_size), int(image_size))
-    elif (
-        isinstance(image_size, (tuple, list))
-        and len(image_size) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in image_size)
-    ):
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
-        raise TypeError(
-            "`image_size` must be an int, a (height, width) tuple or None. "
-            f"Received: image_size={image_size!r}"
-        )
-    if min(size) < 1:
-        raise ValueError(f"`image_size` must be positive. Received: image_size={image_size!r}")
-    return size
-
-
 # ----------------------------------------------------------------------------- stats
 
 
@@ -285,77 +186,103 @@ def _split_validation(source: src.Source, fraction: float, seed: int) -> tuple:
     return src.Split(ds.skip(n_val), n - n_val), src.Split(ds.take(n_val), n_val)
 
 
-def _auto_cache(source: src.Source, option: Any, resized: bool) -> bool | str:
-    if option is None or option == "auto":
+def _auto_cache(source: src.Source, option: bool | str, resized: bool) -> bool | str:
+    if option == "auto":
         # arrays are already in memory (cache only what a resize produced); streamed
         # sources say themselves whether they fit (TFDS: by size; folders: never)
-        return bool(source.extra.get("cache_default", resized if source.in_memory else False))
-    if isinstance(option, (bool, str)):
-        return option
-    raise TypeError(f"`cache` must be a bool, 'auto' or a path. Received: cache={option!r}")
+        if source.cache_default is not None:
+            return source.cache_default
+        return resized if source.in_memory else False
+    return option
 
 
-def build_datasets(
-    source: src.Source,
-    *,
-    batch_size: int,
-    augment: str = "auto",
-    image_size: int | tuple[int, int] | None = None,
-    validation_fraction: float = 0.1,
-    seed: int | None = None,
-    one_hot: bool = False,
-    **options: Any,
-) -> Datasets:
-    """Build :class:`Datasets` from a resolved :class:`~keras_resnet.data.sources.Source`.
-
-    Arguments as in :func:`get_datasets` (which resolves the source and calls this).
-
-    Example:
-        >>> from keras_resnet.data import sources
-        >>> ds = build_datasets(sources.load_digits_source(), batch_size=32)
-        >>> ds.info.image_shape
-        (8, 8, 1)
-    """
-    size = _check_common(
-        batch_size, augment, image_size, validation_fraction, seed, one_hot, options
+def _output_size(source: src.Source, config: DataConfig, preset: str) -> tuple[int, int]:
+    if config.image_size is not None:
+        return config.image_size
+    height, width, _ = source.image_shape
+    if height is not None and width is not None:
+        return (int(height), int(width))
+    if preset == "imagenet":
+        return (224, 224)
+    if source.default_size is not None:
+        return source.default_size  # a folder's first image
+    raise ValueError(
+        f"Images of {source.name!r} vary in size: pass `image_size`. Received: image_size=None"
     )
-    preset = source.default_augment if augment == "auto" else augment
-    native = source.image_shape
-    if size is None:
-        if (native[0] is None or native[1] is None) and "default_size" in source.extra:
-            if preset != "imagenet":
-                size = tuple(source.extra["default_size"])  # a folder's first image
-            else:
-                size = (224, 224)
-        elif native[0] is None or native[1] is None:
-            if preset != "imagenet":
-                raise ValueError(
-                    f"Images of {source.name!r} vary in size: pass `image_size`. "
-                    "Received: image_size=None"
-                )
-            size = (224, 224)
-        else:
-            size = (int(native[0]), int(native[1]))
-    in_channels = int(native[2])
-    out_channels = options.get("channels") or in_channels
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the pipeline maps need, resolved once from the source and the config."""
+
+    config: DataConfig
+    preset: str
+    size: tuple[int, int]
+    in_channels: int
+    out_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    num_classes: int
+    one_hot: bool
+    resize: bool  # a deterministic resize to `size` before caching
+    cache: bool | str
+    shard_by_data: bool
+
+    def finish(self, images: tf.Tensor, labels: tf.Tensor):
+        """float [0,255] batch -> normalized float32 and int32 / one-hot labels."""
+        if self.out_channels != self.in_channels:
+            images = tf.image.grayscale_to_rgb(images)
+        scale = tf.constant([1.0 / (255.0 * s) for s in self.std], tf.float32)
+        offset = tf.constant([m / s for m, s in zip(self.mean, self.std, strict=True)])
+        images = images * scale - offset
+        labels = tf.cast(labels, tf.int32)
+        if self.one_hot:
+            labels = tf.one_hot(labels, self.num_classes, dtype=tf.float32)
+        return images, labels
+
+    def finish_uint8(self, images, labels):
+        return self.finish(tf.cast(images, tf.float32), labels)
+
+    def deterministic_resize(self, image, label):
+        image = tf.image.resize(image, self.size, method="bilinear", antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
+
+    def center_crop(self, image, label):
+        image = aug.resize_center_crop(tf.cast(image, tf.float32), self.size)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
+
+    def with_options(self, ds: tf.data.Dataset) -> tf.data.Dataset:
+        opts = tf.data.Options()
+        opts.deterministic = True
+        if self.shard_by_data:
+            # in-memory / file-list sources have no files to shard by: shard by element
+            opts.experimental_distribute.auto_shard_policy = (
+                tf.data.experimental.AutoShardPolicy.DATA
+            )
+        return ds.with_options(opts)
+
+    def cached(self, ds: tf.data.Dataset, tag: str) -> tf.data.Dataset:
+        if self.cache is True:
+            return ds.cache()
+        if isinstance(self.cache, str) and self.cache:
+            return ds.cache(f"{self.cache}_{tag}")
+        return ds
+
+
+def _plan(source: src.Source, config: DataConfig, train: src.Split) -> _Plan:
+    preset = source.default_augment if config.augment == "auto" else config.augment
+    size = _output_size(source, config, preset)
+    in_channels = int(source.image_shape[2])
+    out_channels = config.channels or in_channels
     if out_channels != in_channels and not (in_channels == 1 and out_channels == 3):
         raise ValueError(
             f"Cannot convert {in_channels}-channel images of {source.name!r} to "
             f"{out_channels} channels (only 1 -> 3 is supported). Received: channels={out_channels}"
         )
-
-    # a fixed split seed: the validation set does not change with the training seed
-    train, validation = _split_validation(source, validation_fraction, 0)
-    if train.num_examples < batch_size:
-        raise ValueError(
-            f"`batch_size` is larger than the training split ({train.num_examples} examples) "
-            f"of {source.name!r}. Received: batch_size={batch_size}"
-        )
-
     # normalization statistics: explicit option > known for the data set > computed on train
-    if options.get("mean") is not None:
-        mean = _check_stats("mean", options["mean"], out_channels)
-        std = _check_stats("std", options["std"], out_channels)
+    if config.mean is not None:
+        mean = _check_stats("mean", config.mean, out_channels)
+        std = _check_stats("std", config.std, out_channels)
     else:
         if source.mean is not None:
             mean, std = source.mean, source.std
@@ -365,79 +292,45 @@ def build_datasets(
             mean, std = _stats_from_dataset(train.dataset, in_channels, STATS_EXAMPLES)
         if out_channels == 3 and len(mean) == 1:
             mean, std = mean * 3, std * 3
+    resize = tuple(source.image_shape[:2]) != size and preset != "imagenet"
+    return _Plan(
+        config=config,
+        preset=preset,
+        size=size,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        mean=tuple(float(v) for v in mean),
+        std=tuple(float(v) for v in std),
+        num_classes=source.num_classes,
+        one_hot=config.one_hot or config.mixes,
+        resize=resize,
+        cache=_auto_cache(source, config.cache, resize),
+        shard_by_data=source.in_memory or source.shard_by_data,
+    )
 
-    mix = bool(options.get("mixup") or options.get("cutmix"))
-    one_hot = one_hot or mix
-    num_classes = source.num_classes
-    resize_needed = (native[0], native[1]) != size and preset != "imagenet"
-    cache = _auto_cache(source, options.get("cache"), resize_needed)
-    shuffle_buffer = options.get("shuffle_buffer") or min(train.num_examples, 50_000)
-    drop_remainder = options.get("drop_remainder", True)
 
-    scale = tf.constant([1.0 / (255.0 * s) for s in std], tf.float32)
-    offset = tf.constant([m / s for m, s in zip(mean, std, strict=False)], tf.float32)
+def _eval_pipeline(plan: _Plan, split: src.Split | None, tag: str) -> tf.data.Dataset | None:
+    if split is None:
+        return None
+    ds = split.dataset
+    if plan.preset == "imagenet":
+        ds = ds.map(plan.center_crop, num_parallel_calls=AUTOTUNE)
+    elif plan.resize:
+        ds = ds.map(plan.deterministic_resize, num_parallel_calls=AUTOTUNE)
+    ds = plan.cached(ds, tag)
+    ds = ds.batch(plan.config.batch_size, num_parallel_calls=AUTOTUNE)
+    ds = ds.map(plan.finish_uint8, num_parallel_calls=AUTOTUNE)
+    return plan.with_options(ds.prefetch(AUTOTUNE))
 
-    def finish(images: tf.Tensor, labels: tf.Tensor):
-        """float [0,255] batch -> normalized float32 and int32 / one-hot labels."""
-        if out_channels != in_channels:
-            images = tf.image.grayscale_to_rgb(images)
-        images = images * scale - offset
-        labels = tf.cast(labels, tf.int32)
-        if one_hot:
-            labels = tf.one_hot(labels, num_classes, dtype=tf.float32)
-        return images, labels
 
-    def deterministic_resize(image, label):
-        image = tf.image.resize(image, size, method="bilinear", antialias=True)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
-
-    def with_options(ds: tf.data.Dataset, deterministic: bool) -> tf.data.Dataset:
-        opts = tf.data.Options()
-        opts.deterministic = deterministic
-        if source.in_memory or source.extra.get("shard_by_data", False):
-            # in-memory / file-list sources have no files to shard by: shard by element
-            opts.experimental_distribute.auto_shard_policy = (
-                tf.data.experimental.AutoShardPolicy.DATA
-            )
-        return ds.with_options(opts)
-
-    def maybe_cache(ds: tf.data.Dataset) -> tf.data.Dataset:
-        if cache is True:
-            return ds.cache()
-        if isinstance(cache, str) and cache:
-            return ds.cache(f"{cache}_train")
-        return ds
-
-    def center_crop(image, label):
-        image = aug.resize_center_crop(tf.cast(image, tf.float32), size)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
-
-    def finish_uint8(images, labels):
-        return finish(tf.cast(images, tf.float32), labels)
-
-    # ---------------------------------------------------------------- evaluation
-    def eval_pipeline(split: src.Split | None, tag: str) -> tf.data.Dataset | None:
-        if split is None:
-            return None
-        ds = split.dataset
-        if preset == "imagenet":
-            ds = ds.map(center_crop, num_parallel_calls=AUTOTUNE)
-        elif resize_needed:
-            ds = ds.map(deterministic_resize, num_parallel_calls=AUTOTUNE)
-        if isinstance(cache, str) and cache:
-            ds = ds.cache(f"{cache}_{tag}")
-        elif cache is True:
-            ds = ds.cache()
-        ds = ds.batch(batch_size, num_parallel_calls=AUTOTUNE)
-        ds = ds.map(finish_uint8, num_parallel_calls=AUTOTUNE)
-        return with_options(ds.prefetch(AUTOTUNE), deterministic=True)
-
-    # ---------------------------------------------------------------- training
-    seeds = (None, None, None) if seed is None else (int(seed), int(seed) + 1, int(seed) + 2)
+def _batched_train(plan: _Plan, train: src.Split, seeds: tuple) -> tf.data.Dataset:
+    """Shuffled uint8 batches (before the preset's batched ops)."""
+    config = plan.config
+    shuffle_buffer = config.shuffle_buffer or min(train.num_examples, 50_000)
     gather = (
         train.arrays is not None
-        and preset != "imagenet"
-        and not resize_needed
+        and plan.preset != "imagenet"
+        and not plan.resize
         and train.arrays[0].nbytes <= GATHER_LIMIT_BYTES
     )
     if gather:
@@ -451,24 +344,31 @@ def build_datasets(
 
         ds = tf.data.Dataset.range(train.num_examples)
         ds = ds.shuffle(shuffle_buffer, seed=seeds[0], reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size, drop_remainder=bool(drop_remainder))
-        ds = ds.map(take_batch, num_parallel_calls=AUTOTUNE)
-    else:
-        ds = train.dataset
-        if resize_needed:
-            ds = ds.map(deterministic_resize, num_parallel_calls=AUTOTUNE)
-        ds = maybe_cache(ds)
-        ds = ds.shuffle(shuffle_buffer, seed=seeds[0], reshuffle_each_iteration=True)
-        if preset == "imagenet":
-            rnd = tf.data.Dataset.random(seed=seeds[1], rerandomize_each_iteration=True)
+        ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
+        return ds.map(take_batch, num_parallel_calls=AUTOTUNE)
+    ds = train.dataset
+    if plan.resize:
+        ds = ds.map(plan.deterministic_resize, num_parallel_calls=AUTOTUNE)
+    ds = plan.cached(ds, "train")
+    ds = ds.shuffle(shuffle_buffer, seed=seeds[0], reshuffle_each_iteration=True)
+    if plan.preset == "imagenet":
+        rnd = tf.data.Dataset.random(seed=seeds[1], rerandomize_each_iteration=True)
 
-            def crop(xy, s):
-                return aug.random_resized_crop(tf.cast(xy[0], tf.float32), s, size), xy[1]
+        def crop(xy, s):
+            return aug.random_resized_crop(tf.cast(xy[0], tf.float32), s, plan.size), xy[1]
 
-            ds = tf.data.Dataset.zip((ds, rnd.batch(2))).map(crop, num_parallel_calls=AUTOTUNE)
-        ds = ds.batch(batch_size, drop_remainder=bool(drop_remainder), num_parallel_calls=AUTOTUNE)
-    batch_fn = aug.batch_preset(preset, size)
-    pixel_layers, mix_layers = aug.keras_option_layers(options, seeds[2], num_classes)
+        ds = tf.data.Dataset.zip((ds, rnd.batch(2))).map(crop, num_parallel_calls=AUTOTUNE)
+    return ds.batch(
+        config.batch_size, drop_remainder=config.drop_remainder, num_parallel_calls=AUTOTUNE
+    )
+
+
+def _train_pipeline(plan: _Plan, train: src.Split) -> tf.data.Dataset:
+    seed = plan.config.seed
+    seeds = (None, None, None) if seed is None else (seed, seed + 1, seed + 2)
+    ds = _batched_train(plan, train, seeds)
+    batch_fn = aug.batch_preset(plan.preset, plan.size)
+    pixel_layers, mix_layers = aug.keras_option_layers(plan.config, seeds[2], plan.num_classes)
 
     def train_map(xy, s):
         images = xy[0]
@@ -477,7 +377,7 @@ def build_datasets(
         images = tf.cast(images, tf.float32)
         if pixel_layers:
             return images, xy[1]  # Keras layers run next, then `finish`
-        return finish(images, xy[1])
+        return plan.finish(images, xy[1])
 
     rnd = tf.data.Dataset.random(
         seed=None if seed is None else seeds[1] + 7919, rerandomize_each_iteration=True
@@ -492,22 +392,50 @@ def build_datasets(
             for layer in pixel_layers:
                 images = layer(images, training=True)
             if pixel_layers:
-                images, labels = finish(images, labels)
+                images, labels = plan.finish(images, labels)
             for layer in mix_layers:
                 out = layer({"images": images, "labels": labels}, training=True)
                 images, labels = out["images"], out["labels"]
             return images, labels
 
         ds = ds.map(keras_map, num_parallel_calls=calls)
-    train_ds = with_options(ds.prefetch(AUTOTUNE), deterministic=True)
+    return plan.with_options(ds.prefetch(AUTOTUNE))
 
+
+def build_datasets(source: src.Source, config: DataConfig) -> Datasets:
+    """Build :class:`Datasets` from a resolved :class:`~keras_resnet.data.sources.Source`.
+
+    :func:`~keras_resnet.data.get_datasets` resolves the source named by
+    ``config.dataset`` and calls this.
+
+    Args:
+        source: The resolved source.
+        config: A :class:`~keras_resnet.data.DataConfig`.
+
+    Returns:
+        :class:`Datasets`.
+
+    Example:
+        >>> from keras_resnet.data import DataConfig, sources
+        >>> ds = build_datasets(sources.load_digits_source(), DataConfig(batch_size=32))
+        >>> ds.info.image_shape
+        (8, 8, 1)
+    """
+    # a fixed split seed: the validation set does not change with the training seed
+    train, validation = _split_validation(source, config.validation_fraction, 0)
+    if train.num_examples < config.batch_size:
+        raise ValueError(
+            f"`batch_size` is larger than the training split ({train.num_examples} examples) "
+            f"of {source.name!r}. Received: batch_size={config.batch_size}"
+        )
+    plan = _plan(source, config, train)
     info = DatasetInfo(
         name=source.name,
-        num_classes=num_classes,
-        image_shape=(size[0], size[1], out_channels),
+        num_classes=source.num_classes,
+        image_shape=(plan.size[0], plan.size[1], plan.out_channels),
         class_names=source.class_names,
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
+        mean=plan.mean,
+        std=plan.std,
         num_examples={
             "train": train.num_examples,
             "validation": validation.num_examples if validation is not None else 0,
@@ -515,8 +443,8 @@ def build_datasets(
         },
     )
     return Datasets(
-        train=train_ds,
-        validation=eval_pipeline(validation, "validation"),
-        test=eval_pipeline(source.test, "test"),
+        train=_train_pipeline(plan, train),
+        validation=_eval_pipeline(plan, validation, "validation"),
+        test=_eval_pipeline(plan, source.test, "test"),
         info=info,
     )

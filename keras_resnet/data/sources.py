@@ -13,11 +13,14 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
+from keras_resnet.checks import check_rate
+from keras_resnet.data.arrays import check_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +79,10 @@ class Source:
     std: tuple[float, ...] | None = None
     in_memory: bool = True
     default_augment: str = "none"
-    extra: dict = field(default_factory=dict)
+    cache_default: bool | None = None  # None: cache what a resize produced, in memory only
+    shard_by_data: bool = False  # file-list sources: shard by element under tf.distribute
+    default_size: tuple[int, int] | None = None  # size for images of varying size
+    skipped: int = 0  # files skipped while scanning (not images, corrupt)
 
     @property
     def num_classes(self) -> int:
@@ -109,55 +115,6 @@ def default_augment_for(name: str, image_shape: Sequence[int | None]) -> str:
 
 
 # ----------------------------------------------------------------------------- arrays
-
-
-def _check_arrays(
-    images: np.ndarray, labels: np.ndarray, *, num_classes: int | None, what: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert an image/label pair to ``uint8 (N, H, W, C)`` / ``int32 (N,)``.
-
-    Float images with a maximum <= 1 are taken to be in [0, 1] and scaled by 255;
-    other floats are taken to be in [0, 255].
-    """
-    images = np.asarray(images)
-    labels = np.asarray(labels)
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"`{what}` images must have shape (N, H, W) or (N, H, W, C) with C in (1, 3). "
-            f"Received: {what}.shape={images.shape}"
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"`{what}` is empty: no examples. Received: {what}.shape={images.shape}")
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise ValueError(
-            f"Labels for `{what}` must be a vector with one integer label per image. "
-            f"Received: labels.shape={labels.shape} for images.shape={images.shape}"
-        )
-    if not np.issubdtype(labels.dtype, np.integer):
-        if not np.all(np.equal(np.mod(labels, 1), 0)):
-            raise ValueError(f"Labels for `{what}` must be integers. Received dtype={labels.dtype}")
-    labels = labels.astype(np.int64)
-    if num_classes is not None and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = labels[(labels < 0) | (labels >= num_classes)][0]
-        raise ValueError(
-            f"Labels for `{what}` must lie in [0, {num_classes}). Received a label {int(bad)}."
-        )
-    if images.dtype != np.uint8:
-        if not (
-            np.issubdtype(images.dtype, np.floating) or np.issubdtype(images.dtype, np.integer)
-        ):
-            raise TypeError(
-                f"`{what}` images must be uint8 or float. Received dtype={images.dtype}"
-            )
-        images = images.astype(np.float32)
-        if np.issubdtype(images.dtype, np.floating) and images.max() <= 1.0:
-            images = images * 255.0
-        images = np.clip(np.round(images), 0, 255).astype(np.uint8)
-    return images, labels.astype(np.int32)
 
 
 def _array_split(images: np.ndarray, labels: np.ndarray) -> Split:
@@ -195,7 +152,7 @@ def train_validation_split(
         >>> len(xt), len(xv)
         (80, 20)
     """
-    _check_fraction(validation_fraction)
+    validation_fraction = check_rate("validation_fraction", validation_fraction)
     if validation_fraction == 0:
         return (images, labels), None
     from sklearn.model_selection import train_test_split
@@ -215,19 +172,6 @@ def train_validation_split(
     idx_train.sort()
     idx_val.sort()
     return (images[idx_train], labels[idx_train]), (images[idx_val], labels[idx_val])
-
-
-def _check_fraction(validation_fraction: float) -> None:
-    """Raise ``ValueError`` unless ``validation_fraction`` is a number in ``[0, 1)``."""
-    if (
-        isinstance(validation_fraction, bool)
-        or not isinstance(validation_fraction, (int, float))
-        or not 0 <= validation_fraction < 1
-    ):
-        raise ValueError(
-            "`validation_fraction` must be a float in [0, 1). "
-            f"Received: validation_fraction={validation_fraction!r}"
-        )
 
 
 def from_numpy(
@@ -267,7 +211,7 @@ def from_numpy(
                 f" len(class_names)={len(class_names)}"
             )
         num_classes = len(class_names)
-    x, y = _check_arrays(x, y, num_classes=num_classes, what="train")
+    x, y = check_arrays(x, y, num_classes=num_classes, what="train")
     if num_classes is None:
         num_classes = int(y.max()) + 1
         if test is not None:
@@ -276,7 +220,7 @@ def from_numpy(
         class_names = tuple(str(i) for i in range(num_classes))
     test_split = None
     if test is not None:
-        xt, yt = _check_arrays(test[0], test[1], num_classes=num_classes, what="test")
+        xt, yt = check_arrays(test[0], test[1], num_classes=num_classes, what="test")
         if xt.shape[1:] != x.shape[1:]:
             raise ValueError(
                 "Train and test images must have the same shape. "

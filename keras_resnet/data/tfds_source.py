@@ -36,7 +36,16 @@ def _int32_labels(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Ten
     return image, tf.cast(label, tf.int32)
 
 
-def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.Source:
+def load_tfds_source(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    train_split: str = "train",
+    validation_split: str | None = None,
+    test_split: str | None = None,
+    download: bool = True,
+    read_config: Any = None,
+) -> src.Source:
     """Resolve a TFDS data set into a :class:`~keras_resnet.data.sources.Source`.
 
     Class count, image shape and class names come from the TFDS info. Splits are
@@ -48,8 +57,11 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
     Args:
         name: str, TFDS name, optionally with config/version (``"cifar10"``).
         data_dir: str or None, TFDS data directory.
-        options: dict with optional ``train_split``, ``validation_split``,
-            ``test_split``, ``download`` (default True) and ``tfds_read_config``.
+        train_split: TFDS split string for training.
+        validation_split: TFDS split used as validation, or None (carved from train).
+        test_split: TFDS split for testing, or None (``test``, else ``validation``).
+        download: Let TFDS download and prepare the data set.
+        read_config: A ``tfds.ReadConfig`` for ``as_dataset``, or None.
 
     Returns:
         :class:`~keras_resnet.data.sources.Source`.
@@ -57,7 +69,7 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
     Example:
         >>> import tensorflow_datasets as tfds
         >>> with tfds.testing.mock_data(num_examples=8):
-        ...     load_tfds_source("mnist", data_dir=None, options={}).image_shape
+        ...     load_tfds_source("mnist").image_shape
         (28, 28, 1)
     """
     import tensorflow_datasets as tfds
@@ -91,7 +103,7 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
         raise ValueError(
             f"TFDS data set {name!r} images must be (H, W, 1|3). Received: shape={shape}"
         )
-    if options.get("download", True) and not builder.is_prepared():
+    if download and not builder.is_prepared():
         builder.download_and_prepare()
     elif not builder.is_prepared():
         raise FileNotFoundError(
@@ -100,12 +112,9 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
         )
     available = list(info.splits.keys())
 
-    def pick(option: str, default: str | None) -> str | None:
-        split = options.get(option, default)
+    def pick(option: str, split: str | None) -> str | None:
         if split is None:
             return None
-        if not isinstance(split, str):
-            raise TypeError(f"`{option}` must be a TFDS split string. Received: {split!r}")
         if available:
             try:
                 info.splits[split]
@@ -116,15 +125,14 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
                 ) from e
         return split
 
-    train_split = pick("train_split", "train")
-    default_test = None
-    if not available or "test" in available:
-        default_test = "test"
-    elif "validation" in available and options.get("validation_split") != "validation":
-        default_test = "validation"
-    test_split = pick("test_split", default_test)
-    validation_split = pick("validation_split", None)
-    read_config = options.get("tfds_read_config")
+    if test_split is None:
+        if not available or "test" in available:
+            test_split = "test"
+        elif "validation" in available and validation_split != "validation":
+            test_split = "validation"
+    train_split = pick("train_split", train_split)
+    test_split = pick("test_split", test_split)
+    validation_split = pick("validation_split", validation_split)
 
     def load(split: str | None) -> src.Split | None:
         if split is None:
@@ -154,5 +162,5 @@ def load_tfds_source(name: str, *, data_dir: str | None, options: dict) -> src.S
         std=stats[1] if stats else None,
         in_memory=False,
         default_augment=src.default_augment_for(base, image_shape),
-        extra={"cache_default": small or not size},
+        cache_default=small or not size,
     )

@@ -21,20 +21,24 @@ from keras_resnet.training.config import (
 )
 from keras_resnet.training.distribute import check_batch_size, get_strategy
 from keras_resnet.training.distributed_loop import evaluate_distributed, fit_distributed, is_chief
-from keras_resnet.training.factories import make_loss, make_metrics, make_optimizer
+from keras_resnet.training.evaluation import evaluate
+from keras_resnet.training.factories import compile_model, make_loss, make_metrics, make_optimizer
+from keras_resnet.training.fitting import evaluate_model, fit_model
 from keras_resnet.training.precision import (
     precision_scope,
     resolve_jit_compile,
     resolve_precision,
 )
-from keras_resnet.training.run import (
-    TrainResult,
-    evaluate,
-    format_summary,
-    prepare_run_dir,
-    train,
+from keras_resnet.training.run import TrainResult, train
+from keras_resnet.training.rundir import (
+    RunDir,
+    RunFolderBusyError,
+    read_json,
+    write_json_atomic,
+    write_text_atomic,
 )
 from keras_resnet.training.schedules import EpochStepDecay, WarmUp, make_schedule
+from keras_resnet.training.summary import format_summary
 
 __all__ = [
     "EpochStepDecay",
@@ -46,13 +50,18 @@ __all__ = [
     "STRATEGIES",
     "StopOnNaN",
     "TrainConfig",
+    "RunDir",
+    "RunFolderBusyError",
     "TrainResult",
     "WarmUp",
     "check_batch_size",
+    "compile_model",
     "default_recipe",
     "evaluate",
     "evaluate_distributed",
+    "evaluate_model",
     "fit_distributed",
+    "fit_model",
     "format_summary",
     "get_recipe",
     "get_strategy",
@@ -66,9 +75,11 @@ __all__ = [
     "make_schedule",
     "plot_history",
     "precision_scope",
-    "prepare_run_dir",
+    "read_json",
     "read_history",
     "resolve_jit_compile",
     "resolve_precision",
     "train",
+    "write_json_atomic",
+    "write_text_atomic",
 ]

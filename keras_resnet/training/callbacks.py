@@ -8,6 +8,7 @@ import os
 
 import keras
 
+from keras_resnet.training.backup import BackupAndRestore
 from keras_resnet.training.config import TrainConfig
 
 
@@ -73,14 +74,17 @@ def make_callbacks(
     *,
     monitor: str | None = None,
     initial_best: float | None = None,
+    backup_fallback: tuple[str, int] | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The standard callbacks of a run.
 
     Always: :class:`LearningRateLogger`, :class:`StopOnNaN`, early stopping with best
     weights restored (when ``config.early_stopping_patience > 0``). With
     ``output_dir``: ``CSVLogger`` (``history.csv``, appending on resume),
-    ``ModelCheckpoint`` (``best.keras``), ``BackupAndRestore`` (``backup/``) and
-    ``TensorBoard`` (``tensorboard/``).
+    ``ModelCheckpoint`` (``best.keras``), the crash-safe
+    :class:`~keras_resnet.training.backup.BackupAndRestore` (``backup/``, kept after
+    ``fit``: the run removes it once ``model.keras`` is saved) and ``TensorBoard``
+    (``tensorboard/``).
 
     Args:
         config: The training configuration.
@@ -88,6 +92,8 @@ def make_callbacks(
         monitor: Metric to monitor; defaults to ``config.monitor``.
         initial_best: Best monitored value of earlier (resumed) epochs, so that
             ``best.keras`` is only replaced by a better model.
+        backup_fallback: ``(checkpoint, epochs_done)`` to resume from when the backup
+            is damaged beyond its previous state.
 
     Returns:
         A list of callbacks for ``model.fit``.
@@ -124,7 +130,11 @@ def make_callbacks(
             initial_value_threshold=initial_best,
         )
     )
-    callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(out, "backup")))
+    callbacks.append(
+        BackupAndRestore(
+            os.path.join(out, "backup"), fallback=backup_fallback, delete_checkpoint=False
+        )
+    )
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
     return callbacks

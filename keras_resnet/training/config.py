@@ -20,12 +20,14 @@ Recipes (``/work/shared/REFERENCE.md``):
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import json
 import os
 from dataclasses import dataclass
 from typing import Any
+
+from keras_resnet import checks
+from keras_resnet.data.augment import PRESETS
+from keras_resnet.data.config import DataConfig
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw", "adam", "rmsprop")
 SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
@@ -34,18 +36,8 @@ STRATEGIES: tuple[str, ...] = ("auto", "none", "mirrored", "multi_worker", "tpu"
 MONITORS: tuple[str, ...] = ("val_accuracy", "val_loss", "accuracy", "loss")
 
 
-def _choice(arg: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        hint = difflib.get_close_matches(str(value), allowed, n=1)
-        raise ValueError(
-            f"`{arg}` must be one of {', '.join(allowed)}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f". Received: {arg}={value!r}"
-        )
-
-
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(checks.ConfigMixin):
     """Everything that defines a training run except the model and the data set.
 
     Args:
@@ -120,69 +112,49 @@ class TrainConfig:
     steps_per_execution: int = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "decay_at", tuple(float(x) for x in self.decay_at))
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("precision", self.precision, PRECISIONS)
-        _choice("strategy", self.strategy, STRATEGIES)
-        _choice("monitor", self.monitor, MONITORS)
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        def number(name: str, **bounds: Any) -> None:
+            put(name, checks.check_float(name, getattr(self, name), **bounds))
+
+        checks.check_str("recipe", self.recipe, allow_none=True)
+        checks.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        checks.check_choice("schedule", self.schedule, SCHEDULES)
+        checks.check_choice("precision", self.precision, PRECISIONS)
+        checks.check_choice("strategy", self.strategy, STRATEGIES)
+        checks.check_choice("monitor", self.monitor, MONITORS)
+        checks.check_choice("augment", self.augment, PRESETS)
+        checks.check_choice("jit_compile", self.jit_compile, (True, False, "auto"))
+        for name in ("scale_lr_with_batch", "nesterov", "use_ema", "tensorboard"):
+            checks.check_bool(name, getattr(self, name))
         for name in ("epochs", "batch_size", "steps_per_execution"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        for name in ("learning_rate",):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"`{name}` must be a number > 0. Received: {name}={value!r}")
-        ranges = {
-            "momentum": (0.0, 1.0, True),
-            "weight_decay": (0.0, 1.0, True),
-            "decay_factor": (0.0, 1.0, False),
-            "min_lr_fraction": (0.0, 1.0, True),
-            "label_smoothing": (0.0, 1.0, True),
-            "validation_fraction": (0.0, 1.0, True),
-        }
-        for name, (low, high, low_ok) in ranges.items():
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and (low <= value if low_ok else low < value)
-            if not ok or not value < high:
-                bracket = "[" if low_ok else "("
-                raise ValueError(
-                    f"`{name}` must be in {bracket}{low}, {high}). Received: {name}={value!r}"
-                )
-        if not 0.0 < self.ema_momentum < 1.0:
-            raise ValueError(f"`ema_momentum` must be in (0, 1). Received: {self.ema_momentum!r}")
-        if not (isinstance(self.warmup_epochs, (int, float)) and self.warmup_epochs >= 0):
-            raise ValueError(
-                "`warmup_epochs` must be a number >= 0. "
-                f"Received: warmup_epochs={self.warmup_epochs!r}"
-            )
-        if self.warmup_epochs > self.epochs:
-            raise ValueError(
-                "`warmup_epochs` must not exceed `epochs`. "
-                f"Received: warmup_epochs={self.warmup_epochs!r}, epochs={self.epochs!r}"
-            )
+            checks.check_int(name, getattr(self, name), min_value=1)
+        checks.check_int("early_stopping_patience", self.early_stopping_patience, min_value=0)
+        put("seed", checks.check_int("seed", self.seed, allow_none=True))
+        number("learning_rate", min_value=0, min_open=True)
+        for name in ("momentum", "weight_decay", "min_lr_fraction", "label_smoothing"):
+            put(name, checks.check_rate(name, getattr(self, name)))
+        put(
+            "validation_fraction",
+            checks.check_rate("validation_fraction", self.validation_fraction),
+        )
+        put("decay_factor", checks.check_rate("decay_factor", self.decay_factor, exclude_zero=True))
+        number("ema_momentum", min_value=0, max_value=1, min_open=True, max_open=True)
+        number("warmup_epochs", min_value=0, max_value=self.epochs)
+        put(
+            "clipnorm",
+            checks.check_float(
+                "clipnorm", self.clipnorm, min_value=0, min_open=True, allow_none=True
+            ),
+        )
+        put("decay_at", checks.check_floats("decay_at", self.decay_at))
         if any(not 0.0 < x < 1.0 for x in self.decay_at) or list(self.decay_at) != sorted(
             self.decay_at
         ):
             raise ValueError(
                 "`decay_at` must be increasing fractions of training in (0, 1). "
                 f"Received: decay_at={self.decay_at!r}"
-            )
-        if self.jit_compile not in (True, False, "auto"):
-            raise ValueError(
-                f"`jit_compile` must be True, False or 'auto'. Received: {self.jit_compile!r}"
-            )
-        if self.clipnorm is not None and not self.clipnorm > 0:
-            raise ValueError(f"`clipnorm` must be None or > 0. Received: {self.clipnorm!r}")
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, int)
-        ):
-            raise ValueError(f"`seed` must be an integer or None. Received: seed={self.seed!r}")
-        if self.early_stopping_patience < 0:
-            raise ValueError(
-                "`early_stopping_patience` must be >= 0. "
-                f"Received: early_stopping_patience={self.early_stopping_patience!r}"
             )
 
     @property
@@ -197,49 +169,38 @@ class TrainConfig:
         scale = self.batch_size / 256 if self.scale_lr_with_batch else 1.0
         return float(self.learning_rate) * scale
 
-    def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with ``changes`` applied (validated again).
+    def data_config(self, dataset: str | DataConfig, **fields: Any) -> DataConfig:
+        """The :class:`~keras_resnet.data.DataConfig` a run with this recipe trains on.
+
+        The recipe owns the batch size, augmentation preset, validation fraction and
+        seed (and one-hot labels when ``label_smoothing > 0``): they replace those of
+        ``dataset``; ``fields`` set the other data options (``data_dir``, ``cache``,
+        ``image_size``, ``mixup``, ...).
 
         Args:
-            **changes: Field values to change.
+            dataset: A data-set name or a ``DataConfig``.
+            **fields: Other ``DataConfig`` fields; the recipe-owned ones are refused.
 
         Example:
-            >>> TrainConfig().replace(batch_size=64).batch_size
-            64
+            >>> cfg = get_recipe("digits").data_config("digits", cache=False)
+            >>> cfg.batch_size, cfg.augment, cfg.validation_fraction, cfg.one_hot
+            (64, 'mnist', 0.0, True)
         """
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise TypeError(
-                f"Unknown TrainConfig field(s): {', '.join(unknown)}. "
-                f"Valid fields: {', '.join(f.name for f in dataclasses.fields(self))}"
+        owned = {
+            "batch_size": self.batch_size,
+            "augment": self.augment,
+            "validation_fraction": self.validation_fraction,
+            "seed": self.seed,
+        }
+        clash = sorted(set(fields) & set(owned))
+        if clash:
+            raise ValueError(
+                f"{', '.join(clash)} come from the TrainConfig (the recipe), not the data "
+                f"options. Received: " + ", ".join(f"{k}={fields[k]!r}" for k in clash)
             )
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable dict of every field.
-
-        Example:
-            >>> TrainConfig().to_dict()["optimizer"]
-            'sgd'
-        """
-        d = dataclasses.asdict(self)
-        d["decay_at"] = list(self.decay_at)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``.
-
-        Args:
-            d: A dict of field values (missing fields take their defaults).
-
-        Example:
-            >>> TrainConfig.from_dict(TrainConfig(epochs=2).to_dict()).epochs
-            2
-        """
-        if not isinstance(d, dict):
-            raise TypeError(f"`d` must be a dict. Received: {type(d).__name__}")
-        return cls().replace(**d)
+        base = dataset if isinstance(dataset, DataConfig) else DataConfig(dataset=dataset)
+        one_hot = base.one_hot or self.label_smoothing > 0
+        return base.replace(**owned, one_hot=one_hot, **fields)
 
 
 _RECIPES: dict[str, dict[str, Any]] = {
@@ -364,13 +325,7 @@ def get_recipe(name: str, **overrides: Any) -> TrainConfig:
         >>> get_recipe("imagenet_step", batch_size=512).peak_learning_rate
         0.2
     """
-    if name not in _RECIPES:
-        hint = difflib.get_close_matches(str(name), list(_RECIPES), n=1)
-        raise ValueError(
-            f"Unknown recipe {name!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f". Valid recipes: {', '.join(list_recipes())}. Received: recipe={name!r}"
-        )
+    checks.check_choice("recipe", name, list_recipes())
     return TrainConfig(recipe=name).replace(**dict(_RECIPES[name], **overrides))
 
 
@@ -391,15 +346,18 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
         >>> load_config_file(f.name)
         {'epochs': 2}
     """
+    checks.check_path("config", path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"`--config` file not found. Received: {str(path)!r}")
     with open(path, encoding="utf-8") as f:
         try:
             data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"`--config` file {str(path)!r} is not valid JSON: {err}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            kind = "UTF-8 text" if isinstance(err, UnicodeDecodeError) else "valid JSON"
+            raise ValueError(f"`--config` file {str(path)!r} is not {kind}: {err}") from None
     if not isinstance(data, dict):
         raise ValueError(
-            f"`--config` file must hold a JSON object. Received: {type(data).__name__}"
+            f"`--config` file {str(path)!r} must hold a JSON object. "
+            f"Received: {type(data).__name__}"
         )
     return data

@@ -7,19 +7,50 @@ import logging
 import os
 from typing import Any
 
-from keras_resnet.training.config import STRATEGIES, _choice
+from keras_resnet.checks import check_choice
+from keras_resnet.training.config import STRATEGIES
 
 logger = logging.getLogger("keras_resnet.training")
 _MULTI_WORKER: Any = None
 
 
-def _tf_config_workers() -> int:
+def tf_config() -> dict[str, Any]:
+    """The ``TF_CONFIG`` environment variable, parsed (``{}`` when unset).
+
+    The one reader of ``TF_CONFIG``: the strategy choice and the chief test use it.
+
+    Example:
+        >>> import os
+        >>> os.environ["TF_CONFIG"] = '{"cluster": {"worker": ["a:1", "b:2"]}}'
+        >>> len(tf_config()["cluster"]["worker"])
+        2
+        >>> del os.environ["TF_CONFIG"]
+        >>> tf_config()
+        {}
+    """
+    value = os.environ.get("TF_CONFIG") or "{}"
     try:
-        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+        parsed = json.loads(value)
     except json.JSONDecodeError:
-        value = os.environ["TF_CONFIG"]
-        raise ValueError(f"TF_CONFIG is not valid JSON. Received: TF_CONFIG={value!r}") from None
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"TF_CONFIG is not a JSON object. Received: TF_CONFIG={value!r}")
+    return parsed
+
+
+def _tf_config_workers() -> int:
+    cluster = tf_config().get("cluster", {})
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def uses_multi_worker(strategy: str) -> bool:
+    """Whether the strategy name means ``MultiWorkerMirroredStrategy`` here.
+
+    Example:
+        >>> uses_multi_worker("multi_worker"), uses_multi_worker("none")
+        (True, False)
+    """
+    return strategy == "multi_worker" or (strategy == "auto" and _tf_config_workers() > 1)
 
 
 def get_strategy(name: str = "auto") -> Any:
@@ -40,7 +71,7 @@ def get_strategy(name: str = "auto") -> Any:
         >>> get_strategy("none").num_replicas_in_sync
         1
     """
-    _choice("strategy", name, STRATEGIES)
+    check_choice("strategy", name, STRATEGIES)
     import tensorflow as tf
 
     if name == "auto":

@@ -17,12 +17,12 @@ per-example means over the epoch, and ``learning_rate`` is added by the standard
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import keras
+
+from keras_resnet.training.distribute import tf_config
 
 # Callbacks that depend on ``model.fit`` internals and cannot run in this loop.
 UNSUPPORTED_CALLBACKS: tuple[str, ...] = ("BackupAndRestore",)
@@ -35,20 +35,21 @@ def is_chief() -> bool:
     ``TF_CONFIG`` the process is its own chief.
 
     Example:
-        >>> import os
-        >>> "TF_CONFIG" in os.environ or is_chief()
+        >>> import json, os
+        >>> cluster = {"worker": ["a:1", "b:2"]}
+        >>> os.environ["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"index": 1}})
+        >>> is_chief()
+        False
+        >>> del os.environ["TF_CONFIG"]
+        >>> is_chief()
         True
     """
-    try:
-        tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    except json.JSONDecodeError:
-        value = os.environ["TF_CONFIG"]
-        raise ValueError(f"TF_CONFIG is not valid JSON. Received: TF_CONFIG={value!r}") from None
-    task = tf_config.get("task", {})
+    config = tf_config()
+    task = config.get("task", {})
     task_type, index = task.get("type", "worker"), int(task.get("index", 0))
     if task_type == "chief":
         return True
-    has_chief = bool(tf_config.get("cluster", {}).get("chief"))
+    has_chief = bool(config.get("cluster", {}).get("chief"))
     return task_type == "worker" and index == 0 and not has_chief
 
 

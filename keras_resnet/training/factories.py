@@ -100,3 +100,47 @@ def make_metrics(*, one_hot: bool = False, top_k: int | None = None) -> list[Any
         if top_k:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(top_k, name=f"top{top_k}"))
     return metrics
+
+
+def compile_model(
+    model: keras.Model,
+    config: TrainConfig,
+    *,
+    steps_per_epoch: int,
+    one_hot: bool = False,
+    loss: Any = None,
+    metrics: list[Any] | None = None,
+) -> keras.Model:
+    """Compile ``model`` with the optimizer, loss, metrics and XLA setting of ``config``.
+
+    The one compile step of ``train()`` and the tuner. Call it inside the strategy
+    and precision scopes the model was built in.
+
+    Args:
+        model: The model.
+        config: The training configuration (optimizer, schedule, label smoothing,
+            ``jit_compile``, ``steps_per_execution``).
+        steps_per_epoch: Optimizer steps per epoch, for epoch-defined schedules.
+        one_hot: Labels are one-hot.
+        loss: Replaces :func:`make_loss` (e.g. binary cross-entropy for a 1-unit head).
+        metrics: Replace :func:`make_metrics`.
+
+    Returns:
+        ``model``, compiled.
+
+    Example:
+        >>> net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "softmax")])
+        >>> compiled = compile_model(net, TrainConfig(optimizer="adamw"), steps_per_epoch=10)
+        >>> type(compiled.optimizer).__name__
+        'AdamW'
+    """
+    from keras_resnet.training.precision import resolve_jit_compile
+
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=loss if loss is not None else make_loss(config, one_hot=one_hot),
+        metrics=metrics if metrics is not None else make_metrics(one_hot=one_hot),
+        jit_compile=resolve_jit_compile(config.jit_compile),
+        steps_per_execution=config.steps_per_execution,
+    )
+    return model

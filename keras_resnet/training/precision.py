@@ -16,7 +16,8 @@ import logging
 
 import keras
 
-from keras_resnet.training.config import PRECISIONS, _choice
+from keras_resnet.checks import check_choice
+from keras_resnet.training.config import PRECISIONS
 
 logger = logging.getLogger("keras_resnet.training")
 
@@ -50,7 +51,7 @@ def resolve_precision(precision: str = "auto") -> str:
         >>> resolve_precision("float32")
         'float32'
     """
-    _choice("precision", precision, PRECISIONS)
+    check_choice("precision", precision, PRECISIONS)
     if precision != "auto":
         return precision
     kind = _accelerator()
@@ -91,7 +92,7 @@ class precision_scope:  # noqa: N801 - used like a function: ``with precision_sc
     """
 
     def __init__(self, policy: str) -> None:
-        _choice("policy", policy, PRECISIONS[1:])
+        check_choice("policy", policy, PRECISIONS[1:])
         self.policy = policy
 
     def __enter__(self) -> str:

@@ -1,0 +1,157 @@
+"""Training-step time of ResNeXt against ResNet, side by side, scaled by their MACs.
+
+Pairs (same batch and input in each pair): ``resnext50_32x4d`` vs ``resnet50`` at
+64x64 and ``resnext29_8x64d`` vs ``resnet56`` at 32x32. All models are built in ONE
+process and timed in interleaved rounds (A, B, C, D, A, ...), so the load of the shared
+machine hits them alike. Reports CPU-seconds per step (median over rounds), the MACs
+per image, and for each pair ``ratio`` (step time ResNeXt / ResNet) and
+``ratio_per_mac`` (the same divided by the MAC ratio: 1.0 = as fast per MAC as the
+dense ResNet). ``--native`` also times the grouped models built with plain
+``keras.layers.Conv2D(groups=...)`` (the formulation before ``GroupedConv2D``; slow on
+TensorFlow CPU: one step takes tens of seconds). ``--layers`` adds a per-layer profile
+(forward, forward+backward) of one grouped 3x3 convolution of each ResNeXt's first
+stage in every formulation. Prints ONE JSON line.
+
+Usage: python benchmarks/grouped_conv.py [--batch-size 8] [--rounds 3] [--steps 2]
+           [--native] [--layers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from unittest import mock
+
+import keras
+import numpy as np
+
+import keras_resnet.blocks
+from keras_resnet import grouped_conv
+from keras_resnet.analysis import count_flops
+from keras_resnet.zoo import create_model
+
+PAIRS = {
+    "imagenet": ("resnext50_32x4d", "resnet50", 64),
+    "cifar": ("resnext29_8x64d", "resnet56", 32),
+}
+
+
+def build(name: str, size: int, native: bool = False) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    conv = keras.layers.Conv2D if native else grouped_conv.GroupedConv2D
+    with mock.patch.object(keras_resnet.blocks, "GroupedConv2D", conv):
+        model = create_model(name, input_shape=(size, size, 3), classes=10)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy"
+    )
+    return model
+
+
+def cpu_seconds(fn, repeat: int) -> float:
+    start = time.process_time()
+    for _ in range(repeat):
+        fn()
+    return (time.process_time() - start) / repeat
+
+
+def time_models(args) -> dict:
+    rng = np.random.default_rng(0)
+    models, data = {}, {}
+    for grouped, dense, size in PAIRS.values():
+        data[size] = (
+            rng.normal(size=(args.batch_size, size, size, 3)).astype("float32"),
+            rng.integers(0, 10, size=(args.batch_size,)).astype("int32"),
+        )
+        for name in (grouped, dense):
+            models[name] = (build(name, size), size)
+        if args.native:
+            models[f"{grouped}_native"] = (build(grouped, size, native=True), size)
+    for model, size in models.values():
+        model.train_on_batch(*data[size])  # trace
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for _ in range(args.rounds):
+        for key, (model, size) in models.items():
+            steps = 1 if key.endswith("_native") else args.steps
+            times[key].append(
+                cpu_seconds(lambda m=model, s=size: m.train_on_batch(*data[s]), steps)
+            )
+    step = {k: round(statistics.median(v), 4) for k, v in times.items()}
+    result = {"cpu_s_per_step": step, "pairs": {}}
+    for pair, (grouped, dense, size) in PAIRS.items():
+        macs = {n: count_flops(n, (size, size, 3)) for n in (grouped, dense)}
+        ratio = step[grouped] / step[dense]
+        result["pairs"][pair] = {
+            "models": [grouped, dense],
+            "input": size,
+            "macs_per_image": macs,
+            "ratio": round(ratio, 3),
+            "ratio_per_mac": round(ratio * macs[dense] / macs[grouped], 3),
+        }
+        if args.native:
+            result["pairs"][pair]["native_ratio"] = round(
+                step[f"{grouped}_native"] / step[dense], 3
+            )
+    return result
+
+
+def _profile_layer(x, kernel, groups: int) -> dict:
+    """Forward and forward+backward CPU ms of one grouped 3x3 conv per formulation."""
+    import tensorflow as tf
+
+    forms = {"native": lambda a: keras.ops.conv(a, kernel, padding="same")}
+    for form, fn in grouped_conv._FORMULATIONS.items():
+        forms[form] = lambda a, fn=fn: fn(a, kernel, groups, (1, 1), "same")
+    if kernel.shape[2] > grouped_conv.DEPTHWISE_MAX_GROUP_CHANNELS:
+        forms.pop("depthwise")  # its intermediate has (width / groups) x more channels
+    row = {}
+    for form, fn in forms.items():
+        fwd = tf.function(fn)
+
+        @tf.function
+        def fwd_bwd(a, fn=fn):
+            with tf.GradientTape() as tape:
+                tape.watch(a)
+                loss = tf.reduce_sum(tf.square(fn(a)))
+            return tape.gradient(loss, [a, kernel])
+
+        fwd(x), fwd_bwd(x)
+        reps = 1 if form == "native" else 5
+        row[form] = {
+            "fwd_ms": round(1000 * cpu_seconds(lambda f=fwd: f(x), reps), 1),
+            "fwd_bwd_ms": round(1000 * cpu_seconds(lambda f=fwd_bwd: f(x), reps), 1),
+        }
+    return row
+
+
+def profile_layers(batch: int) -> dict:
+    """Per formulation, one grouped 3x3 conv of each ResNeXt's first stage."""
+    shapes = {"resnext50_stage1": (16, 128, 32), "resnext29_stage1": (32, 512, 8)}
+    out = {}
+    for key, (hw, width, groups) in shapes.items():
+        x = keras.random.normal((batch, hw, hw, width), seed=0)
+        layer = keras.layers.Conv2D(width, 3, padding="same", groups=groups, use_bias=False)
+        layer.build(x.shape)
+        row = _profile_layer(x, layer.kernel, groups)
+        out[key] = {"shape": [batch, hw, hw, width], "groups": groups, **row}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2, help="steps per model per round")
+    parser.add_argument("--native", action="store_true")
+    parser.add_argument("--layers", action="store_true")
+    args = parser.parse_args()
+    result = {"backend": keras.backend.backend(), "batch_size": args.batch_size}
+    result.update(time_models(args))
+    if args.layers and keras.backend.backend() == "tensorflow":
+        result["layers"] = profile_layers(args.batch_size)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Keras' ``BackupAndRestore`` with crash-safe writes and recovery from a damaged backup.
+
+Keras writes ``backup/latest.weights.h5`` in place, so a kill during the write leaves a
+half-written HDF5 file that every later run fails to load. Keras has no atomic mode,
+so this subclass writes each state to a new file, renames it into place, and only
+then points ``current.json`` at it (an atomic JSON write); the state before stays as
+``previous.json`` with its weights. On restore it tries the current state, then the
+previous one, then (with a warning) a fallback checkpoint such as ``best.keras``.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from typing import Any
+
+import keras
+
+from keras_resnet.atomic import read_json, write_json_atomic, write_text_atomic
+from keras_resnet.training.messages import say
+
+logger = logging.getLogger("keras_resnet.training")
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``keras.callbacks.BackupAndRestore`` whose backup survives a kill at any instant.
+
+    Args:
+        backup_dir: The backup folder (used by this callback only).
+        fallback: ``(checkpoint, epochs_done)``: weights to start from, and the epochs
+            they stand for, when neither backed-up state loads; ``None`` to start anew.
+        delete_checkpoint: Remove the backup when ``fit`` ends (Keras' default).
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> backup = BackupAndRestore(tempfile.mkdtemp(), delete_checkpoint=False)
+        >>> _ = model.fit(np.ones((4, 2)), np.ones(4), epochs=2, callbacks=[backup], verbose=0)
+        >>> sorted(f for f in os.listdir(backup.backup_dir) if f.endswith(".json"))
+        ['current.json', 'previous.json']
+    """
+
+    def __init__(
+        self,
+        backup_dir: str,
+        *,
+        fallback: tuple[str, int] | None = None,
+        delete_checkpoint: bool = True,
+    ) -> None:
+        super().__init__(backup_dir, delete_checkpoint=delete_checkpoint)
+        self.fallback = fallback
+
+    def _state_path(self, which: str) -> str:
+        return os.path.join(self.backup_dir, f"{which}.json")
+
+    def _save_model(self) -> None:
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch{self._current_epoch:05d}-batch{self._last_batch_seen:07d}.weights.h5"
+        tmp = os.path.join(self.backup_dir, f"tmp-{os.getpid()}.weights.h5")
+        self.model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, os.path.join(self.backup_dir, name))
+        current = self._state_path("current")
+        if os.path.isfile(current):
+            # Copied as text: a damaged current.json is carried over, never fatal here.
+            with open(current, encoding="utf-8", errors="replace") as f:
+                write_text_atomic(self._state_path("previous"), f.read())
+        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        write_json_atomic(current, state)
+        keep = {name, *self._referenced("previous")}
+        for path in glob.glob(os.path.join(self.backup_dir, "*.weights.h5")):
+            if os.path.basename(path) not in keep:
+                os.remove(path)
+
+    def _referenced(self, which: str) -> list[str]:
+        try:
+            return [read_json(self._state_path(which))["weights"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if not self.model.built:
+            super().on_train_begin(logs)  # Keras' message for an unbuilt model
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        problems = []
+        for which in ("current", "previous"):
+            path = self._state_path(which)
+            if not os.path.exists(path):
+                continue
+            try:
+                state = read_json(path)
+                self.model.load_weights(os.path.join(self.backup_dir, state["weights"]))
+            except Exception as err:  # noqa: BLE001 - any damage: try the next state
+                problems.append(f"{which} ({type(err).__name__}: {err})")
+                continue
+            self.model._initial_epoch = int(state["epoch"])
+            if problems:
+                logger.warning("Backup %s unusable; resumed from the previous state.", problems)
+            return
+        if problems or glob.glob(os.path.join(self.backup_dir, "*.weights.h5")):
+            self._restore_fallback(problems)
+
+    def _restore_fallback(self, problems: list[str]) -> None:
+        where = f"The backup in {self.backup_dir} is damaged ({'; '.join(problems) or 'no state'})"
+        if self.fallback is None or not os.path.isfile(self.fallback[0]):
+            logger.warning("%s and there is no checkpoint: training starts again.", where)
+            say(f"{where}: training starts again from epoch 1.")
+            return
+        path, epochs = self.fallback
+        self.model.load_weights(path)
+        self.model._initial_epoch = int(epochs)
+        say(f"{where}: resuming from the last good checkpoint {path} (after epoch {epochs}).")
+
+
+def best_checkpoint_epoch(history: list[dict[str, float]], monitor: str) -> int | None:
+    """How many epochs ``best.keras`` stands for: 1 + the epoch of the best ``monitor``.
+
+    Args:
+        history: Rows of ``history.csv``.
+        monitor: The metric ``ModelCheckpoint`` monitored (``*loss`` is minimised).
+
+    Example:
+        >>> best_checkpoint_epoch([{"epoch": 0, "val_loss": 2.0}, {"epoch": 1, "val_loss": 1.0},
+        ...                        {"epoch": 2, "val_loss": 1.5}], "val_loss")
+        2
+    """
+    rows = [r for r in history if monitor in r]
+    if not rows:
+        return None
+    pick: Any = min if monitor.endswith("loss") else max
+    return int(pick(rows, key=lambda r: r[monitor])["epoch"]) + 1

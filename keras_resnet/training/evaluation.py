@@ -1,0 +1,91 @@
+"""``evaluate()``: accuracy and loss of a model, a ``.keras`` file or a run folder."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+
+from keras_resnet.atomic import read_json
+from keras_resnet.export import load_keras_model
+from keras_resnet.training.config import TrainConfig
+from keras_resnet.training.factories import make_loss, make_metrics
+
+
+def _one_hot(dataset: Any) -> bool:
+    return len(dataset.element_spec[1].shape) == 2
+
+
+def evaluate(
+    model: str | os.PathLike | keras.Model,
+    dataset: str | Any | None = None,
+    *,
+    batch_size: int = 256,
+    split: str = "test",
+    data_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Accuracy and loss of a model on a data-set split.
+
+    Args:
+        model: A ``keras.Model``, a ``.keras`` file, or a run folder (its
+            ``model.keras``; the run's data set is the default ``dataset``).
+        dataset: A data-set name for ``get_datasets`` or a ``Datasets`` tuple.
+        batch_size: Evaluation batch size (> 0).
+        split: ``"test"``, ``"validation"`` or ``"train"``.
+        data_kwargs: Extra arguments for ``get_datasets``.
+
+    Returns:
+        ``{"model", "dataset", "split", "examples", "accuracy", "loss"}``.
+
+    Example:
+        >>> evaluate("runs/resnet20-digits")["accuracy"] > 0.9  # doctest: +SKIP
+        True
+    """
+    if split not in ("test", "validation", "train"):
+        raise ValueError(f"`split` must be test, validation or train. Received: split={split!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
+    data_kwargs = dict(data_kwargs or {})
+    label = getattr(model, "name", None)
+    if not isinstance(model, keras.Model):
+        path = os.fspath(model)
+        label = path
+        if os.path.isdir(path):
+            config_path = os.path.join(path, "config.json")
+            if dataset is None and os.path.isfile(config_path):
+                run = read_json(config_path).get("run", {})
+                dataset = run["dataset"]
+                data_kwargs = dict(run.get("data_kwargs", {}), **data_kwargs)
+            path = os.path.join(path, "model.keras")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"`model` must be a .keras file or a run folder with model.keras. "
+                f"Received: {os.fspath(model)!r}"
+            )
+        model = load_keras_model(path)  # a corrupt archive: a clear ValueError
+    if dataset is None:
+        raise ValueError("`dataset` is required unless `model` is a run folder. Received: None")
+    if isinstance(dataset, str):
+        from keras_resnet.data import get_datasets
+
+        datasets = get_datasets(dataset, batch_size=batch_size, augment="none", **data_kwargs)
+    else:
+        datasets = dataset
+    data = getattr(datasets, split)
+    if data is None:
+        raise ValueError(f"the data set has no {split!r} split. Received: split={split!r}")
+    one_hot = _one_hot(data)
+    model.compile(
+        loss=make_loss(TrainConfig(), one_hot=one_hot), metrics=make_metrics(one_hot=one_hot)
+    )
+    scores = model.evaluate(data, verbose=0, return_dict=True)
+    examples = int(sum(int(keras.ops.shape(x)[0]) for x, _ in data))
+    return {
+        "model": label,
+        "dataset": datasets.info.name,
+        "split": split,
+        "examples": examples,
+        "accuracy": float(scores["accuracy"]),
+        "loss": float(scores["loss"]),
+    }

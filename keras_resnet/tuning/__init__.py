@@ -1,0 +1,24 @@
+"""Hyperparameter search over the ResNet family with KerasTuner.
+
+:class:`ResNetHyperModel` is a ``keras_tuner.HyperModel`` whose ``build(hp)`` maps
+hyperparameters onto :func:`keras_resnet.create_model` and whose ``fit(hp, ...)``
+trains with the recipe's optimizer, loss and callbacks; :func:`make_tuner` builds any
+of KerasTuner's three tuners; :func:`trial_results` lists the trials, best first.
+"""
+
+from keras_resnet.tuning.hypermodel import ResNetHyperModel
+from keras_resnet.tuning.search import TUNERS, hyperparameter_names, make_tuner, trial_results
+from keras_resnet.tuning.space import COST_FACTOR, TRAINING_HPS, default_space
+from keras_resnet.tuning.trial import TimeBudget
+
+__all__ = [
+    "COST_FACTOR",
+    "TRAINING_HPS",
+    "TUNERS",
+    "ResNetHyperModel",
+    "TimeBudget",
+    "default_space",
+    "hyperparameter_names",
+    "make_tuner",
+    "trial_results",
+]
