@@ -19,6 +19,7 @@ import keras
 # layout is ours, so only these two arguments change (no separate *_keras variant).
 _KERAS_DENSENET_BN = {"bn_epsilon": 1.001e-5, "bn_momentum": 0.99}
 
+
 def keras_applications_variants() -> dict[str, str]:
     """keras.applications builder name -> the registry variant of the same layout.
 
