@@ -11,6 +11,7 @@ import pytest
 MODULES = [
     "keras_resnet",
     "keras_resnet.config",
+    "keras_resnet.checks",
     "keras_resnet.layers",
     "keras_resnet.blocks",
     "keras_resnet.models",

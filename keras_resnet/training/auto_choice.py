@@ -145,13 +145,16 @@ def time_training(
         >>> r["images_per_s"] > 0 and math.isfinite(r["loss"])
         True
     """
-    from keras_resnet.training.precision import precision_scope
     from keras_resnet.zoo import create_model
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    with precision_scope(precision):
+    previous = keras.mixed_precision.dtype_policy()  # not precision_scope: no import cycle
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
         net = create_model(model, input_shape=(input_size, input_size, 3), classes=10)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
     net.compile(
         keras.optimizers.SGD(0.01, momentum=0.9),
         "sparse_categorical_crossentropy",

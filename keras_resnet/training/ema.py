@@ -26,6 +26,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet.training.messages import say
+
 # Batches of the training split used for the end-of-run check when a run has no
 # validation split (cached, so raw and averaged weights see the same augmented images).
 TRAIN_CHECK_BATCHES = 50
@@ -71,8 +73,9 @@ class ModelEMA(keras.callbacks.Callback):
     weights were kept and both scores.
 
     With ``state_path`` the average is written there (atomically) after every epoch
-    and read back when training resumes after that epoch (``BackupAndRestore``);
-    without a matching saved average it restarts from the restored weights.
+    and read back when training resumes from the same optimizer step
+    (``BackupAndRestore``, listed before this callback); without a matching saved
+    average it restarts from the restored weights.
 
     Args:
         decay: Target decay in (0, 1) (``TrainConfig.ema_momentum``).
@@ -127,7 +130,6 @@ class ModelEMA(keras.callbacks.Callback):
         self._variables: list[Any] = []
         self._average: list[Any] = []
         self._step = 0
-        self._resumed = False
 
     # -- the average ------------------------------------------------------------------
 
@@ -138,8 +140,9 @@ class ModelEMA(keras.callbacks.Callback):
             for i, v in enumerate(self._variables)
         ]
         self._step = self._iterations()
-        self._resumed = False
         self._update = self._compile_update()
+        if self._step > 0:  # resumed (BackupAndRestore ran before this callback)
+            self._restore_state()
 
     def _compile_update(self) -> Callable[[Any], None]:
         def update(keep: Any) -> None:
@@ -156,12 +159,6 @@ class ModelEMA(keras.callbacks.Callback):
     def _iterations(self) -> int:
         optimizer = getattr(self.model, "optimizer", None)
         return int(keras.ops.convert_to_numpy(optimizer.iterations)) if optimizer else 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if not self._resumed:
-            self._resumed = True
-            if epoch > 0:
-                self._restore_state(epoch)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         step = self._iterations()
@@ -184,7 +181,9 @@ class ModelEMA(keras.callbacks.Callback):
     def _paths(self) -> np.ndarray:
         return np.array([v.path for v in self._variables])
 
-    def _restore_state(self, epoch: int) -> None:
+    def _restore_state(self) -> None:
+        # The saved average belongs to the restored weights only if it was saved at
+        # the same optimizer step (a backup that fell back to an older state is not).
         saved = None
         if self.state_path is not None and os.path.isfile(self.state_path):
             try:
@@ -194,15 +193,14 @@ class ModelEMA(keras.callbacks.Callback):
                 saved = None
         if (
             saved is None
-            or int(saved["epochs"]) != epoch
+            or int(saved["step"]) != self._step
             or list(saved["paths"]) != list(self._paths())
         ):
             if self.verbose:
-                print(f"EMA: no saved average for epoch {epoch}; restarting it from the weights.")
+                say(f"EMA: no saved average for step {self._step}; restarting it from the weights.")
             return
         for i, average in enumerate(self._average):
             average.assign(saved[f"v{i}"])
-        self._step = int(saved["step"])
 
     # -- the end-of-run check ------------------------------------------------------------
 
@@ -212,7 +210,7 @@ class ModelEMA(keras.callbacks.Callback):
         if self.selection_data is None:
             self.report = {"weights": "raw", "weights_check": None}
             if self.verbose:
-                print("EMA: no data to check the average on; keeping the raw weights.")
+                say("EMA: no data to check the average on; keeping the raw weights.")
             return
         raw_values = [keras.ops.convert_to_numpy(v) for v in self._variables]
         raw = self._scores()
@@ -231,7 +229,7 @@ class ModelEMA(keras.callbacks.Callback):
             },
         }
         if self.verbose:
-            print(self.describe())
+            say(self.describe())
 
     def describe(self) -> str:
         """One line saying which weights were kept and why (after training).
