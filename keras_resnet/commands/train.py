@@ -26,6 +26,7 @@ _FIELDS = {
     "strategy": "strategy",
     "seed": "seed",
     "augment": "augment",
+    "head_epochs": "head_epochs",
 }
 
 
@@ -62,6 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no per-epoch output (else progress bars on a terminal, one line per epoch in a file)",
     )
+    p.add_argument(
+        "--weights", default=None,
+        help="pretrained weights: .keras, run folder, .safetensors, timm/keras-hub folder, ...",
+    )  # fmt: skip
+    p.add_argument("--head-epochs", type=int, default=None, help="fine-tuning: head-only epochs")
+    p.add_argument("--unfreeze", default=None, help="fine-tuning phase 2: 'all' or N last stages")
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names")
     p.set_defaults(func=run)
 
@@ -74,7 +81,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
 
     Returns:
         A dict with ``model``, ``dataset``, ``config`` (a ``TrainConfig``),
-        ``output_dir``, ``model_kwargs`` and ``data_kwargs``.
+        ``output_dir``, ``model_kwargs``, ``data_kwargs`` and ``weights``.
 
     Example:
         >>> parser = argparse.ArgumentParser()
@@ -103,8 +110,12 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag)
         if value is not None:
             overrides[field] = value
+    if args.unfreeze is not None:
+        overrides["unfreeze"] = int(args.unfreeze) if args.unfreeze.isdigit() else args.unfreeze
     if args.data_dir:
         data_kwargs["data_dir"] = args.data_dir
+    weights = args.weights or file.pop("weights", None)
+    overrides.pop("weights", None)
     config = get_recipe(recipe, **overrides)
     return {
         "model": model,
@@ -113,6 +124,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         "output_dir": output,
         "model_kwargs": model_kwargs,
         "data_kwargs": data_kwargs,
+        "weights": weights,
     }
 
 
@@ -165,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
             data_kwargs=spec["data_kwargs"],
             export=not args.no_export,
             verbose=fit_verbosity(args.quiet),
+            weights=spec["weights"],
         )
     except NonFiniteLossError as err:
         print(f"error: {err}")

@@ -77,6 +77,12 @@ class TrainConfig(checks.ConfigMixin):
         seed: Random seed for weights, shuffling and augmentation (``None`` = random).
         tensorboard: Write TensorBoard logs.
         steps_per_execution: Training steps per ``tf.function`` call.
+        head_epochs: Fine-tuning (:mod:`keras_resnet.training.fine_tune`): epochs that
+            train only the classifier, backbone frozen; ``0`` trains everything
+            throughout (no phases).
+        unfreeze: Fine-tuning phase 2: ``"all"`` or the number of last stages trained.
+        backbone_lr_scale: Fine-tuning phase 2: peak learning rate as a fraction of
+            ``learning_rate`` (warm-up over ``warmup_epochs``, then cosine decay).
 
     Example:
         >>> cfg = TrainConfig(epochs=3, batch_size=32)
@@ -112,6 +118,9 @@ class TrainConfig(checks.ConfigMixin):
     seed: int | None = 0
     tensorboard: bool = True
     steps_per_execution: int = 1
+    head_epochs: int = 0
+    unfreeze: int | str = "all"
+    backbone_lr_scale: float = 0.1
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -157,6 +166,31 @@ class TrainConfig(checks.ConfigMixin):
             raise ValueError(
                 "`decay_at` must be increasing fractions of training in (0, 1). "
                 f"Received: decay_at={self.decay_at!r}"
+            )
+        self._check_fine_tune()
+
+    def _check_fine_tune(self) -> None:
+        h = self.head_epochs
+        if isinstance(h, bool) or not isinstance(h, int) or not 0 <= h < self.epochs:
+            raise ValueError(
+                "`head_epochs` must be an integer in [0, epochs). "
+                f"Received: head_epochs={h!r}, epochs={self.epochs!r}"
+            )
+        u = self.unfreeze
+        if u != "all" and (isinstance(u, bool) or not isinstance(u, int) or u < 0):
+            raise ValueError(
+                f"`unfreeze` must be 'all' or an integer >= 0 (stages). Received: unfreeze={u!r}"
+            )
+        b = self.backbone_lr_scale
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 1:
+            raise ValueError(
+                f"`backbone_lr_scale` must be in (0, 1]. Received: backbone_lr_scale={b!r}"
+            )
+        if h and self.warmup_epochs > self.epochs - h:
+            raise ValueError(
+                "`warmup_epochs` (of fine-tuning phase 2) must not exceed epochs - head_epochs. "
+                f"Received: warmup_epochs={self.warmup_epochs!r}, head_epochs={h!r}, "
+                f"epochs={self.epochs!r}"
             )
 
     @property
@@ -270,6 +304,22 @@ _RECIPES["digits"] = dict(
     augment="mnist",
     epochs=50,
     validation_fraction=0.0,
+)
+
+# Fine-tuning pretrained weights (keras_resnet.training.fine_tune; docs/pretrained.md):
+# Adam for the fresh head (robust to its scale), then the backbone at a tenth of that
+# with a one-epoch warm-up and cosine decay, BN kept in inference mode.
+_RECIPES["fine_tune"] = dict(
+    optimizer="adam",
+    learning_rate=1e-3,
+    weight_decay=0.0,
+    batch_size=32,
+    schedule="cosine",
+    warmup_epochs=1,
+    epochs=20,
+    head_epochs=5,
+    unfreeze="all",
+    backbone_lr_scale=0.1,
 )
 
 # Data set name -> recipe used when none is given (everything else: ``fast``).
