@@ -12,6 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet.naming import HEAD, STAGE, STEM
+
 
 def _known_shape(model: keras.Model) -> bool:
     return all(d is not None for d in model.input_shape[1:])
@@ -55,8 +57,8 @@ def _layer_macs(layer: keras.layers.Layer) -> int:
 
 
 def _group(layer_name: str) -> str:
-    head = layer_name.split("_")[0]
-    return head if head == "stem" or head.startswith("stage") else "head"
+    first = layer_name.split("_")[0]
+    return first if first == STEM or first.startswith(STAGE) else HEAD
 
 
 def model_table(

@@ -20,8 +20,26 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from keras_resnet.config import EXPANSION, SHORTCUT_ALIASES, SHORTCUTS
+from keras_resnet.config import SHORTCUT_ALIASES, SHORTCUTS
 from keras_resnet.layers import GroupedConv2D, HighwayGate, ZeroPadShortcut
+from keras_resnet.naming import (
+    ADD,
+    BN,
+    CONV,
+    DROP_PATH,
+    DROPOUT,
+    GATE,
+    HIGHWAY,
+    OUT,
+    PREACT_BN,
+    PREACT_RELU,
+    RELU,
+    SHORTCUT_BN,
+    SHORTCUT_CONV,
+    SHORTCUT_PAD,
+    SHORTCUT_POOL,
+    part,
+)
 
 
 def conv_init() -> keras.initializers.Initializer:
@@ -178,21 +196,23 @@ def shortcut(
     if same_shape and kind != "projection_all":
         return x
     if kind == "zero_pad":
-        return ZeroPadShortcut(filters, strides, name=f"{name}_shortcut_pad")(x)
+        return ZeroPadShortcut(filters, strides, name=part(name, SHORTCUT_PAD))(x)
     if kind == "subsample" and x.shape[-1] == filters:
         # keras.applications ResNetV2: a strided block keeps channels and subsamples x.
-        return layers.MaxPooling2D(1, strides=strides, name=f"{name}_shortcut_pool")(x)
+        return layers.MaxPooling2D(1, strides=strides, name=part(name, SHORTCUT_POOL))(x)
     source = x if preact_input is None else preact_input
     if kind == "avg_down" and strides > 1:
         source = layers.AveragePooling2D(
-            2, strides=strides, padding="same", name=f"{name}_shortcut_pool"
+            2, strides=strides, padding="same", name=part(name, SHORTCUT_POOL)
         )(source)
         strides = 1
     out = conv2d(
-        source, filters, 1, strides=strides, use_bias=use_bias, name=f"{name}_shortcut_conv"
+        source, filters, 1, strides=strides, use_bias=use_bias, name=part(name, SHORTCUT_CONV)
     )
     if preact_input is None:
-        out = batch_norm(out, epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_shortcut_bn")
+        out = batch_norm(
+            out, epsilon=bn_epsilon, momentum=bn_momentum, name=part(name, SHORTCUT_BN)
+        )
     return out
 
 
@@ -206,108 +226,55 @@ def _squeeze_excite(x, ratio: float, name: str):
     return layers.Multiply(name=f"{name}_se_scale")([x, s])
 
 
-def _residual_block(
-    x,
-    block: str,
-    filters: int,
-    *,
-    strides: int,
-    groups: int,
-    base_width: int,
-    stride_in: str,
-    shortcut_kind: str | None,
-    preact: bool,
-    drop_path: float,
-    dropout: float,
-    se_ratio: float,
-    zero_init_last_bn: bool,
-    use_bias: bool,
-    bn_epsilon: float,
-    bn_momentum: float,
-    name: str,
-):
-    out_channels = filters * EXPANSION[block]
-    bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
-    # keras.applications ResNetV2 puts biases only on convs not followed by a BN.
-    branch_bias = use_bias and not preact
+def _bn_relu(x, index: int, bn_kw: dict, name: str):
+    x = batch_norm(x, **bn_kw, name=part(name, BN, index))
+    return layers.ReLU(name=part(name, RELU, index))(x)
 
+
+def _enter(x, out_channels: int, strides: int, kind, preact: bool, bias: bool, bn_kw, name):
+    """A block's entry: the pre-activation (if any) and the shortcut tensor."""
+    preact_input = None
     if preact:
-        branch = batch_norm(x, **bn_kw, name=f"{name}_preact_bn")
-        branch = layers.ReLU(name=f"{name}_preact_relu")(branch)
-        preact_input = branch
-    else:
-        branch, preact_input = x, None
+        y = batch_norm(x, **bn_kw, name=part(name, PREACT_BN))
+        preact_input = layers.ReLU(name=part(name, PREACT_RELU))(y)
     short = shortcut(
         x,
         out_channels,
         strides=strides,
-        kind=shortcut_kind,
+        kind=kind,
         preact_input=preact_input,
-        use_bias=use_bias,
-        bn_epsilon=bn_epsilon,
-        bn_momentum=bn_momentum,
+        use_bias=bias,
+        bn_epsilon=bn_kw["epsilon"],
+        bn_momentum=bn_kw["momentum"],
         name=name,
     )
-    gate_input = branch
+    return (x if preact_input is None else preact_input), short
 
-    if block == "basic":
-        convs = [(filters, 3, strides, groups), (out_channels, 3, 1, 1)]
-        dropout_after = 0
-    else:
-        width = int(filters * base_width / 64) * groups
-        s1, s3 = (strides, 1) if stride_in == "1x1" else (1, strides)
-        convs = [(width, 1, s1, 1), (width, 3, s3, groups), (out_channels, 1, 1, 1)]
-        dropout_after = 1
-    last = len(convs) - 1
-    for i, (f, k, s, g) in enumerate(convs):
-        n = i + 1
-        is_last = i == last
-        branch = conv2d(
-            branch,
-            f,
-            k,
-            strides=s,
-            groups=g,
-            use_bias=use_bias if (is_last and preact) else branch_bias,
-            zero_init=is_last and preact and zero_init_last_bn,
-            name=f"{name}_conv{n}",
-        )
-        if preact and is_last:
-            break
-        branch = batch_norm(
-            branch, **bn_kw, zero_init=is_last and zero_init_last_bn, name=f"{name}_bn{n}"
-        )
-        if is_last:
-            break
-        branch = layers.ReLU(name=f"{name}_relu{n}")(branch)
-        if dropout and i == dropout_after:
-            branch = layers.Dropout(dropout, name=f"{name}_dropout")(branch)
 
+def _merge(branch, short, gate_input, *, strides, kind, preact, drop_path, se_ratio, name):
+    """The one merge step: SE, stochastic depth, add (or highway gate), final ReLU."""
     if se_ratio:
         branch = _squeeze_excite(branch, se_ratio, name)
     if drop_path:
         # Stochastic depth: drop the whole branch per example; Dropout's inverted
         # scaling during training equals scaling by p_l at test time.
-        branch = layers.Dropout(drop_path, noise_shape=(None, 1, 1, 1), name=f"{name}_drop_path")(
-            branch
-        )
+        drop = layers.Dropout(drop_path, noise_shape=(None, 1, 1, 1), name=part(name, DROP_PATH))
+        branch = drop(branch)
     if short is None:
         out = branch
-    elif shortcut_kind == "highway":
+    elif kind == "highway":
         gate = layers.Conv2D(
-            out_channels,
+            branch.shape[-1],
             1,
             strides=strides,
             activation="sigmoid",
             bias_initializer=keras.initializers.Constant(HIGHWAY_GATE_BIAS),
-            name=f"{name}_gate",
+            name=part(name, GATE),
         )(gate_input)
-        out = HighwayGate(name=f"{name}_highway")([gate, branch, short])
+        out = HighwayGate(name=part(name, HIGHWAY))([gate, branch, short])
     else:
-        out = layers.Add(name=f"{name}_add")([short, branch])
-    if not preact:
-        out = layers.ReLU(name=f"{name}_out")(out)
-    return out
+        out = layers.Add(name=part(name, ADD))([short, branch])
+    return out if preact else layers.ReLU(name=part(name, OUT))(out)
 
 
 def basic_block(
@@ -344,7 +311,8 @@ def basic_block(
         dropout: Dropout rate between the convolutions.
         se_ratio: Squeeze-and-excitation ratio (0 = off).
         zero_init_last_bn: Zero-init the last BN gamma (last conv if ``preact``).
-        use_bias: keras.applications-style conv biases.
+        use_bias: keras.applications-style conv biases (on the convs not followed by a
+            BN in pre-activation blocks, on every conv otherwise).
         bn_epsilon: BN epsilon.
         bn_momentum: BN momentum.
         name: Layer name prefix, e.g. ``"stage1_block1"``.
@@ -358,12 +326,20 @@ def basic_block(
         >>> tuple(y.shape)
         (None, 4, 4, 32)
     """
-    return _residual_block(
-        x, "basic", filters, strides=strides, groups=groups, base_width=64, stride_in="3x3",
-        shortcut_kind=_resolve_kind(shortcut), preact=preact, drop_path=drop_path,
-        dropout=dropout, se_ratio=se_ratio, zero_init_last_bn=zero_init_last_bn,
-        use_bias=use_bias, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, name=name,
-    )  # fmt: skip
+    kind = _resolve_kind(shortcut)
+    bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
+    entry, short = _enter(x, filters, strides, kind, preact, use_bias, bn_kw, name)
+    y = conv2d(entry, filters, 3, strides=strides, groups=groups,
+               use_bias=use_bias and not preact, name=part(name, CONV, 1))  # fmt: skip
+    y = _bn_relu(y, 1, bn_kw, name)
+    if dropout:
+        y = layers.Dropout(dropout, name=part(name, DROPOUT))(y)
+    y = conv2d(y, filters, 3, use_bias=use_bias, zero_init=preact and zero_init_last_bn,
+               name=part(name, CONV, 2))  # fmt: skip
+    if not preact:
+        y = batch_norm(y, **bn_kw, zero_init=zero_init_last_bn, name=part(name, BN, 2))
+    return _merge(y, short, entry, strides=strides, kind=kind, preact=preact,
+                  drop_path=drop_path, se_ratio=se_ratio, name=name)  # fmt: skip
 
 
 def bottleneck_block(
@@ -404,7 +380,8 @@ def bottleneck_block(
         dropout: Dropout rate after the 3x3 convolution.
         se_ratio: Squeeze-and-excitation ratio (0 = off).
         zero_init_last_bn: Zero-init the last BN gamma (last conv if ``preact``).
-        use_bias: keras.applications-style conv biases.
+        use_bias: keras.applications-style conv biases (on the convs not followed by a
+            BN in pre-activation blocks, on every conv otherwise).
         bn_epsilon: BN epsilon.
         bn_momentum: BN momentum.
         name: Layer name prefix, e.g. ``"stage2_block1"``.
@@ -420,10 +397,22 @@ def bottleneck_block(
     """
     if stride_in not in ("3x3", "1x1"):
         raise ValueError(f"`stride_in` must be '3x3' or '1x1'. Received: stride_in={stride_in!r}")
-    return _residual_block(
-        x, "bottleneck", filters, strides=strides, groups=groups, base_width=base_width,
-        stride_in=stride_in, shortcut_kind=_resolve_kind(shortcut), preact=preact,
-        drop_path=drop_path, dropout=dropout, se_ratio=se_ratio,
-        zero_init_last_bn=zero_init_last_bn, use_bias=use_bias, bn_epsilon=bn_epsilon,
-        bn_momentum=bn_momentum, name=name,
-    )  # fmt: skip
+    kind = _resolve_kind(shortcut)
+    bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
+    width = int(filters * base_width / 64) * groups
+    stride1, stride3 = (strides, 1) if stride_in == "1x1" else (1, strides)
+    inner_bias = use_bias and not preact
+    entry, short = _enter(x, 4 * filters, strides, kind, preact, use_bias, bn_kw, name)
+    y = conv2d(entry, width, 1, strides=stride1, use_bias=inner_bias, name=part(name, CONV, 1))
+    y = _bn_relu(y, 1, bn_kw, name)
+    y = conv2d(y, width, 3, strides=stride3, groups=groups, use_bias=inner_bias,
+               name=part(name, CONV, 2))  # fmt: skip
+    y = _bn_relu(y, 2, bn_kw, name)
+    if dropout:
+        y = layers.Dropout(dropout, name=part(name, DROPOUT))(y)
+    y = conv2d(y, 4 * filters, 1, use_bias=use_bias, zero_init=preact and zero_init_last_bn,
+               name=part(name, CONV, 3))  # fmt: skip
+    if not preact:
+        y = batch_norm(y, **bn_kw, zero_init=zero_init_last_bn, name=part(name, BN, 3))
+    return _merge(y, short, entry, strides=strides, kind=kind, preact=preact,
+                  drop_path=drop_path, se_ratio=se_ratio, name=name)  # fmt: skip

@@ -11,10 +11,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from keras_resnet.graph import MAX_BLOCKS
+
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar", "deep")
 STRIDE_IN = ("3x3", "1x1")
 DOWNSAMPLE_IN = ("first", "last")
+STEM_POOL_PADDING = ("ignore", "zeros")
 # Shortcut kinds (He et al. 2015 options A/B/C, Bag-of-Tricks ResNet-D, highway, plain).
 SHORTCUTS = ("projection", "projection_all", "zero_pad", "avg_down", "highway", None)
 SHORTCUT_ALIASES = {"A": "zero_pad", "B": "projection", "C": "projection_all", "D": "avg_down"}
@@ -133,6 +136,10 @@ class ResNetConfig(ArchConfig):
             or ``"1x1"`` (original v1 / keras.applications).
         downsample_in: Which block of a stage downsamples: ``"first"`` (standard) or
             ``"last"`` (keras.applications ResNetV2 layout, subsampling shortcut).
+        stem_pool_padding: How the 3x3/2 stem max-pool treats its one-pixel border:
+            ``"ignore"`` (padding never wins the max, as PyTorch / timm / keras-hub pad
+            with -inf) or ``"zeros"`` (keras.applications: zero padding, which changes
+            the border of pre-activation stems, whose values can be negative).
         groups: Cardinality of the 3x3 convolution (ResNeXt when > 1).
         base_width: Bottleneck width per group for 64 base channels; the inner
             width is ``int(width * base_width / 64) * groups`` (timm's rule).
@@ -164,6 +171,7 @@ class ResNetConfig(ArchConfig):
     shortcut: str | None = "projection"
     stride_in: str = "3x3"
     downsample_in: str = "first"
+    stem_pool_padding: str = "ignore"
     groups: int = 1
     base_width: int = 64
     drop_path_rate: float = 0.0
@@ -182,6 +190,12 @@ class ResNetConfig(ArchConfig):
         object.__setattr__(
             self, "stage_widths", _check_int_tuple("stage_widths", self.stage_widths)
         )
+        if sum(self.stage_depths) > MAX_BLOCKS:
+            raise ValueError(
+                f"`stage_depths` must add up to at most {MAX_BLOCKS} blocks (Keras builds and "
+                f"loads a functional graph recursively, one frame per layer; "
+                f"resnet1202 has 600 blocks). Received: stage_depths={self.stage_depths}"
+            )
         if len(self.stage_depths) != len(self.stage_widths):
             raise ValueError(
                 "`stage_depths` and `stage_widths` must have the same length. Received: "
@@ -198,6 +212,7 @@ class ResNetConfig(ArchConfig):
         object.__setattr__(self, "shortcut", shortcut)
         _check_choice("stride_in", self.stride_in, STRIDE_IN)
         _check_choice("downsample_in", self.downsample_in, DOWNSAMPLE_IN)
+        _check_choice("stem_pool_padding", self.stem_pool_padding, STEM_POOL_PADDING)
         _check_positive_int("groups", self.groups)
         _check_positive_int("base_width", self.base_width)
         for stage, width in enumerate(self.stage_widths, start=1):

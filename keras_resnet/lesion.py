@@ -28,15 +28,14 @@ copied layer by layer, so the original model is never modified.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-_BLOCK = re.compile(r"^(stage\d+_block\d+)_")
-_MERGES = ("add", "highway")
+from keras_resnet.naming import ADD, BLOCK_PREFIX, MERGES, SHORTCUT, part
+
 BLOCK_SELECTIONS = ("identity", "all")
 
 
@@ -51,7 +50,7 @@ def _check_model(model: Any) -> None:
 def _blocks(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:
     blocks: dict[str, list[keras.layers.Layer]] = {}
     for layer in model.layers:
-        match = _BLOCK.match(layer.name)
+        match = BLOCK_PREFIX.match(layer.name)
         if match:
             blocks.setdefault(match.group(1), []).append(layer)
     return blocks
@@ -59,8 +58,8 @@ def _blocks(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:
 
 def _describe(prefix: str, layers: list[keras.layers.Layer]) -> dict[str, Any]:
     names = {layer.name for layer in layers}
-    merge = next((f"{prefix}_{m}" for m in _MERGES if f"{prefix}_{m}" in names), None)
-    has_shortcut_layers = any(n.startswith(f"{prefix}_shortcut_") for n in names)
+    merge = next((part(prefix, m) for m in MERGES if part(prefix, m) in names), None)
+    has_shortcut_layers = any(n.startswith(part(prefix, SHORTCUT) + "_") for n in names)
     input_shape = tuple(layers[0].input.shape[1:])
     output_shape = tuple(layers[-1].output.shape[1:])
     if merge is None:
@@ -165,7 +164,7 @@ def delete_blocks(model: keras.Model, blocks: Sequence[str]) -> keras.Model:
             # Add([shortcut, branch]) or HighwayGate([gate, branch, shortcut]): keep
             # only the shortcut, i.e. remove the residual branch.
             inputs = args[0]
-            return inputs[0] if layer.name.endswith("_add") else inputs[2]
+            return inputs[0] if layer.name.endswith(f"_{ADD}") else inputs[2]
         if layer.name in firsts:
             block_inputs[firsts[layer.name]] = args[0]
         if layer.name in lasts:

@@ -15,7 +15,9 @@ from keras import layers
 
 from keras_resnet.blocks import basic_block, batch_norm, bottleneck_block, conv2d
 from keras_resnet.config import ResNetConfig
+from keras_resnet.graph import ensure_recursion_limit
 from keras_resnet.layers import SpatialPyramidPooling
+from keras_resnet.naming import POST_BN, PREDICTIONS, block_name
 
 POOLINGS = (None, "avg", "max", "spp")
 # Spatial pyramid pooling grids (He et al. 2014): 1x1, 2x2 and 4x4 bins.
@@ -90,11 +92,30 @@ def _stem(x, cfg: ResNetConfig):
         if post:
             x = batch_norm(x, **bn_kw, name="stem_bn")
             x = layers.ReLU(name="stem_relu")(x)
-    if cfg.stem != "cifar":
-        # Zero padding equals PyTorch's -inf padding after a ReLU (values are >= 0).
+    if cfg.stem == "cifar":
+        return x
+    if cfg.stem_pool_padding == "zeros":  # keras.applications, layer for layer
         x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
-        x = layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
-    return x
+        return layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
+    # PyTorch's MaxPool2d(3, 2, padding=1): Keras "same" max-pooling never lets padding
+    # win, and with stride 1 it pads one pixel on each side; keeping every second
+    # output then gives the symmetric stride-2 pool ("same" at stride 2 would pad only
+    # bottom/right for even sizes).
+    x = layers.MaxPooling2D(3, strides=1, padding="same", name="stem_pool")(x)
+    return layers.MaxPooling2D(1, strides=2, name="stem_pool_stride")(x)
+
+
+def _block_plan(cfg: ResNetConfig, stage: int, depth: int):
+    """(strides, shortcut kind) of each block of a stage."""
+    last_stage = stage == len(cfg.stage_depths) - 1
+    if cfg.downsample_in == "first":  # the standard layout: the first block downsamples
+        stride = 1 if stage == 0 else 2
+        return [(stride if b == 0 else 1, cfg.shortcut) for b in range(depth)]
+    # keras.applications ResNetV2: the last block of each stage but the last one
+    # downsamples, and a strided block that keeps channels subsamples its shortcut.
+    kind = "subsample" if cfg.shortcut == "projection" else cfg.shortcut
+    stride = 1 if last_stage else 2
+    return [(stride if b == depth - 1 else 1, kind) for b in range(depth)]
 
 
 def _stages(x, cfg: ResNetConfig):
@@ -102,19 +123,11 @@ def _stages(x, cfg: ResNetConfig):
     extra = (
         {} if cfg.block == "basic" else {"base_width": cfg.base_width, "stride_in": cfg.stride_in}
     )
-    n_stages = len(cfg.stage_depths)
+    bn_kw = {"bn_epsilon": cfg.bn_epsilon, "bn_momentum": cfg.bn_momentum}
     index = 0
     for s, (depth, width) in enumerate(zip(cfg.stage_depths, cfg.stage_widths, strict=True)):
-        stage_stride = 1 if (s == 0 and cfg.downsample_in == "first") else 2
-        if cfg.downsample_in == "last" and s == n_stages - 1:
-            stage_stride = 1
-        stride_block = 0 if cfg.downsample_in == "first" else depth - 1
-        for b in range(depth):
+        for b, (strides, kind) in enumerate(_block_plan(cfg, s, depth)):
             index += 1
-            kind = cfg.shortcut
-            strides = stage_stride if b == stride_block else 1
-            if cfg.downsample_in == "last" and kind == "projection":
-                kind = "subsample"  # channel changes still project (see blocks.shortcut)
             x = block_fn(
                 x,
                 width,
@@ -127,13 +140,12 @@ def _stages(x, cfg: ResNetConfig):
                 se_ratio=cfg.se_ratio,
                 zero_init_last_bn=cfg.zero_init_last_bn,
                 use_bias=cfg.use_bias,
-                bn_epsilon=cfg.bn_epsilon,
-                bn_momentum=cfg.bn_momentum,
-                name=f"stage{s + 1}_block{b + 1}",
+                name=block_name(s + 1, b + 1),
+                **bn_kw,
                 **extra,
             )
     if cfg.preact:
-        x = batch_norm(x, epsilon=cfg.bn_epsilon, momentum=cfg.bn_momentum, name="post_bn")
+        x = batch_norm(x, epsilon=cfg.bn_epsilon, momentum=cfg.bn_momentum, name=POST_BN)
         x = layers.ReLU(name="post_relu")(x)
     return x
 
@@ -157,6 +169,7 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     head_dropout: float = 0.0,
     name: str = "resnet",
     config: ResNetConfig | None = None,
+    weights: str | None = None,
     **arch: Any,
 ) -> keras.Model:
     """Build a residual network as a functional ``keras.Model`` (channels last).
@@ -180,6 +193,9 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
         head_dropout: Dropout rate before the classifier.
         name: Model name.
         config: A :class:`ResNetConfig`; ``**arch`` fields override it.
+        weights: Pretrained weights to load, all or nothing (see
+            :func:`keras_resnet.weights.load_weights`): a ``.keras`` file, a run folder,
+            a timm / torchvision / keras-hub / keras.applications checkpoint.
         **arch: Architecture fields of :class:`ResNetConfig` (``block``,
             ``stage_depths``, ``stage_widths``, ``stem``, ``shortcut``, ``groups``, ...).
 
@@ -198,11 +214,17 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     """
     cfg = ResNetConfig.resolve(config, arch)
     _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout)
+    ensure_recursion_limit(cfg.num_blocks)  # Keras walks the graph recursively
     inputs, x = _inputs(input_shape, input_tensor, cfg.total_stride, include_top, pooling, classes)
     x = _stem(x, cfg)
     x = _stages(x, cfg)
     x = _head(x, include_top, pooling, classes, classifier_activation, head_dropout)
-    return keras.Model(inputs, x, name=name)
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        from keras_resnet.weights import load_weights  # weights reads files: import on use
+
+        load_weights(model, weights)
+    return model
 
 
 def _inputs(input_shape, input_tensor, total_stride: int, include_top, pooling, classes):
@@ -235,7 +257,7 @@ def _head(x, include_top, pooling, classes, classifier_activation, head_dropout)
         x = _pool(x, pooling or "avg")
         if head_dropout:
             x = layers.Dropout(head_dropout, name="head_dropout")(x)
-        x = layers.Dense(classes, name="predictions")(x)
+        x = layers.Dense(classes, name=PREDICTIONS)(x)
         # float32 output under mixed precision (numerically safe softmax and losses).
         x = layers.Activation(classifier_activation or "linear", dtype="float32", name="probs")(x)
     elif pooling:

@@ -23,8 +23,14 @@ _BLOCKS = {18: "basic", 34: "basic", 50: "bottleneck", 101: "bottleneck", 152: "
 _DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 _DEPTHS[152] = (3, 8, 36, 3)
 # keras.applications ResNet/ResNetV2: stride on the first 1x1 (v1), conv biases, BN
-# epsilon 1.001e-5 and Keras' default momentum, so their weights load one to one.
-_KERAS_APP = {"use_bias": True, "bn_epsilon": 1.001e-5, "bn_momentum": 0.99}
+# epsilon 1.001e-5, Keras' default momentum and a zero-padded stem max-pool, so their
+# weights load one to one and give the same outputs.
+_KERAS_APP = {
+    "use_bias": True,
+    "bn_epsilon": 1.001e-5,
+    "bn_momentum": 0.99,
+    "stem_pool_padding": "zeros",
+}
 _D = {"stem": "deep", "shortcut": "avg_down"}  # ResNet-C stem + ResNet-D shortcut (timm "d")
 
 

@@ -19,15 +19,15 @@ import pytest
 from keras_resnet import create_model, train
 from keras_resnet.training import TrainConfig
 
-# One _tiny model with every custom layer: option-A zero-pad shortcuts (stage 2),
-# highway gates and the spatial-pyramid head.
+# _tiny models with every custom layer: option-A zero-pad shortcuts (stage 2), the
+# spatial-pyramid head, highway gates and grouped convolutions.
 ALL_LAYERS = {"shortcut": "zero_pad", "pooling": "spp"}
 
 
-def _fresh(code_or_args: str | list[str], cwd) -> subprocess.CompletedProcess:
+def _fresh(code_or_args: str | list[str], cwd, timeout: int = 300) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-c", code_or_args] if isinstance(code_or_args, str) else code_or_args
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -35,9 +35,17 @@ def _fresh(code_or_args: str | list[str], cwd) -> subprocess.CompletedProcess:
 def test_every_custom_layer_loads_with_plain_keras_in_a_fresh_process(tmp_path):
     x = np.random.default_rng(0).random((2, 16, 16, 3), dtype="float32")
     zero_pad = create_model("_tiny", input_shape=(16, 16, 3), **ALL_LAYERS)
-    highway = create_model("_tiny", input_shape=(16, 16, 3), shortcut="highway")
+    highway = create_model("_tiny", input_shape=(16, 16, 3), shortcut="highway", groups=2)
     classes = {type(layer).__name__ for m in (zero_pad, highway) for layer in m.layers}
-    assert {"ZeroPadShortcut", "HighwayGate", "SpatialPyramidPooling"} <= classes
+    custom = {"ZeroPadShortcut", "HighwayGate", "SpatialPyramidPooling", "GroupedConv2D"}
+    assert custom <= classes
+    # every layer class of keras_resnet.layers is in one of the two models
+    import keras_resnet.layers as ours
+
+    defined = {
+        n for n, c in vars(ours).items() if isinstance(c, type) and c.__module__ == ours.__name__
+    }
+    assert defined <= classes
     for model in (zero_pad, highway):
         model.save(tmp_path / f"{model.name}_{len(model.layers)}.keras")
         np.save(tmp_path / f"{model.name}_{len(model.layers)}.npy", model.predict(x, verbose=0))
@@ -78,3 +86,21 @@ def test_evaluate_run_folder_is_the_first_thing_a_process_does(run_dir):
 def test_evaluate_keras_file_is_the_first_thing_a_process_does(run_dir):
     argv = [sys.executable, "-m", "keras_resnet", "evaluate", "model.keras", "--dataset", "digits"]
     assert "accuracy" in _fresh(argv, run_dir).stdout
+
+
+@pytest.mark.slow
+def test_resnet1202_saves_and_loads_in_a_fresh_process(tmp_path):
+    # About 4,200 layers on the longest path: Keras' recursive graph walk needs the
+    # recursion limit that import keras_resnet sets (keras_resnet.graph).
+    model = create_model("resnet1202", input_shape=(32, 32, 3), classes=3)
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype="float32")
+    model.save(tmp_path / "deep.keras")
+    np.save(tmp_path / "y.npy", model.predict(x, verbose=0))
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import keras_resnet, keras, numpy as np\n"
+        "m = keras.saving.load_model('deep.keras', safe_mode=True)\n"
+        "np.testing.assert_array_equal(m.predict(np.load('x.npy'), verbose=0), np.load('y.npy'))\n"
+        "print(len(m.layers))\n"
+    )
+    assert int(_fresh(code, tmp_path, timeout=1800).stdout.split()[-1]) == len(model.layers)

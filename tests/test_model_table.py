@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from keras_resnet import count_flops, create_model, model_table
 from keras_resnet.analysis import format_table, with_input_shape
 from keras_resnet.cli import main
+from keras_resnet.commands.summary import zoo_row
+from keras_resnet.registry import records
 
 
 def test_resnet50_macs_match_torchvision():
@@ -54,3 +58,48 @@ def test_summary_command(capsys):
     assert "three positive integers" in capsys.readouterr().err
     assert main(["summary", "resnet51"]) == 2
     assert "Unknown model name" in capsys.readouterr().err
+
+
+def _docs_zoo_rows() -> list[str]:
+    text = (Path(__file__).parents[1] / "docs" / "models.md").read_text()
+    return [line for line in text.splitlines() if line.startswith("| `")]
+
+
+def test_docs_zoo_table_lists_the_registry_and_matches_summary():
+    rows = _docs_zoo_rows()
+    names = [row.split("`")[1] for row in rows]
+    assert names == [r.name for r in records() if r.family == "resnet"]
+    for name in ("resnet20", "plain20", "wrn16_8"):  # cheap rows, rendered as summary does
+        assert zoo_row(name) == rows[names.index(name)]
+
+
+@pytest.mark.slow
+def test_docs_zoo_table_equals_summary_zoo(capsys):
+    assert main(["summary", "--zoo"]) == 0
+    rendered = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert [r for r in rendered if r in _docs_zoo_rows()] == _docs_zoo_rows()
+
+
+def test_summary_uses_the_variant_input_by_default(capsys):
+    assert main(["summary", "resnet20"]) == 0
+    out = capsys.readouterr().out
+    assert "input (32, 32, 3)" in out and "269,722" in out
+
+
+def test_summary_zoo_streams_rows_at_small_input_size(monkeypatch, capsys):
+    import keras_resnet.commands.summary as summary
+
+    seen = []
+    shown = []
+
+    def row(name, input_size=None):
+        seen.append((name, input_size))
+        shown.append(capsys.readouterr().out)  # what was printed before this row was built
+        return f"| `{name}` |"
+
+    monkeypatch.setattr(summary, "zoo_row", row)
+    assert main(["summary", "--zoo", "--input-size", "32"]) == 0
+    assert [n for n, _ in seen] == [r.name for r in records()]
+    assert {size for _, size in seen} == {32}
+    assert shown[1].strip() == f"| `{seen[0][0]}` |"  # row 1 was out before row 2 began
+    assert main(["summary", "--zoo", "--input-size", "8"]) == 2

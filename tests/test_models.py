@@ -238,6 +238,8 @@ BAD_INPUT = [
     ("depths", lambda: ResNet(stage_depths=(3, 0, 6, 3)), "stage_depths"),
     ("widths", lambda: ResNet(stage_widths=(64, -1, 256, 512)), "stage_widths"),
     ("depth_len", lambda: ResNet(stage_depths=(1, 1), stage_widths=(8,)), "same length"),
+    ("too_deep", lambda: ResNet(stage_depths=(10**9, 1, 1), stage_widths=(8,) * 3), "at most 1000"),
+    ("too_deep_2000", lambda: create_model("resnet20", stage_depths=(2000, 1, 1)), "at most 1000"),
     ("groups", lambda: ResNet(block="basic", groups=3), "Received: groups=3"),
     ("groups0", lambda: ResNet(groups=0), "groups"),
     (
@@ -296,3 +298,41 @@ def test_config_round_trip_and_validation():
     assert model.count_params() == ResNet(config=cfg, classes=3).count_params()
     wider = ResNet(config=cfg, stage_widths=(16, 32), classes=3)
     assert wider.count_params() > model.count_params()
+
+
+def _max_pool_3x3_s2(a: np.ndarray, pad_value: float) -> np.ndarray:
+    """NumPy reference of PyTorch's MaxPool2d(3, stride=2, padding=1) (NHWC)."""
+    p = np.pad(a, [(0, 0), (1, 1), (1, 1), (0, 0)], constant_values=pad_value)
+    h, w = (a.shape[1] - 1) // 2 + 1, (a.shape[2] - 1) // 2 + 1
+    out = np.empty((a.shape[0], h, w, a.shape[3]), a.dtype)
+    for i in range(h):
+        for j in range(w):
+            out[:, i, j] = p[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].max(axis=(1, 2))
+    return out
+
+
+@pytest.mark.parametrize("size", [32, 30])
+@pytest.mark.parametrize("stem", ["imagenet", "deep"])
+def test_pre_activation_stem_pool_ignores_padding(stem, size):
+    # A pre-activation stem ends in a conv (no ReLU): its border values can be negative,
+    # so zero padding would change the pooled border; PyTorch / timm pad with -inf.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, size, size, 3)).astype("float32")
+    last = "stem_conv" if stem == "imagenet" else "stem_conv3"
+    for padding, pad_value in (("ignore", -np.inf), ("zeros", 0.0)):
+        model = create_model("_tiny", stem=stem, preact=True, stem_pool_padding=padding,
+                             input_shape=(size, size, 3))  # fmt: skip
+        conv = keras.Model(model.input, model.get_layer(last).output).predict(x, verbose=0)
+        assert conv.min() < 0
+        pool = model.get_layer("stage1_block1_preact_bn").input
+        got = keras.Model(model.input, pool).predict(x, verbose=0)
+        expected = _max_pool_3x3_s2(conv, pad_value)
+        np.testing.assert_array_equal(got, expected)
+        if padding == "zeros":  # the border differs: the test can tell the two apart
+            assert not np.array_equal(expected, _max_pool_3x3_s2(conv, -np.inf))
+
+
+def test_keras_variants_keep_zero_padded_stem_pool():
+    for name in list_models():
+        padding = model_spec(name).get("stem_pool_padding", "ignore")
+        assert padding == ("zeros" if name.endswith("_keras") else "ignore"), name

@@ -15,9 +15,12 @@ from typing import Any
 
 import keras
 
+from keras_resnet.naming import POST_BN, PREACT_BN, PREDICTIONS, SHORTCUT, STEM, block_name, part
+
 # keras.applications DenseNets use BN epsilon 1.001e-5 and Keras' default momentum; the
 # layout is ours, so only these two arguments change (no separate *_keras variant).
 _KERAS_DENSENET_BN = {"bn_epsilon": 1.001e-5, "bn_momentum": 0.99}
+
 
 def keras_applications_variants() -> dict[str, str]:
     """keras.applications builder name -> the registry variant of the same layout.
@@ -44,20 +47,21 @@ def __getattr__(name: str) -> Any:
 
 
 _RULES = (
-    (re.compile(r"^conv1_(conv|bn)$"), lambda m: f"stem_{m[1]}"),
+    (re.compile(r"^conv1_(conv|bn)$"), lambda m: f"{STEM}_{m[1]}"),
     (
         re.compile(r"^conv(\d+)_block(\d+)_0_(conv|bn)$"),
-        lambda m: f"stage{int(m[1]) - 1}_block{m[2]}_shortcut_{m[3]}",
+        lambda m: part(block_name(int(m[1]) - 1, int(m[2])), f"{SHORTCUT}_{m[3]}"),
     ),
     (
         re.compile(r"^conv(\d+)_block(\d+)_([123])_(conv|bn)$"),
-        lambda m: f"stage{int(m[1]) - 1}_block{m[2]}_{m[4]}{m[3]}",
+        lambda m: part(block_name(int(m[1]) - 1, int(m[2])), m[4], int(m[3])),
     ),
     (
         re.compile(r"^conv(\d+)_block(\d+)_preact_bn$"),
-        lambda m: f"stage{int(m[1]) - 1}_block{m[2]}_preact_bn",
+        lambda m: part(block_name(int(m[1]) - 1, int(m[2])), PREACT_BN),
     ),
-    (re.compile(r"^(post_bn|predictions)$"), lambda m: m[1]),
+    (re.compile(r"^post_bn$"), lambda m: POST_BN),
+    (re.compile(r"^predictions$"), lambda m: PREDICTIONS),
 )
 # keras.applications DenseNet121/169/201 have our DenseNet layout (keras_resnet.densenet):
 # conv{s+1}_block{i}_{0_bn,1_conv,1_bn,2_conv} -> stage{s}_layer{i}_{bn1,conv1,bn2,conv2}.
