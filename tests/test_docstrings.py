@@ -18,6 +18,8 @@ MODULES = [
     "keras_resnet.densenet",
     pytest.param("keras_resnet.densenet_tuning", marks=pytest.mark.slow),  # fits a model
     "keras_resnet.registry",
+    "keras_resnet.naming",
+    "keras_resnet.graph",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
     pytest.param("keras_resnet.weights", marks=pytest.mark.slow),  # builds ResNet50 4 times
