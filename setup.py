@@ -34,9 +34,16 @@ setup(
             "nbformat>=5.9",
             "ipykernel>=6",
             "pandas>=1.5",
+            # pretrained-weight tests: safetensors files, keras-hub as the reference
+            "safetensors>=0.4",
+            "keras-hub>=0.20",
         ],
+        # reading timm / torchvision / keras-hub checkpoints; hf:// downloads
+        "hub": ["safetensors>=0.4", "keras-hub>=0.20", "huggingface_hub>=0.20"],
+        # reading PyTorch .pth / .bin checkpoints (safetensors needs no torch)
+        "torch": ["torch>=2.0"],
         "notebooks": ["jupyter", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6", "pandas>=1.5"],
-        "bench": ["psutil>=5.9"],
+        "bench": ["psutil>=5.9", "torch>=2.1", "torchvision>=0.16"],
     },
     entry_points={"console_scripts": ["keras-resnet=keras_resnet.cli:main"]},
     classifiers=[

@@ -7,15 +7,24 @@ was chosen). Prints ONE JSON line.
 
 The machine is shared: times are pessimistic, read them side by side.
 
+``--fresh`` runs each seed as its own ``python -m keras_resnet train --seed S`` process
+(the default command, as a user runs it; ``--jobs`` of them at a time) and reads
+its ``summary.json``.
+
 Usage: python benchmarks/train_digits.py [--seeds 5] [--first-seed 0] [--recipe digits]
-       [--compare] [--epochs N]
+       [--compare] [--epochs N] [--fresh [--jobs 2]]
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 from keras_resnet.training import default_recipe, get_recipe, train
@@ -44,6 +53,31 @@ def run(
     }
 
 
+def run_fresh(seed: int, epochs: int | None, folder: str) -> dict:
+    """``python -m keras_resnet train --seed SEED`` in a new process (CPU only)."""
+    out = os.path.join(folder, f"seed{seed}")
+    argv = [sys.executable, "-m", "keras_resnet", "train", "--seed", str(seed)]
+    argv += ["--output", out, "--no-export", "--quiet"]
+    if epochs is not None:
+        argv += ["--epochs", str(epochs)]
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"seed {seed} failed: {proc.stderr[-2000:]}")
+    with open(os.path.join(out, "summary.json"), encoding="utf-8") as f:
+        summary = json.load(f)
+    return {
+        "seed": seed,
+        "test_accuracy": round(summary["test_accuracy"], 4),
+        "weights": summary.get("weights"),
+        "val_accuracy": None,
+        "train_seconds": summary["wall_time_s"],
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "epochs": summary["epochs"],
+        "command": " ".join(["python"] + argv[1:]),
+    }
+
+
 def spread(values: list[float | None]) -> dict | None:
     values = [v for v in values if v is not None]
     if not values:
@@ -63,6 +97,8 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+N-1")
     parser.add_argument("--compare", action="store_true", help="also the other recipes")
     parser.add_argument("--image-size", type=int, default=None, help="resize (default 8x8)")
+    parser.add_argument("--fresh", action="store_true", help="one CLI process per seed")
+    parser.add_argument("--jobs", type=int, default=1, help="with --fresh: processes at once")
     parser.add_argument(
         "--set",
         action="append",
@@ -88,7 +124,14 @@ def main() -> None:
     except (ValueError, TypeError) as err:
         parser.error(str(err))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    runs = [run(args.recipe, args.epochs, s, args.image_size, **overrides) for s in seeds]
+    if args.fresh:
+        if overrides or args.image_size or args.recipe != default_recipe("digits"):
+            parser.error("--fresh runs the default command: no --set, --image-size, --recipe")
+        with tempfile.TemporaryDirectory() as folder:
+            with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+                runs = list(pool.map(lambda s: run_fresh(s, args.epochs, folder), seeds))
+    else:
+        runs = [run(args.recipe, args.epochs, s, args.image_size, **overrides) for s in seeds]
     result = {
         "model": "resnet20",
         "dataset": "digits",

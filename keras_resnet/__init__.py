@@ -17,11 +17,16 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
+
+from keras_resnet._startup import cli_startup
+
+cli_startup(sys.argv)  # `python -m keras_resnet`: load TensorFlow quietly, before Keras
 
 # Registration happens when these modules are imported (Keras-only, no TensorFlow).
-from keras_resnet import layers as _layers  # noqa: F401
-from keras_resnet import lr_schedules as _lr_schedules  # noqa: F401
-from keras_resnet.graph import ensure_recursion_limit as _ensure_recursion_limit
+from keras_resnet import layers as _layers  # noqa: F401, E402
+from keras_resnet import lr_schedules as _lr_schedules  # noqa: F401, E402
+from keras_resnet.graph import ensure_recursion_limit as _ensure_recursion_limit  # noqa: E402
 
 # The deepest networks need more Python frames to build and load (keras_resnet.graph).
 _ensure_recursion_limit()

@@ -1,11 +1,10 @@
-"""``python -m keras_resnet`` runs the command line interface."""
+"""``python -m keras_resnet`` runs the command line interface.
 
-import os
+TensorFlow's start-up notices are hidden by ``keras_resnet/__init__.py``
+(:func:`keras_resnet._startup.cli_startup`), which runs before this module.
+"""
 
-# TensorFlow's C++ start-up chatter (CPU feature notices) drowns the command's output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from keras_resnet.cli import main  # noqa: E402
+from keras_resnet.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

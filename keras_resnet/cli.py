@@ -3,7 +3,9 @@
 Each command lives in its own module under :mod:`keras_resnet.commands` and exposes
 ``register(subparsers)``, which adds an ``argparse`` sub-parser whose ``func`` default
 runs the command and returns an exit code. Heavy imports (TensorFlow) happen inside
-the command functions so that ``--help`` stays fast.
+the command functions. Started as ``python -m keras_resnet`` or ``keras-resnet``, the
+process loads TensorFlow without its start-up notices (``--verbose`` shows them; see
+:mod:`keras_resnet._startup`).
 """
 
 from __future__ import annotations
@@ -39,9 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m keras_resnet",
         description="Residual networks for Keras 3: build, train, tune, export.",
     )
+    verbose_help = "show TensorFlow's start-up and C++ log messages (hidden by default)"
+    parser.add_argument("--verbose", action="store_true", help=verbose_help)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    for sub in subparsers.choices.values():
+        # also after the command; SUPPRESS keeps a top-level --verbose from being reset
+        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help=verbose_help)  # fmt: skip
     return parser
 
 

@@ -2,7 +2,8 @@
 
 Keras provides cosine decay (``keras.optimizers.schedules.CosineDecay``) and
 step-indexed piecewise constants; it lacks a warm-up wrapper around an arbitrary
-schedule and step decay at *epoch* boundaries, so those two are written here. They
+schedule, step decay at *epoch* boundaries and a switch from one schedule to another
+(fine-tuning's two phases), so those are written here. They
 live outside :mod:`keras_resnet.training` (which needs TensorFlow) so that
 ``import keras_resnet`` registers them and a saved model's optimizer loads anywhere.
 """
@@ -135,3 +136,54 @@ class EpochStepDecay(keras.optimizers.schedules.LearningRateSchedule):
             "steps_per_epoch": self.steps_per_epoch,
             "factor": self.factor,
         }
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class TwoPhase(keras.optimizers.schedules.LearningRateSchedule):
+    """``first`` for ``switch_step`` steps, then ``second`` counted from the switch.
+
+    Args:
+        first: Phase-1 rate (float or schedule).
+        second: Phase-2 schedule (or float), called with ``step - switch_step``.
+        switch_step: Optimizer step where phase 2 starts.
+
+    Example:
+        >>> lr = TwoPhase(1e-3, 1e-4, switch_step=10)
+        >>> round(float(lr(9)), 6), round(float(lr(10)), 6)
+        (0.001, 0.0001)
+    """
+
+    def __init__(self, first: Any, second: Any, switch_step: int) -> None:
+        self.first = first
+        self.second = second
+        self.switch_step = int(switch_step)
+
+    @staticmethod
+    def _value(schedule: Any, step: Any) -> Any:
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            return ops.cast(schedule(step), "float32")
+        return ops.cast(schedule, "float32")
+
+    def __call__(self, step: Any) -> Any:
+        step = ops.cast(step, "float32")
+        later = ops.maximum(step - float(self.switch_step), 0.0)
+        return ops.where(
+            step < float(self.switch_step),
+            self._value(self.first, step),
+            self._value(self.second, later),
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "first": keras.saving.serialize_keras_object(self.first),
+            "second": keras.saving.serialize_keras_object(self.second),
+            "switch_step": self.switch_step,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TwoPhase:
+        return cls(
+            keras.saving.deserialize_keras_object(config["first"]),
+            keras.saving.deserialize_keras_object(config["second"]),
+            config["switch_step"],
+        )

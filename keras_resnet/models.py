@@ -169,6 +169,7 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     head_dropout: float = 0.0,
     name: str = "resnet",
     config: ResNetConfig | None = None,
+    weights: str | None = None,
     **arch: Any,
 ) -> keras.Model:
     """Build a residual network as a functional ``keras.Model`` (channels last).
@@ -192,6 +193,9 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
         head_dropout: Dropout rate before the classifier.
         name: Model name.
         config: A :class:`ResNetConfig`; ``**arch`` fields override it.
+        weights: Pretrained weights to load, all or nothing (see
+            :func:`keras_resnet.weights.load_weights`): a ``.keras`` file, a run folder,
+            a timm / torchvision / keras-hub / keras.applications checkpoint.
         **arch: Architecture fields of :class:`ResNetConfig` (``block``,
             ``stage_depths``, ``stage_widths``, ``stem``, ``shortcut``, ``groups``, ...).
 
@@ -215,7 +219,12 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     x = _stem(x, cfg)
     x = _stages(x, cfg)
     x = _head(x, include_top, pooling, classes, classifier_activation, head_dropout)
-    return keras.Model(inputs, x, name=name)
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        from keras_resnet.weights import load_weights  # weights reads files: import on use
+
+        load_weights(model, weights)
+    return model
 
 
 def _inputs(input_shape, input_tensor, total_stride: int, include_top, pooling, classes):

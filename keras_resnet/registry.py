@@ -181,7 +181,9 @@ def create_model(name: str, /, **overrides: Any) -> keras.Model:
         name: A name from :func:`list_models` (positional, so that ``name=`` in
             ``overrides`` renames the model).
         **overrides: Any argument of the record's builder (architecture fields or
-            head/input arguments such as ``classes`` and ``input_shape``).
+            head/input arguments such as ``classes`` and ``input_shape``), and
+            ``weights``: a pretrained checkpoint loaded all or nothing after building
+            (see :func:`keras_resnet.weights.load_weights`).
 
     Returns:
         A functional ``keras.Model`` named ``name`` unless overridden.
@@ -192,4 +194,10 @@ def create_model(name: str, /, **overrides: Any) -> keras.Model:
         (None, 100)
     """
     record = get_record(name)
-    return record.builder(**dict(record.spec(), **overrides))
+    weights = overrides.pop("weights", None)
+    model = record.builder(**dict(record.spec(), **overrides))
+    if weights is not None:
+        from keras_resnet.weights import load_weights  # reads files: imported on use
+
+        load_weights(model, weights, variant=name)
+    return model

@@ -11,6 +11,7 @@ import pytest
 MODULES = [
     "keras_resnet",
     "keras_resnet.config",
+    "keras_resnet.checks",
     "keras_resnet.layers",
     "keras_resnet.blocks",
     "keras_resnet.models",
@@ -22,8 +23,15 @@ MODULES = [
     "keras_resnet.graph",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
-    pytest.param("keras_resnet.weights", marks=pytest.mark.slow),  # builds ResNet50 4 times
+    "keras_resnet.weights",
+    "keras_resnet.weights.core",
+    "keras_resnet.weights.torch_checkpoints",
+    "keras_resnet.weights.keras_hub_presets",
+    # builds ResNet50 several times
+    pytest.param("keras_resnet.weights.keras_applications", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.weights.keras_files", marks=pytest.mark.slow),
     "keras_resnet.cli",
+    "keras_resnet._startup",
     "keras_resnet.commands.summary",
     # export's and serving's examples write and reload small artifacts (about 20 s)
     pytest.param("keras_resnet.export", marks=pytest.mark.slow),
@@ -37,6 +45,7 @@ MODULES = [
     "keras_resnet.training.schedules",
     "keras_resnet.training.factories",
     "keras_resnet.training.callbacks",
+    "keras_resnet.training.ema",  # fits a 2-weight model for 2 epochs
     "keras_resnet.training.precision",
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",

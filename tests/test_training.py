@@ -155,7 +155,7 @@ def test_make_callbacks(tmp_path):
         "LearningRateLogger",
         "StopOnNaN",
         "EarlyStopping",
-        "CSVLogger",
+        "HistoryCSV",
         "ModelCheckpoint",
         "BackupAndRestore",
         "TensorBoard",

@@ -174,7 +174,7 @@ def test_overrides_fix_narrow_and_drop():
         ({"se_ratio": 2.0}, "se_ratio"),
         ({"stage1_depth": (0, 3)}, "positive integers"),
         ({"width_multiplier": [0.0, 1.0]}, "positive number"),
-        ({"batch_size": [0, 32]}, "positive integer"),
+        ({"batch_size": [0, 32]}, "`batch_size` must be an int >= 1"),
         ({"schedule": ["cosine", "linear"]}, "schedule"),
         ({"optimizer": "lamb"}, "optimizer"),
         ({"groups": {"a": 1}}, "fixed value, a list of choices"),

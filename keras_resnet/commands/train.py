@@ -9,6 +9,7 @@ written to ``runs/resnet20-digits``. Precedence: recipe < ``--config`` file < fl
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 DEFAULT_MODEL = "resnet20"
@@ -25,6 +26,7 @@ _FIELDS = {
     "strategy": "strategy",
     "seed": "seed",
     "augment": "augment",
+    "head_epochs": "head_epochs",
 }
 
 
@@ -56,7 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the run in --output")
     p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (+ model, ...)")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no per-epoch output (else progress bars on a terminal, one line per epoch in a file)",
+    )
+    p.add_argument(
+        "--weights", default=None,
+        help="pretrained weights: .keras, run folder, .safetensors, timm/keras-hub folder, ...",
+    )  # fmt: skip
+    p.add_argument("--head-epochs", type=int, default=None, help="fine-tuning: head-only epochs")
+    p.add_argument("--unfreeze", default=None, help="fine-tuning phase 2: 'all' or N last stages")
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names")
     p.set_defaults(func=run)
 
@@ -69,7 +81,7 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
 
     Returns:
         A dict with ``model``, ``dataset``, ``config`` (a ``TrainConfig``),
-        ``output_dir``, ``model_kwargs`` and ``data_kwargs``.
+        ``output_dir``, ``model_kwargs``, ``data_kwargs`` and ``weights``.
 
     Example:
         >>> parser = argparse.ArgumentParser()
@@ -98,8 +110,12 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag)
         if value is not None:
             overrides[field] = value
+    if args.unfreeze is not None:
+        overrides["unfreeze"] = int(args.unfreeze) if args.unfreeze.isdigit() else args.unfreeze
     if args.data_dir:
         data_kwargs["data_dir"] = args.data_dir
+    weights = args.weights or file.pop("weights", None)
+    overrides.pop("weights", None)
     config = get_recipe(recipe, **overrides)
     return {
         "model": model,
@@ -108,7 +124,27 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         "output_dir": output,
         "model_kwargs": model_kwargs,
         "data_kwargs": data_kwargs,
+        "weights": weights,
     }
+
+
+def fit_verbosity(quiet: bool, stream: Any = None) -> int | str:
+    """``model.fit`` verbosity: progress bars on a terminal, one plain line per epoch
+    when output goes to a file or a pipe (Keras ``verbose=2``), nothing when ``quiet``.
+
+    Args:
+        quiet: ``--quiet`` was given.
+        stream: The output stream (default ``sys.stdout``).
+
+    Example:
+        >>> import io
+        >>> fit_verbosity(False, io.StringIO()), fit_verbosity(True)
+        (2, 0)
+    """
+    if quiet:
+        return 0
+    stream = sys.stdout if stream is None else stream
+    return "auto" if getattr(stream, "isatty", lambda: False)() else 2
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
             model_kwargs=spec["model_kwargs"],
             data_kwargs=spec["data_kwargs"],
             export=not args.no_export,
-            verbose=0 if args.quiet else "auto",
+            verbose=fit_verbosity(args.quiet),
+            weights=spec["weights"],
         )
     except NonFiniteLossError as err:
         print(f"error: {err}")

@@ -45,6 +45,63 @@ def _classes(root: Path) -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
+def _split_files(
+    folder: Path | None, tag: str, class_names: list[str], order: np.random.Generator
+) -> tuple[tuple[list[str], list[int]] | None, list[str]]:
+    """The (files, labels) of one split folder in a fixed shuffled order, and the skipped."""
+    if folder is None:
+        return None, []
+    extra = sorted(set(_classes(folder)) - set(class_names))
+    if extra:
+        raise ValueError(
+            f"Class folders {extra} in {tag} are not in the training classes "
+            f"{class_names}. Received: path={str(folder)!r}"
+        )
+    files, labels, skipped = _scan(folder, class_names)
+    if not files:
+        raise ValueError(
+            f"No readable images in the {tag} folder (skipped {len(skipped)} files). "
+            f"Received: path={str(folder)!r}"
+        )
+    empty = sorted(set(class_names) - {class_names[i] for i in labels})
+    if tag == "train" and empty:
+        raise ValueError(
+            f"Class folder(s) {empty} in the training folder hold no readable image "
+            f"(skipped {len(skipped)} files in all); remove them or add images. "
+            f"Received: path={str(folder)!r}"
+        )
+    perm = order.permutation(len(files))
+    return ([files[i] for i in perm], [labels[i] for i in perm]), skipped
+
+
+def _first_image(file: str, channels: int | None) -> tuple[int, tuple[int, int]]:
+    """Channels to decode with (1 or 3) and the (height, width) of the first image."""
+    first = tf.io.decode_image(
+        tf.io.read_file(file), channels=channels or 0, expand_animations=False
+    )
+    in_channels = channels or (1 if int(first.shape[-1]) in (1, 2) else 3)
+    return in_channels, (int(first.shape[0]), int(first.shape[1]))
+
+
+def _file_split(files_labels: tuple | None, channels: int) -> src.Split | None:
+    """A streamed split: decode each file on the fly, dropping files that fail."""
+    if files_labels is None:
+        return None
+    files, labels = files_labels
+
+    def load(file, label):
+        image = tf.io.decode_image(
+            tf.io.read_file(file), channels=channels, expand_animations=False
+        )
+        image.set_shape([None, None, channels])
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int32)))
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.ignore_errors(log_warning=True)  # a truncated file never ends an epoch
+    return src.Split(ds, len(files))
+
+
 def load_folder_source(path: str, *, name: str, channels: int | None = None) -> src.Source:
     """Images in class subfolders: ``PATH/<class>/*.png|jpg|gif|bmp``.
 
@@ -94,78 +151,23 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
             f"Received: path={path!r}"
         )
     order = np.random.default_rng(0)
-
-    def split_of(folder: Path | None, tag: str) -> tuple[src.Split | None, list[str]]:
-        if folder is None:
-            return None, []
-        extra = sorted(set(_classes(folder)) - set(class_names))
-        if extra:
-            raise ValueError(
-                f"Class folders {extra} in {tag} are not in the training classes "
-                f"{class_names}. Received: path={str(folder)!r}"
-            )
-        files, labels, skipped = _scan(folder, class_names)
-        if not files:
-            raise ValueError(
-                f"No readable images in the {tag} folder (skipped {len(skipped)} files). "
-                f"Received: path={str(folder)!r}"
-            )
-        empty = sorted(set(class_names) - {class_names[i] for i in labels})
-        if tag == "train" and empty:
-            raise ValueError(
-                f"Class folder(s) {empty} in the training folder hold no readable image "
-                f"(skipped {len(skipped)} files in all); remove them or add images. "
-                f"Received: path={str(folder)!r}"
-            )
-        perm = order.permutation(len(files))
-        files = [files[i] for i in perm]
-        labels = [labels[i] for i in perm]
-        return (files, labels), skipped
-
-    (train_files, train_labels), skipped = split_of(train_root, "train")
+    (train_files, train_labels), skipped = _split_files(train_root, "train", class_names, order)
     if len(class_names) < 2:
         raise ValueError(
             "An image folder needs at least 2 class subfolders to train a classifier. "
             f"Received: path={path!r} with class folders {class_names}"
         )
-    if channels is None:
-        first = tf.io.decode_image(tf.io.read_file(train_files[0]), expand_animations=False)
-        c = int(first.shape[-1])
-        in_channels = 1 if c in (1, 2) else 3
-    else:
-        first = tf.io.decode_image(
-            tf.io.read_file(train_files[0]), channels=channels, expand_animations=False
-        )
-        in_channels = channels
-    first_size = (int(first.shape[0]), int(first.shape[1]))
-
-    def make(files_labels) -> src.Split | None:
-        if files_labels is None:
-            return None
-        files, labels = files_labels
-
-        def load(file, label):
-            image = tf.io.decode_image(
-                tf.io.read_file(file), channels=in_channels, expand_animations=False
-            )
-            image.set_shape([None, None, in_channels])
-            return image, label
-
-        ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int32)))
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.ignore_errors(log_warning=True)  # a truncated file never ends an epoch
-        return src.Split(ds, len(files))
-
-    test_fl, test_skipped = split_of(test_root, "test")
-    val_fl, val_skipped = split_of(val_root, "validation")
+    in_channels, first_size = _first_image(train_files[0], channels)
+    test_fl, test_skipped = _split_files(test_root, "test", class_names, order)
+    val_fl, val_skipped = _split_files(val_root, "validation", class_names, order)
     skipped_all = skipped + test_skipped + val_skipped
     src._warn_skipped(len(skipped_all), str(root), skipped_all)
     image_shape = (None, None, in_channels)
     return src.Source(
         name=name,
-        train=make((train_files, train_labels)),
-        test=make(test_fl),
-        validation=make(val_fl),
+        train=_file_split((train_files, train_labels), in_channels),
+        test=_file_split(test_fl, in_channels),
+        validation=_file_split(val_fl, in_channels),
         class_names=tuple(class_names),
         image_shape=image_shape,
         in_memory=False,

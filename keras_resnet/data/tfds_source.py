@@ -36,6 +36,63 @@ def _int32_labels(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Ten
     return image, tf.cast(label, tf.int32)
 
 
+def _classification_features(name: str, info: Any) -> tuple[Any, Any]:
+    """The (Image, ClassLabel) features of a TFDS data set; anything else is refused."""
+    import tensorflow_datasets as tfds
+
+    keys = info.supervised_keys
+    if not keys or len(keys) != 2:
+        raise ValueError(
+            f"TFDS data set {name!r} has no (image, label) supervised keys. "
+            f"Received: supervised_keys={keys}"
+        )
+    image_feature, label_feature = info.features[keys[0]], info.features[keys[1]]
+    if not isinstance(image_feature, tfds.features.Image) or not isinstance(
+        label_feature, tfds.features.ClassLabel
+    ):
+        raise ValueError(
+            f"TFDS data set {name!r} is not image classification (needs an Image feature and "
+            f"a ClassLabel). Received: features={type(image_feature).__name__}, "
+            f"{type(label_feature).__name__}"
+        )
+    shape = tuple(image_feature.shape)
+    if len(shape) != 3 or shape[-1] not in (1, 3):
+        raise ValueError(
+            f"TFDS data set {name!r} images must be (H, W, 1|3). Received: shape={shape}"
+        )
+    return image_feature, label_feature
+
+
+def _check_splits(
+    name: str, info: Any, train: str, validation: str | None, test: str | None
+) -> tuple[str, str | None, str | None]:
+    """Check the split strings against the data set (test: ``test``, else ``validation``)."""
+    available = list(info.splits.keys())
+
+    def pick(option: str, split: str | None) -> str | None:
+        if split is None or not available:
+            return split
+        try:
+            info.splits[split]
+        except (KeyError, ValueError, AssertionError) as e:
+            raise ValueError(
+                f"Split {split!r} does not exist in {name!r} (available: {available}). "
+                f"Received: {option}={split!r}"
+            ) from e
+        return split
+
+    if test is None:
+        if not available or "test" in available:
+            test = "test"
+        elif "validation" in available and validation != "validation":
+            test = "validation"
+    return (
+        pick("train_split", train),
+        pick("validation_split", validation),
+        pick("test_split", test),
+    )
+
+
 def load_tfds_source(
     name: str,
     *,
@@ -83,26 +140,8 @@ def load_tfds_source(
             f"Unknown data set. Received: dataset={name!r}. {_supported_message(name)}"
         ) from e
     info = builder.info
-    keys = info.supervised_keys
-    if not keys or len(keys) != 2:
-        raise ValueError(
-            f"TFDS data set {name!r} has no (image, label) supervised keys. "
-            f"Received: supervised_keys={keys}"
-        )
-    image_feature, label_feature = info.features[keys[0]], info.features[keys[1]]
-    if not isinstance(image_feature, tfds.features.Image) or not isinstance(
-        label_feature, tfds.features.ClassLabel
-    ):
-        raise ValueError(
-            f"TFDS data set {name!r} is not image classification (needs an Image feature and "
-            f"a ClassLabel). Received: features={type(image_feature).__name__}, "
-            f"{type(label_feature).__name__}"
-        )
+    image_feature, label_feature = _classification_features(name, info)
     shape = tuple(image_feature.shape)
-    if len(shape) != 3 or shape[-1] not in (1, 3):
-        raise ValueError(
-            f"TFDS data set {name!r} images must be (H, W, 1|3). Received: shape={shape}"
-        )
     if download and not builder.is_prepared():
         builder.download_and_prepare()
     elif not builder.is_prepared():
@@ -110,29 +149,8 @@ def load_tfds_source(
             f"TFDS data set {name!r} is not prepared in data_dir={data_dir!r} and "
             "download=False. Prepare it with `tfds build` or pass download=True."
         )
-    available = list(info.splits.keys())
-
-    def pick(option: str, split: str | None) -> str | None:
-        if split is None:
-            return None
-        if available:
-            try:
-                info.splits[split]
-            except (KeyError, ValueError, AssertionError) as e:
-                raise ValueError(
-                    f"Split {split!r} does not exist in {name!r} (available: {available}). "
-                    f"Received: {option}={split!r}"
-                ) from e
-        return split
-
-    if test_split is None:
-        if not available or "test" in available:
-            test_split = "test"
-        elif "validation" in available and validation_split != "validation":
-            test_split = "validation"
-    train_split = pick("train_split", train_split)
-    test_split = pick("test_split", test_split)
-    validation_split = pick("validation_split", validation_split)
+    splits = _check_splits(name, info, train_split, validation_split, test_split)
+    train_split, validation_split, test_split = splits
 
     def load(split: str | None) -> src.Split | None:
         if split is None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Callable
+from typing import Any
 
 import keras
 
 from keras_resnet.training.backup import BackupAndRestore
 from keras_resnet.training.config import TrainConfig
+from keras_resnet.training.ema import ModelEMA
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -68,6 +71,31 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
+class HistoryCSV(keras.callbacks.CSVLogger):
+    """``CSVLogger`` whose columns are the keys of the first epoch's logs.
+
+    Keras' ``CSVLogger`` adds a ``val_*`` column for every metric when the first
+    epoch has no validation results (for ``validation_freq > 1``), so a run without
+    a validation split got all-``NA`` ``val_*`` columns; runs here validate every
+    epoch or never.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "history.csv")
+        >>> log = HistoryCSV(path)
+        >>> log.on_train_begin()
+        >>> log.on_epoch_end(0, {"loss": 0.5, "accuracy": 0.75})
+        >>> log.on_train_end()
+        >>> open(path).read().splitlines()
+        ['epoch,accuracy,loss', '0,0.75,0.5']
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.keys is None:
+            self.keys = sorted(logs or {})
+        super().on_epoch_end(epoch, logs)
+
+
 def make_callbacks(
     config: TrainConfig,
     output_dir: str | os.PathLike | None = None,
@@ -75,16 +103,20 @@ def make_callbacks(
     monitor: str | None = None,
     initial_best: float | None = None,
     backup_fallback: tuple[str, int] | None = None,
+    ema_check: tuple[Any, str] | None = None,
+    ema_evaluate: Callable[[keras.Model, Any], dict[str, float]] | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The standard callbacks of a run.
 
     Always: :class:`LearningRateLogger`, :class:`StopOnNaN`, early stopping with best
     weights restored (when ``config.early_stopping_patience > 0``). With
-    ``output_dir``: ``CSVLogger`` (``history.csv``, appending on resume),
-    ``ModelCheckpoint`` (``best.keras``), the crash-safe
+    ``output_dir``: :class:`HistoryCSV` (``history.csv``, appending on resume),
+    ``ModelCheckpoint`` (``best.keras``, raw weights), the crash-safe
     :class:`~keras_resnet.training.backup.BackupAndRestore` (``backup/``, kept after
     ``fit``: the run removes it once ``model.keras`` is saved) and ``TensorBoard``
-    (``tensorboard/``).
+    (``tensorboard/``). Last, with ``config.use_ema``:
+    :class:`~keras_resnet.training.ema.ModelEMA` (its average saved as
+    ``backup/ema.npz`` for resuming).
 
     Args:
         config: The training configuration.
@@ -94,6 +126,10 @@ def make_callbacks(
             ``best.keras`` is only replaced by a better model.
         backup_fallback: ``(checkpoint, epochs_done)`` to resume from when the backup
             is damaged beyond its previous state.
+        ema_check: ``(data, split name)`` on which ``ModelEMA`` compares the raw and
+            averaged weights at the end (see
+            :func:`~keras_resnet.training.ema.selection_data`); ``None``: keep raw.
+        ema_evaluate: Evaluation function for that check (default ``model.evaluate``).
 
     Returns:
         A list of callbacks for ``model.fit``.
@@ -116,11 +152,11 @@ def make_callbacks(
             )
         )
     if output_dir is None:
-        return callbacks
+        return callbacks + _ema_callbacks(config, None, monitor, ema_check, ema_evaluate)
     out = os.fspath(output_dir)
     # CSV before the backup: after a kill between the two an epoch is re-run and its
     # row repeated (read_history keeps the last), instead of a row going missing.
-    callbacks.append(keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True))
+    callbacks.append(HistoryCSV(os.path.join(out, "history.csv"), append=True))
     callbacks.append(
         keras.callbacks.ModelCheckpoint(
             os.path.join(out, "best.keras"),
@@ -137,7 +173,31 @@ def make_callbacks(
     )
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
-    return callbacks
+    return callbacks + _ema_callbacks(config, out, monitor, ema_check, ema_evaluate)
+
+
+def _ema_callbacks(
+    config: TrainConfig,
+    out: str | None,
+    monitor: str,
+    ema_check: tuple[Any, str] | None,
+    ema_evaluate: Callable[[keras.Model, Any], dict[str, float]] | None,
+) -> list[keras.callbacks.Callback]:
+    # Last: its on_train_begin sees the weights BackupAndRestore restored, and its
+    # on_train_end the best weights EarlyStopping put back.
+    if not config.use_ema:
+        return []
+    data, split = ema_check if ema_check is not None else (None, "validation")
+    return [
+        ModelEMA(
+            config.ema_momentum,
+            selection_data=data,
+            selection_split=split,
+            monitor=monitor,
+            state_path=os.path.join(out, "backup", "ema.npz") if out else None,
+            evaluate_fn=ema_evaluate,
+        )
+    ]
 
 
 def read_history(path: str | os.PathLike) -> list[dict[str, float]]:

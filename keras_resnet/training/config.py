@@ -10,12 +10,12 @@ Recipes (``/work/shared/REFERENCE.md``):
 * ``cosine``: ResNet-RS / timm practice, warm-up + cosine decay, label smoothing 0.1,
   optional EMA of the weights (``use_ema=True``).
 * ``fast``: the most accuracy per CPU-minute on small data sets (digits, MNIST),
-  chosen by measurement (``benchmarks/train_digits.py``; see the README).
-* ``digits``: ``fast`` made reliable on the 360-image digits test split (>= 99.0 % in
-  every seed measured): 50 epochs, small shifts (``augment="mnist"``), label smoothing
-  0.1, an EMA of the weights, and all training images (no validation split). The
-  default of ``python -m keras_resnet train`` and ``train()`` on ``"digits"``
-  (:func:`default_recipe`).
+  chosen by measurement (``benchmarks/train_digits.py``; see docs/training.md).
+* ``digits``: ``fast`` made reliable on the 360-image digits test split: 50 epochs,
+  small shifts (``augment="mnist"``), label smoothing 0.1, an EMA of the weights, and
+  all training images (no validation split). The default of ``python -m keras_resnet
+  train`` and ``train()`` on ``"digits"`` (:func:`default_recipe`); measured figures
+  are in docs/training.md.
 """
 
 from __future__ import annotations
@@ -58,9 +58,11 @@ class TrainConfig(checks.ConfigMixin):
         epochs: Number of epochs (> 0).
         batch_size: Global batch size (> 0), split across replicas.
         label_smoothing: In [0, 1).
-        use_ema: Keep an exponential moving average of the weights (optimizer
-            ``use_ema``); evaluation and saved models use the averaged weights.
-        ema_momentum: EMA momentum in (0, 1).
+        use_ema: Keep an exponential moving average of the weights and BN
+            statistics (:class:`~keras_resnet.training.ema.ModelEMA`, with a decay
+            warm-up); at the end the run keeps whichever of the raw or averaged
+            weights validates better, and says which.
+        ema_momentum: EMA decay in (0, 1), reached after the warm-up.
         clipnorm: Optional gradient clipping by norm.
         augment: Augmentation preset passed to ``get_datasets``.
         validation_fraction: Share of the training split held out for validation.
@@ -75,6 +77,12 @@ class TrainConfig(checks.ConfigMixin):
         seed: Random seed for weights, shuffling and augmentation (``None`` = random).
         tensorboard: Write TensorBoard logs.
         steps_per_execution: Training steps per ``tf.function`` call.
+        head_epochs: Fine-tuning (:mod:`keras_resnet.training.fine_tune`): epochs that
+            train only the classifier, backbone frozen; ``0`` trains everything
+            throughout (no phases).
+        unfreeze: Fine-tuning phase 2: ``"all"`` or the number of last stages trained.
+        backbone_lr_scale: Fine-tuning phase 2: peak learning rate as a fraction of
+            ``learning_rate`` (warm-up over ``warmup_epochs``, then cosine decay).
 
     Example:
         >>> cfg = TrainConfig(epochs=3, batch_size=32)
@@ -110,6 +118,9 @@ class TrainConfig(checks.ConfigMixin):
     seed: int | None = 0
     tensorboard: bool = True
     steps_per_execution: int = 1
+    head_epochs: int = 0
+    unfreeze: int | str = "all"
+    backbone_lr_scale: float = 0.1
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -155,6 +166,31 @@ class TrainConfig(checks.ConfigMixin):
             raise ValueError(
                 "`decay_at` must be increasing fractions of training in (0, 1). "
                 f"Received: decay_at={self.decay_at!r}"
+            )
+        self._check_fine_tune()
+
+    def _check_fine_tune(self) -> None:
+        h = self.head_epochs
+        if isinstance(h, bool) or not isinstance(h, int) or not 0 <= h < self.epochs:
+            raise ValueError(
+                "`head_epochs` must be an integer in [0, epochs). "
+                f"Received: head_epochs={h!r}, epochs={self.epochs!r}"
+            )
+        u = self.unfreeze
+        if u != "all" and (isinstance(u, bool) or not isinstance(u, int) or u < 0):
+            raise ValueError(
+                f"`unfreeze` must be 'all' or an integer >= 0 (stages). Received: unfreeze={u!r}"
+            )
+        b = self.backbone_lr_scale
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 1:
+            raise ValueError(
+                f"`backbone_lr_scale` must be in (0, 1]. Received: backbone_lr_scale={b!r}"
+            )
+        if h and self.warmup_epochs > self.epochs - h:
+            raise ValueError(
+                "`warmup_epochs` (of fine-tuning phase 2) must not exceed epochs - head_epochs. "
+                f"Received: warmup_epochs={self.warmup_epochs!r}, head_epochs={h!r}, "
+                f"epochs={self.epochs!r}"
             )
 
     @property
@@ -258,19 +294,9 @@ _RECIPES: dict[str, dict[str, Any]] = {
 }
 # A separate recipe rather than a change to ``fast``: the shift augmentation suits
 # small centred grey-scale digits only, and ``fast`` stays the 15-epoch recipe the
-# MNIST benchmark and ``tune`` use. Measured over seeds 0-4 (README, "Training";
-# ``benchmarks/train_digits.py --seeds 5``), the lowest seed decides:
-#   fast (15 epochs): 98.6 % on seed 3 (earlier measurement);
-#   + 30 epochs, 1-pixel shifts, label smoothing 0.1, EMA: 98.6-99.7 %;
-#   the same with 50 epochs: 98.6-99.4 %; 50 epochs without shifts: 98.1 % (seed 4);
-#   50 epochs with shifts on all 1437 training images (no validation split): the
-#   only one with every seed >= 99 %, about a minute of CPU training.
-# The seed also draws the stratified 144-image validation split out of the training
-# images, so with a split each seed trains on different data; that split is
-# saturated (99.3-100 % for every candidate above) and could not rank them, and the
-# recipe uses no early stopping, so giving its images to training costs only the
-# validation curves. Upsampling to 16x16 (``image_size=16``) was 4x the compute and
-# worse (90.6 % / 95.3 % test, 94.4 % / 96.5 % validation, seeds 0 / 1).
+# MNIST benchmark and ``tune`` use. All training images, no validation split: the
+# recipe has no early stopping to feed. Measured accuracy over seeds, and how the
+# values were chosen: docs/training.md.
 _RECIPES["digits"] = dict(
     _RECIPES["fast"],
     label_smoothing=0.1,
@@ -278,6 +304,22 @@ _RECIPES["digits"] = dict(
     augment="mnist",
     epochs=50,
     validation_fraction=0.0,
+)
+
+# Fine-tuning pretrained weights (keras_resnet.training.fine_tune; docs/pretrained.md):
+# Adam for the fresh head (robust to its scale), then the backbone at a tenth of that
+# with a one-epoch warm-up and cosine decay, BN kept in inference mode.
+_RECIPES["fine_tune"] = dict(
+    optimizer="adam",
+    learning_rate=1e-3,
+    weight_decay=0.0,
+    batch_size=32,
+    schedule="cosine",
+    warmup_epochs=1,
+    epochs=20,
+    head_epochs=5,
+    unfreeze="all",
+    backbone_lr_scale=0.1,
 )
 
 # Data set name -> recipe used when none is given (everything else: ``fast``).

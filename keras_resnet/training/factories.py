@@ -18,7 +18,10 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
     """The optimizer of ``config`` with its learning-rate schedule.
 
     Weight decay is Keras' decoupled decay (``w -= lr * wd * w``) on kernels only:
-    biases and BN parameters are excluded by name.
+    biases and BN parameters are excluded by name. ``config.use_ema`` does not turn
+    on the optimizer's own EMA (fixed momentum, trainable weights only, swapped in
+    unconditionally): :func:`~keras_resnet.training.make_callbacks` adds
+    :class:`~keras_resnet.training.ema.ModelEMA` instead.
 
     Args:
         config: The training configuration.
@@ -38,8 +41,6 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
     common: dict[str, Any] = {
         "learning_rate": lr,
         "weight_decay": config.weight_decay or None,
-        "use_ema": config.use_ema,
-        "ema_momentum": config.ema_momentum,
         "clipnorm": config.clipnorm,
     }
     if config.optimizer == "sgd":

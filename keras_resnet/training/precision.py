@@ -1,13 +1,11 @@
 """Choose and apply the mixed-precision policy and XLA compilation.
 
-Measured on this project's 2-core CPU (avx512_bf16, no AMX) with
-``benchmarks/precision.py``: a resnet20 training step under ``mixed_bfloat16`` ran at
-0.62x to 1.52x the float32 speed over four runs (median 0.92x: no consistent gain on
-the shared machine) and at 0.30x-0.40x with ``jit_compile=True`` (keras.applications
-ResNet-50 was ~3x slower with XLA too). So ``"auto"``
-picks float32 and no XLA on CPUs; mixed_float16 (with loss scaling, which Keras'
-``compile(auto_scale_loss=True)`` adds) on GPUs of compute capability >= 7.0;
-mixed_bfloat16 on TPUs.
+``"auto"`` is measured, not looked up: on an accelerator the first use times a few
+training steps of each candidate and caches the fastest per device
+(:mod:`keras_resnet.training.auto_choice`; ``benchmarks/gpu.py --write-cache`` fills
+the same cache). On CPUs it is float32 without XLA, as measured on this project's
+2-core CPU with ``benchmarks/precision.py``: ``mixed_bfloat16`` ran at 0.62x-1.52x the
+float32 speed (median 0.92x) and ``jit_compile=True`` at 0.30x-0.40x.
 """
 
 from __future__ import annotations
@@ -17,23 +15,10 @@ import logging
 import keras
 
 from keras_resnet.checks import check_choice
+from keras_resnet.training.auto_choice import auto_choice
 from keras_resnet.training.config import PRECISIONS
 
 logger = logging.getLogger("keras_resnet.training")
-
-
-def _accelerator() -> str:
-    """``"tpu"``, ``"gpu"`` (compute capability >= 7.0), ``"old_gpu"`` or ``"cpu"``."""
-    import tensorflow as tf
-
-    if tf.config.list_logical_devices("TPU"):
-        return "tpu"
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "cpu"
-    details = tf.config.experimental.get_device_details(gpus[0])
-    capability = details.get("compute_capability", (0, 0))
-    return "gpu" if tuple(capability) >= (7, 0) else "old_gpu"
 
 
 def resolve_precision(precision: str = "auto") -> str:
@@ -43,9 +28,9 @@ def resolve_precision(precision: str = "auto") -> str:
         precision: ``"auto"``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
 
     Returns:
-        A dtype-policy name. ``"auto"`` gives ``"mixed_float16"`` on GPUs with tensor
-        cores, ``"mixed_bfloat16"`` on TPUs and ``"float32"`` on CPUs (bf16 measured
-        slower on the project's CPU; pass it explicitly where it helps).
+        A dtype-policy name. ``"auto"`` gives the policy measured fastest on this
+        accelerator (:func:`~keras_resnet.training.auto_choice.auto_choice`) and
+        ``"float32"`` on CPUs (bf16 measured no faster on the project's CPU).
 
     Example:
         >>> resolve_precision("float32")
@@ -54,14 +39,14 @@ def resolve_precision(precision: str = "auto") -> str:
     check_choice("precision", precision, PRECISIONS)
     if precision != "auto":
         return precision
-    kind = _accelerator()
-    choice = {"tpu": "mixed_bfloat16", "gpu": "mixed_float16"}.get(kind, "float32")
-    logger.info("precision='auto' on %s -> %s", kind, choice)
-    return choice
+    return auto_choice()["precision"]
 
 
 def resolve_jit_compile(jit_compile: bool | str = "auto") -> bool:
-    """Whether to compile the train step with XLA; ``"auto"`` enables it on GPU/TPU only.
+    """Whether to compile the train step with XLA; ``"auto"``: as measured fastest here.
+
+    ``"auto"`` is False on CPUs and the measured choice on accelerators (see
+    :func:`resolve_precision`).
 
     Args:
         jit_compile: ``True``, ``False`` or ``"auto"``.
@@ -74,7 +59,7 @@ def resolve_jit_compile(jit_compile: bool | str = "auto") -> bool:
         raise ValueError(f"`jit_compile` must be True, False or 'auto'. Received: {jit_compile!r}")
     if jit_compile != "auto":
         return bool(jit_compile)
-    return _accelerator() in ("gpu", "tpu")
+    return bool(auto_choice()["jit_compile"])
 
 
 class precision_scope:  # noqa: N801 - used like a function: ``with precision_scope(...):``

@@ -28,6 +28,7 @@ from keras_resnet.training.backup import best_checkpoint_epoch
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
+from keras_resnet.training.ema import selection_data, weights_report
 from keras_resnet.training.factories import compile_model
 from keras_resnet.training.fitting import evaluate_model, fit_model
 from keras_resnet.training.messages import say
@@ -72,6 +73,7 @@ class _Run:
     strategy: Any = None
     datasets: Any = None
     monitor: str = "loss"
+    fine_tune: Any = None  # FineTunePhases of a two-phase run (config.head_epochs)
 
 
 def train(
@@ -86,6 +88,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     export: bool = True,
     verbose: int | str = "auto",
+    weights: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train a model with a recipe: strategy, precision, data, compile, fit, save.
 
@@ -105,6 +108,10 @@ def train(
         export: Also write ``saved_model/`` (serving SavedModel) into ``output_dir``.
         verbose: Progress bars (``model.fit`` verbosity) and the opening line; ``0``
             keeps only the run's state lines (resumed / finished / result).
+        weights: Pretrained weights for a zoo-name ``model`` (a file, run folder or
+            handle; :func:`keras_resnet.weights.load_weights`); with
+            ``config.head_epochs`` the run fine-tunes in two phases
+            (:mod:`keras_resnet.training.fine_tune`, recipe ``"fine_tune"``).
 
     Returns:
         A :class:`TrainResult`.
@@ -128,6 +135,8 @@ def train(
     """
     config = _resolve_config(config, dataset)
     model_kwargs, data_kwargs = dict(model_kwargs or {}), dict(data_kwargs or {})
+    if weights is not None:
+        model_kwargs["weights"] = _check_weights(model, weights)
     run = _describe_run(model, dataset, config, model_kwargs, data_kwargs)
     job = _prepare(run, config, output_dir, overwrite, callbacks)
     try:
@@ -146,6 +155,18 @@ def train(
             job.folder.unlock()
         if job.writer is not None and job.writer is not job.folder:
             shutil.rmtree(job.writer.path, ignore_errors=True)
+
+
+def _check_weights(model: Any, weights: str | os.PathLike) -> str:
+    if not isinstance(model, str):
+        raise TypeError(
+            "`weights` needs a zoo name as `model` (load weights into a keras.Model "
+            f"yourself). Received: model={type(model).__name__}"
+        )
+    from keras_resnet.weights import source_kind
+
+    source_kind(weights)  # a bad source fails here, before any heavy work
+    return os.fspath(weights)
 
 
 def _resolve_config(config: TrainConfig | str | None, dataset: Any) -> TrainConfig:
@@ -275,7 +296,13 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
         net = _build_model(model, info, model_kwargs)
         validate_for_model(info, net)  # a wrong head fails here, before the folder is written
         one_hot = len(job.datasets.train.element_spec[1].shape) == 2
-        return compile_model(net, config, steps_per_epoch=steps, one_hot=one_hot)
+        net = compile_model(net, config, steps_per_epoch=steps, one_hot=one_hot)
+        if config.head_epochs:
+            from keras_resnet.training.fine_tune import FineTunePhases
+
+            job.fine_tune = FineTunePhases(config.head_epochs, config.unfreeze)
+            job.fine_tune.prepare(net)
+        return net
 
 
 def _build_model(model: Any, info: Any, model_kwargs: dict[str, Any]) -> keras.Model:
@@ -315,18 +342,19 @@ def _fit(
         return job.writer.trained()
     config, datasets, out = job.config, job.datasets, job.writer
     cbs = _start_or_resume(job)
-    # Hook: callbacks that shape the final weights (e.g. weight averaging) go here.
+    # With use_ema the last callback (ModelEMA) may leave the averaged weights in `net`.
     history, seconds = fit_model(
         net,
         datasets.train,
         epochs=config.epochs,
         validation_data=datasets.validation,
-        callbacks=cbs + list(callbacks),
+        callbacks=[c for c in [job.fine_tune] if c] + cbs + list(callbacks),
         strategy=job.strategy,
         multi_worker=job.multi_worker,
         verbose=verbose,
     )
     stats = {
+        **weights_report(cbs),
         "wall_time_s": round(seconds, 2),
         "epochs_this_call": len(history),
         "images_per_s": round(
@@ -373,6 +401,10 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
         monitor=job.monitor,
         initial_best=initial_best,
         backup_fallback=fallback,
+        ema_check=selection_data(datasets),
+        ema_evaluate=lambda net, data: evaluate_model(
+            net, data, strategy=job.strategy, multi_worker=job.multi_worker
+        ),
     )
 
 

@@ -40,6 +40,14 @@ def make_schedule(
         raise TypeError(f"`steps_per_epoch` must be an int. Received: {steps_per_epoch!r}")
     if steps_per_epoch < 1:
         raise ValueError(f"`steps_per_epoch` must be >= 1. Received: {steps_per_epoch!r}")
+    if config.head_epochs:
+        from keras_resnet.training.fine_tune import fine_tune_schedule
+
+        return fine_tune_schedule(config, steps_per_epoch)
+    if config.head_epochs:
+        from keras_resnet.training.fine_tune import fine_tune_schedule
+
+        return fine_tune_schedule(config, steps_per_epoch)
     peak = config.peak_learning_rate
     total_steps = config.epochs * steps_per_epoch
     if config.schedule == "constant":

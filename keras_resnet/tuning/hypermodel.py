@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from keras_resnet.checks import check_float, check_int
 from keras_resnet.config import ResNetConfig
 from keras_resnet.training import TrainConfig, compile_model, get_recipe, make_callbacks
 from keras_resnet.tuning import space as sp
@@ -75,11 +76,9 @@ class ResNetHyperModel(kt.HyperModel):
         tunable: bool = True,
     ) -> None:
         super().__init__(name=name, tunable=tunable)
-        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-            raise ValueError(f"`classes` must be an integer >= 1. Received: classes={classes!r}")
+        check_int("classes", classes, min_value=1)
         for arg, value in (("max_macs", max_macs), ("max_trial_seconds", max_trial_seconds)):
-            if value is not None and (not sp._is_number(value) or value <= 0):
-                raise ValueError(f"`{arg}` must be a positive number. Received: {arg}={value!r}")
+            check_float(arg, value, min_value=0, min_open=True, allow_none=True)
         if search_space is not None and not isinstance(search_space, Mapping):
             if not callable(search_space):
                 raise TypeError(
@@ -237,7 +236,7 @@ class ResNetHyperModel(kt.HyperModel):
         if not sp._is_number(arch["head_dropout"]) or not 0 <= arch["head_dropout"] < 1:
             raise ValueError(f"`head_dropout` must be in [0, 1). Received: {arch['head_dropout']}")
         ResNetConfig.from_kwargs(**{k: v for k, v in arch.items() if k != "head_dropout"})
-        self.train_config(hp, epochs=10**6)  # TrainConfig validates the recipe values
+        self._train_config(hp, epochs=10**6)  # TrainConfig validates the recipe values
         from keras_resnet.data import PRESETS
 
         if self._value(hp, "augment") not in PRESETS:
@@ -315,6 +314,9 @@ class ResNetHyperModel(kt.HyperModel):
             (64, 3, 'he2015_cifar')
         """
         self.declare_hyperparameters(hp)
+        return self._train_config(hp, epochs)
+
+    def _train_config(self, hp: kt.HyperParameters, epochs: int | None = None) -> TrainConfig:
         values = {n: self._value(hp, n) for n in sp.TRAINING_HPS}
         epochs = self.recipe.epochs if epochs is None else epochs
         values["warmup_epochs"] = min(values["warmup_epochs"], epochs / 2)
@@ -352,12 +354,10 @@ class ResNetHyperModel(kt.HyperModel):
             self._baseline_macs = count_flops(base)
         ratio = macs / self._baseline_macs
         over = self.max_macs is not None and macs > self.max_macs
+        skipped = f" (over max_macs={self.max_macs:.3g}: skipped)" if over else ""
         if verbose != 0:
-            print(
-                f"Trial cost: {macs / 1e6:.3g} M MACs per image, {ratio:.2f}x the baseline "
-                f"{self.baseline}"
-                + (f" (over max_macs={self.max_macs:.3g}: skipped)" if over else "")
-            )
+            cost = f"{macs / 1e6:.3g} M MACs per image, {ratio:.2f}x the baseline"
+            print(f"Trial cost: {cost} {self.baseline}{skipped}")
         if over:
             raise kt.errors.FailedTrialError(
                 f"{SKIPPED}: macs={macs} per image exceed max_macs={self.max_macs:.0f}"

@@ -1,0 +1,142 @@
+"""Transfer learning on real data, offline: does an MNIST-pretrained resnet20 help on
+100 labelled scikit-learn digits? Prints ONE JSON line.
+
+1. Pre-train ``resnet20`` on the real MNIST images 0-7999 (``mnist_t10k``), area-
+   resized from 28x28 to the digits' 8x8, into a run folder.
+2. For each seed, draw 10 labelled images per class from the digits training split and
+   train (a) from scratch (recipe ``fast``) and (b) fine-tuned from the MNIST run folder
+   (recipe ``fine_tune``: head first, then everything), with the same epochs, batch
+   size and normalization; report test accuracy on the 360 digits test images (median
+   and worst seed).
+3. The same again through a folder of PNG files (``dir:``) written from those digits.
+
+Usage: python benchmarks/transfer.py [--seeds 5] [--epochs 40] [--pretrain-epochs 10]
+       [--per-class 10] [--out DIR]      (KERAS_RESNET_QUICK=1: a tiny smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+
+import numpy as np
+
+from keras_resnet.data import from_arrays
+from keras_resnet.data.sources import load_digits_source, load_mnist_t10k_source
+from keras_resnet.training import get_recipe, train
+
+# MNIST statistics in [0, 1] pixel units, used for pre-training and both digits arms
+# (the fine-tuned network expects the normalization it was trained with).
+MEAN, STD = (0.1307,), (0.3081,)
+QUICK = os.environ.get("KERAS_RESNET_QUICK") == "1"
+
+
+def mnist_8x8(limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST t10k images 0-7999, area-resized to 8x8 uint8 like the digits."""
+    import tensorflow as tf
+
+    x, y = load_mnist_t10k_source().train.arrays
+    x, y = x[:limit], y[:limit]
+    small = tf.image.resize(x.astype("float32"), (8, 8), method="area").numpy()
+    return np.clip(np.round(small), 0, 255).astype("uint8"), y
+
+
+def pretrain(out: str, epochs: int) -> str:
+    x, y = mnist_8x8(500 if QUICK else None)
+    data = from_arrays(
+        x, y, batch_size=64, name="mnist_t10k_8x8", mean=MEAN, std=STD,
+        validation_fraction=0.1, seed=0, augment="mnist",
+    )  # fmt: skip
+    cfg = get_recipe("fast", epochs=epochs, tensorboard=False, seed=0)
+    result = train("resnet20", data, cfg, output_dir=out, export=False, verbose=0)
+    print(f"pre-trained on MNIST: test accuracy {result.summary.get('test_accuracy')}")
+    return out
+
+
+def few_shot(seed: int, per_class: int) -> tuple[np.ndarray, ...]:
+    src = load_digits_source()
+    (x_tr, y_tr), (x_te, y_te) = src.train.arrays, src.test.arrays
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate(
+        [rng.choice(np.flatnonzero(y_tr == c), per_class, replace=False) for c in range(10)]
+    )
+    return x_tr[idx], y_tr[idx], x_te, y_te
+
+
+def write_pngs(root: str, x_tr, y_tr, x_te, y_te) -> str:
+    from PIL import Image
+
+    for split, xs, ys in (("train", x_tr, y_tr), ("test", x_te, y_te)):
+        for i, (img, label) in enumerate(zip(xs, ys)):
+            folder = os.path.join(root, split, str(label))
+            os.makedirs(folder, exist_ok=True)
+            Image.fromarray(img[..., 0]).save(os.path.join(folder, f"{i}.png"))
+    return root
+
+
+def arms(data, seed: int, epochs: int, weights: str) -> dict[str, float]:
+    common = dict(
+        epochs=epochs, batch_size=16, seed=seed, tensorboard=False,
+        validation_fraction=0.0, augment="mnist",
+    )  # fmt: skip
+    data_kwargs = {} if not isinstance(data, str) else {"mean": MEAN, "std": STD}
+    scratch = train(
+        "resnet20", data, get_recipe("fast", **common), verbose=0, data_kwargs=data_kwargs
+    )
+    fine = train(
+        "resnet20", data, get_recipe("fine_tune", head_epochs=max(1, epochs // 8), **common),
+        verbose=0, data_kwargs=data_kwargs, weights=weights,
+    )  # fmt: skip
+    return {
+        "scratch": round(scratch.summary["test_accuracy"], 4),
+        "fine_tuned": round(fine.summary["test_accuracy"], 4),
+    }
+
+
+def spread(rows: list[dict], key: str) -> dict[str, float]:
+    values = [r[key] for r in rows]
+    return {"median": statistics.median(values), "worst": min(values), "all": values}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=1 if QUICK else 5)
+    parser.add_argument("--epochs", type=int, default=2 if QUICK else 40)
+    parser.add_argument("--pretrain-epochs", type=int, default=1 if QUICK else 10)
+    parser.add_argument("--per-class", type=int, default=10)
+    parser.add_argument("--out", default=None, help="work folder (default: a temp folder)")
+    args = parser.parse_args()
+    out = args.out or tempfile.mkdtemp(prefix="transfer_")
+    weights = pretrain(os.path.join(out, "mnist_pretrain"), args.pretrain_epochs)
+    results: dict[str, list[dict]] = {"arrays": [], "dir": []}
+    for seed in range(args.seeds):
+        x_tr, y_tr, x_te, y_te = few_shot(seed, args.per_class)
+        arrays = from_arrays(
+            x_tr, y_tr, x_te, y_te, batch_size=16, name="digits_few", mean=MEAN, std=STD,
+            validation_fraction=0.0, seed=seed, augment="mnist",
+        )  # fmt: skip
+        results["arrays"].append(arms(arrays, seed, args.epochs, weights))
+        folder = write_pngs(os.path.join(out, f"digits_png_seed{seed}"), x_tr, y_tr, x_te, y_te)
+        results["dir"].append(arms(f"dir:{folder}", seed, args.epochs, weights))
+        print(f"seed {seed}: {results['arrays'][-1]} (arrays), {results['dir'][-1]} (dir:)")
+    summary = {
+        "benchmark": "transfer",
+        "per_class": args.per_class,
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+        "pretrain_epochs": args.pretrain_epochs,
+        "test_images": 360,
+        **{
+            f"{source}_{arm}": spread(rows, arm)
+            for source, rows in results.items()
+            for arm in ("scratch", "fine_tuned")
+        },
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""A quiet TensorFlow start-up for the command line (issue 13.6).
+
+TensorFlow 2.21 prints its start-up notices (oneDNN, "Could not find cuda drivers",
+CPU features, ``failed call to cuInit ... (303)`` on a machine without a GPU) from
+C++ before Abseil logging is initialised, where ``TF_CPP_MIN_LOG_LEVEL`` does not
+reach (tensorflow/tensorflow#100442), so the only way to hide them is to hold the
+process's stderr (file descriptor 2) while TensorFlow loads and finds its devices,
+then pass on every line that is not one of those notices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+
+# Start-up notices of a CPU-only TensorFlow: the Abseil preamble, INFO/WARNING lines
+# in Abseil's format, CUDA errors and the CPU-feature notice's second line. Anything
+# else (e.g. a real error) is passed on.
+_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+    r"|[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\]"
+    r"|E\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*(cuInit|CUDA|cuDNN|cuFFT|cuBLAS)"
+    r"|To enable the following instructions:)"
+)
+
+
+def is_startup_noise(line: str) -> bool:
+    """Whether ``line`` is one of TensorFlow's start-up notices on a CPU-only machine.
+
+    Args:
+        line: One line of stderr.
+
+    Example:
+        >>> is_startup_noise("E0000 00:00:1796.1   9497 cuda_platform.cc:52] failed call "
+        ...                  "to cuInit: INTERNAL: CUDA error: UNKNOWN ERROR (303)")
+        True
+        >>> is_startup_noise("Traceback (most recent call last):")
+        False
+    """
+    return bool(_NOISE.match(line))
+
+
+@contextlib.contextmanager
+def filtered_stderr() -> Iterator[None]:
+    """Hold file descriptor 2 and pass on only the lines that are not start-up noise.
+
+    Example:
+        >>> import os
+        >>> with filtered_stderr():  # the notice is dropped, nothing is printed
+        ...     _ = os.write(2, b"I0000 00:00:1.5  7 port.cc:153] oneDNN custom operations\\n")
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode("utf-8", errors="replace")
+            kept = [ln for ln in text.splitlines(keepends=True) if not is_startup_noise(ln)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+def cli_startup(argv: list[str]) -> None:
+    """Quiet start-up when this process is the command line, before anything loads Keras.
+
+    Called first thing in ``keras_resnet/__init__.py``: a process started as
+    ``python -m keras_resnet ...`` (``sys.argv[0]`` is ``"-m"`` while the package is
+    imported) or as the ``keras-resnet`` script gets :func:`quiet_startup`, unless
+    ``--verbose`` is among its arguments. A library import changes nothing.
+
+    Args:
+        argv: ``sys.argv``.
+
+    Example:
+        >>> cli_startup(["my_script.py"])  # not the command line: nothing happens
+    """
+    if argv[:1] == ["-m"] or os.path.basename(argv[0] if argv else "") == "keras-resnet":
+        quiet_startup(verbose="--verbose" in argv[1:])
+
+
+def quiet_startup(verbose: bool = False) -> None:
+    """Load TensorFlow without its start-up notices (unless ``verbose``).
+
+    Sets ``TF_CPP_MIN_LOG_LEVEL=2`` (INFO and WARNING from C++ off, unless already
+    set), imports TensorFlow and lists its devices (where ``cuInit`` is called)
+    with stderr held by :func:`filtered_stderr`, and sets the ``tensorflow`` Python
+    logger to errors only. Does nothing with ``verbose`` or once TensorFlow is loaded.
+
+    Args:
+        verbose: Leave TensorFlow's logging as it is.
+
+    Example:
+        >>> quiet_startup()
+        >>> "tensorflow" in sys.modules
+        True
+    """
+    if verbose or "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with filtered_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

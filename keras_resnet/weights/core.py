@@ -1,0 +1,188 @@
+"""The one place that writes checkpoint tensors into a model: all or nothing.
+
+Every source loader turns its file into a :class:`Checkpoint`: our layer name -> the
+layer's weights in Keras order (conv ``kernel[, bias]``, BN ``gamma, beta,
+moving_mean, moving_variance``, dense ``kernel, bias``), plus the checkpoint's
+:class:`Preprocessing`. :func:`assign` matches every tensor by name and shape before
+it writes anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+
+logger = logging.getLogger("keras_resnet.weights")
+
+HEAD = "predictions"
+_SHOWN = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """How the images were prepared when the weights were trained.
+
+    Pixel values are on a 0-1 scale: ``mean``/``std`` are per RGB channel
+    (``(x - mean) / std``). ``mode`` names a keras.applications preprocessing mode
+    (``"caffe"``: BGR, subtract ``mean`` x 255, no scaling; ``"tf"``: scale to [-1, 1];
+    ``"torch"``: ``mean``/``std``) when the weights came from there.
+
+    Example:
+        >>> p = Preprocessing(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+        >>> p.to_dict()["crop_pct"] is None
+        True
+    """
+
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    input_size: tuple[int, int] | None = None
+    crop_pct: float | None = None
+    interpolation: str | None = None
+    mode: str | None = None
+    class_names: tuple[str, ...] | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists).
+
+        Example:
+            >>> Preprocessing(input_size=(224, 224)).to_dict()["input_size"]
+            [224, 224]
+        """
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """Weights by our layer name, in Keras order, and where they came from.
+
+    Example:
+        >>> ckpt = Checkpoint({"predictions": [np.zeros((4, 2)), np.zeros(2)]}, "demo")
+        >>> ckpt.classes
+        2
+    """
+
+    tensors: dict[str, list[np.ndarray]]
+    source: str
+    preprocessing: Preprocessing = dataclasses.field(default_factory=Preprocessing)
+
+    @property
+    def classes(self) -> int | None:
+        """Classes of the checkpoint's classifier (``None`` without one)."""
+        head = self.tensors.get(HEAD)
+        return int(head[0].shape[-1]) if head else None
+
+
+def _shapes(values: list[Any]) -> list[tuple[int, ...]]:
+    return [tuple(int(d) for d in v.shape) for v in values]
+
+
+def _problems(model: keras.Model, ckpt: Checkpoint, skip: set[str]) -> list[str]:
+    problems = []
+    layers = {layer.name: layer for layer in model.layers if layer.weights}
+    for name, values in ckpt.tensors.items():
+        if name in skip:
+            continue
+        layer = layers.get(name)
+        if layer is None:
+            problems.append(f"extra tensor(s) for {name!r}: the model has no such layer")
+        elif _shapes(values) != _shapes(layer.weights):
+            problems.append(
+                f"shape mismatch for {name!r}: checkpoint {_shapes(values)}, "
+                f"model {_shapes(layer.weights)}"
+            )
+    for name in layers:
+        if name not in ckpt.tensors and name not in skip:
+            problems.append(f"missing tensor(s) for model layer {name!r}")
+    return problems
+
+
+def assign(model: keras.Model, ckpt: Checkpoint) -> keras.Model:
+    """Write ``ckpt`` into ``model`` once every tensor matched by name and shape.
+
+    The classifier is the one tolerated difference: a model without ``predictions``
+    (``include_top=False``) drops the checkpoint's head; a head of another size keeps
+    the backbone and leaves the model's fresh head (with a warning).
+
+    Args:
+        model: A keras_resnet model of the checkpoint's architecture.
+        ckpt: The checkpoint.
+
+    Returns:
+        ``model``, its weights replaced.
+
+    Raises:
+        ValueError: Naming the first mismatches; ``model`` is then untouched.
+
+    Example:
+        >>> from keras_resnet import create_model
+        >>> model = create_model("_tiny", input_shape=(8, 8, 3))
+        >>> ckpt = Checkpoint({w.name: w.get_weights() for w in model.layers if w.weights}, "x")
+        >>> _ = assign(model, ckpt)
+    """
+    skip: set[str] = set()
+    names = {layer.name for layer in model.layers}
+    if HEAD in ckpt.tensors:
+        if HEAD not in names:
+            skip.add(HEAD)
+        elif _shapes(ckpt.tensors[HEAD]) != _shapes(model.get_layer(HEAD).weights):
+            skip.add(HEAD)
+            ours = int(model.get_layer(HEAD).weights[0].shape[-1])
+            message = (
+                f"{ckpt.source}: the checkpoint's classifier has {ckpt.classes} classes and the "
+                f"model {ours}: the backbone is loaded, the head is freshly initialized"
+            )
+            warnings.warn(message, stacklevel=3)
+            logger.warning(message)
+    elif HEAD in names:
+        skip.add(HEAD)  # a backbone-only checkpoint: the model keeps its fresh head
+        logger.warning("%s has no classifier: the head is freshly initialized", ckpt.source)
+    problems = _problems(model, ckpt, skip)
+    if problems:
+        more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
+        raise ValueError(
+            f"The checkpoint {ckpt.source} does not match model {model.name!r}; nothing was "
+            f"loaded. First mismatches: " + "; ".join(problems[:_SHOWN]) + more
+        )
+    for name, values in ckpt.tensors.items():
+        if name not in skip:
+            model.get_layer(name).set_weights(values)
+    return model
+
+
+def checkpoint_of(model: keras.Model, source: str) -> Checkpoint:
+    """Every weighted layer of a Keras model, as a :class:`Checkpoint`.
+
+    Example:
+        >>> from keras_resnet import create_model
+        >>> sorted(checkpoint_of(create_model("_tiny"), "m").tensors)[:2]
+        ['predictions', 'stage1_block1_bn1']
+    """
+    return Checkpoint(
+        {layer.name: layer.get_weights() for layer in model.layers if layer.weights}, source
+    )
+
+
+def with_preprocessing(ckpt: Checkpoint, values: Mapping[str, Any]) -> Checkpoint:
+    """``ckpt`` with preprocessing fields taken from ``values`` (unknown keys ignored).
+
+    Example:
+        >>> ckpt = with_preprocessing(Checkpoint({}, "x"), {"mean": [0.5], "foo": 1})
+        >>> ckpt.preprocessing.mean
+        (0.5,)
+    """
+    fields = {f.name for f in dataclasses.fields(Preprocessing)}
+    kept = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in values.items()
+        if k in fields and v is not None
+    }
+    return dataclasses.replace(ckpt, preprocessing=Preprocessing(**kept))

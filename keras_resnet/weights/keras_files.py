@@ -1,0 +1,126 @@
+"""Keras checkpoints as :class:`Checkpoint`: our own files and keras.applications ``.h5``.
+
+- a keras_resnet ``.keras`` file or a run folder (its ``model.keras``): layers by name;
+- a ``.weights.h5`` file (Keras 3 stores it by position, not by name): read into a
+  fresh copy of the target architecture first;
+- a keras.applications ResNet ``.h5`` (legacy format, layers by name) or
+  ``"imagenet"`` (downloads through keras.applications): names mapped onto the
+  ``*_keras`` variants.
+"""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import keras
+import numpy as np
+
+from keras_resnet.weights.core import Checkpoint, Preprocessing, checkpoint_of
+from keras_resnet.weights.keras_applications import (
+    keras_applications_name,
+    keras_applications_variants,
+)
+
+# keras.applications.resnet uses "caffe" (BGR, ImageNet mean x 255, no scaling),
+# resnet_v2 uses "tf" (scale to [-1, 1]).
+_CAFFE = Preprocessing(
+    mean=(0.485, 0.456, 0.406), input_size=(224, 224), mode="caffe", source="keras.applications"
+)
+_TF = Preprocessing(
+    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=(224, 224), mode="tf",
+    source="keras.applications",
+)  # fmt: skip
+
+
+def read_keras_file(source: str, model: keras.Model) -> Checkpoint:
+    """A ``.keras`` file, a run folder or a ``.weights.h5`` file as a :class:`Checkpoint`.
+
+    Args:
+        source: The path.
+        model: The target model (a ``.weights.h5`` file is read into a copy of it).
+
+    Example:
+        >>> import tempfile
+        >>> from keras_resnet import create_model
+        >>> model = create_model("_tiny", input_shape=(8, 8, 3))
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")
+        >>> model.save(path)
+        >>> "stem_conv" in read_keras_file(path, model).tensors
+        True
+    """
+    path = source
+    if os.path.isdir(path):
+        path = os.path.join(path, "model.keras")
+        if not os.path.exists(path):
+            raise ValueError(f"The run folder {source} has no model.keras (is the run finished?)")
+    try:
+        if path.endswith(".weights.h5"):
+            copy = keras.models.clone_model(model)
+            copy.load_weights(path)
+            return checkpoint_of(copy, source)
+        return checkpoint_of(keras.saving.load_model(path, compile=False), source)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{source} could not be read as weights for model {model.name!r} (another "
+            f"architecture, or a corrupt or truncated file): {err}"
+        ) from err
+
+
+def _application_of(model: keras.Model, variant: str | None) -> str:
+    inverse = {v: k for k, v in keras_applications_variants().items()}
+    name = variant or model.name
+    if name not in inverse:
+        raise ValueError(
+            "keras.applications weights load into the *_keras variants "
+            f"({', '.join(inverse)}). Received: model {name!r}"
+        )
+    return inverse[name]
+
+
+def read_keras_applications(source: str, model: keras.Model, variant: str | None) -> Checkpoint:
+    """keras.applications ResNet weights (``"imagenet"`` or a legacy ``.h5``).
+
+    Example:
+        >>> import tempfile
+        >>> from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+        >>> app = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3))
+        >>> path = os.path.join(tempfile.mkdtemp(), "resnet50.h5")
+        >>> with h5py.File(path, "w") as f:
+        ...     save_weights_to_hdf5_group(f, app)
+        >>> ckpt = read_keras_applications(path, app, "resnet50_keras")
+        >>> ckpt.classes, ckpt.preprocessing.mode
+        (1000, 'caffe')
+    """
+    app = _application_of(model, variant)
+    tensors: dict[str, list[np.ndarray]] = {}
+    if source == "imagenet":
+        include_top = any(layer.name == "predictions" for layer in model.layers)
+        built = getattr(keras.applications, app)(weights="imagenet", include_top=include_top)
+        layers = [(layer.name, layer.get_weights()) for layer in built.layers if layer.weights]
+    else:
+        layers = _read_legacy_h5(source)
+    for name, values in layers:
+        target = keras_applications_name(name) or f"<keras.applications:{name}>"
+        tensors[target] = values
+    prep = _TF if app.endswith("V2") else _CAFFE
+    return Checkpoint(tensors, source, prep)
+
+
+def _read_legacy_h5(path: str) -> list[tuple[str, list[np.ndarray]]]:
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["model_weights"] if "model_weights" in f else f
+            out = []
+            for name in group.attrs["layer_names"]:
+                name = name.decode() if isinstance(name, bytes) else str(name)
+                g = group[name]
+                names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs["weight_names"]]
+                if names:
+                    out.append((name, [np.asarray(g[n]) for n in names]))
+            return out
+    except (OSError, KeyError) as err:
+        raise ValueError(
+            f"{path} is not a readable keras.applications .h5 weights file (corrupt or "
+            f"truncated?): {err}"
+        ) from err

@@ -1,0 +1,212 @@
+"""timm and torchvision ResNet checkpoints (PyTorch state dicts) as :class:`Checkpoint`.
+
+Layouts: torchvision / timm ``ResNet`` (``conv1``, ``bn1``, ``layer{1-4}.{i}``,
+``downsample.{0,1}`` or ResNet-D's ``downsample.{1,2}`` after the average pool,
+the deep stem ``conv1.{0,1,3,4,6}``, ``fc``), which covers resnet18-152, ``*d``,
+ResNeXt and Wide ResNet; and timm ``ResNetV2`` (``stem.conv``,
+``stages.{s}.blocks.{i}.norm1/conv1/norm2/conv2/norm3/conv3/downsample.conv``,
+``norm``, ``head.fc`` as a 1x1 conv), which is our pre-activation ``resnet*v2``:
+the stem has no BN, the projection shortcut reads the block's pre-activated input
+and ``norm`` is our ``post_bn``.
+
+Tensors convert as conv ``OIHW -> HWIO``, linear ``(out, in) -> (in, out)``, BN
+``weight, bias, running_mean, running_var -> gamma, beta, moving_mean,
+moving_variance`` (``num_batches_tracked`` is dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from keras_resnet.weights.core import HEAD, Checkpoint, with_preprocessing
+
+_BN_ORDER = ("weight", "bias", "running_mean", "running_var")
+_DROPPED = ("num_batches_tracked",)
+_DEEP_STEM = {"conv1.0": "stem_conv1", "conv1.1": "stem_bn1", "conv1.3": "stem_conv2",
+              "conv1.4": "stem_bn2", "conv1.6": "stem_conv3", "bn1": "stem_bn3"}  # fmt: skip
+_PLAIN_STEM = {"conv1": "stem_conv", "bn1": "stem_bn", "stem.conv": "stem_conv"}
+_V2_PARTS = {
+    "norm1": "preact_bn",
+    "norm2": "bn1",
+    "norm3": "bn2",
+    "downsample.conv": "shortcut_conv",
+}
+_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"^layer(\d)\.(\d+)\.(conv|bn)(\d)$"),
+     lambda m: f"stage{m[1]}_block{int(m[2]) + 1}_{m[3]}{m[4]}"),
+    (re.compile(r"^layer(\d)\.(\d+)\.downsample\.(\d)$"),
+     lambda m: f"stage{m[1]}_block{int(m[2]) + 1}_shortcut_#"),  # '#' -> conv / bn
+    (re.compile(r"^stages\.(\d)\.blocks\.(\d+)\.(norm\d|downsample\.conv)$"),
+     lambda m: f"stage{int(m[1]) + 1}_block{int(m[2]) + 1}_{_V2_PARTS[m[3]]}"),
+    (re.compile(r"^stages\.(\d)\.blocks\.(\d+)\.conv(\d)$"),
+     lambda m: f"stage{int(m[1]) + 1}_block{int(m[2]) + 1}_conv{m[3]}"),
+    (re.compile(r"^(fc|head\.fc)$"), lambda m: HEAD),
+    (re.compile(r"^norm$"), lambda m: "post_bn"),
+)  # fmt: skip
+
+
+def torch_layer_name(module: str, deep_stem: bool = False) -> str | None:
+    """Our layer name for a timm / torchvision module path (``None`` if unmapped).
+
+    Example:
+        >>> torch_layer_name("layer3.0.downsample.1")
+        'stage3_block1_shortcut_#'
+        >>> torch_layer_name("stages.1.blocks.0.norm2")
+        'stage2_block1_bn1'
+    """
+    stem = _DEEP_STEM if deep_stem else _PLAIN_STEM
+    if module in stem:
+        return stem[module]
+    for pattern, target in _RULES:
+        match = pattern.match(module)
+        if match:
+            return target(match)
+    return None
+
+
+def _convert(target: str, params: dict[str, np.ndarray]) -> list[np.ndarray]:
+    if "running_mean" in params:
+        return [params[k] for k in _BN_ORDER if k in params]
+    weight = params["weight"]
+    if weight.ndim == 4 and target == HEAD:  # timm ResNetV2's head is a 1x1 conv
+        weight = weight[:, :, 0, 0]
+    kernel = weight.transpose(2, 3, 1, 0) if weight.ndim == 4 else weight.T
+    return [kernel] + ([params["bias"]] if "bias" in params else [])
+
+
+def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
+    """A timm / torchvision ResNet state dict (numpy arrays) as a :class:`Checkpoint`.
+
+    Unmapped modules stay in the checkpoint under ``<torch:...>`` names, so the load
+    reports them as extra tensors instead of silently dropping them.
+
+    Example:
+        >>> state = {"fc.weight": np.zeros((10, 512)), "fc.bias": np.zeros(10)}
+        >>> [w.shape for w in from_state_dict(state, "sd").tensors["predictions"]]
+        [(512, 10), (10,)]
+    """
+    modules: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        module, _, param = key.rpartition(".")
+        if param in _DROPPED:
+            continue
+        modules.setdefault(module, {})[param] = np.asarray(value, dtype="float32")
+    deep = "conv1.0" in modules
+    tensors: dict[str, list[np.ndarray]] = {}
+    for module, params in modules.items():
+        target = torch_layer_name(module, deep_stem=deep)
+        if target is None or "weight" not in params and "running_mean" not in params:
+            tensors[f"<torch:{module}>"] = list(params.values())
+            continue
+        if target.endswith("#"):
+            target = target[:-1] + ("bn" if "running_mean" in params else "conv")
+        tensors[target] = _convert(target, params)
+    return Checkpoint(tensors, source)
+
+
+def _read_safetensors(path: str) -> dict[str, np.ndarray]:
+    try:
+        from safetensors.numpy import load_file
+    except ImportError as err:
+        raise ImportError(
+            f"Reading {path} needs the `safetensors` package: "
+            "pip install 'keras-resnet-toolkit[hub]' (or pip install safetensors)"
+        ) from err
+    try:
+        return load_file(path)
+    except Exception as err:  # safetensors raises its own error types for bad files
+        raise ValueError(
+            f"{path} is not a readable .safetensors file (corrupt or truncated?): {err}"
+        ) from err
+
+
+def _read_torch(path: str) -> dict[str, np.ndarray]:
+    try:
+        import torch
+    except ImportError as err:
+        raise ImportError(
+            f"Reading the PyTorch file {path} needs torch: pip install "
+            "'keras-resnet-toolkit[torch]', or convert it to .safetensors (no torch needed)"
+        ) from err
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    return {k: v.float().numpy() for k, v in state.items() if hasattr(v, "numpy")}
+
+
+def _preprocessing_from_config(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+    cfg = config.get("pretrained_cfg") or {}
+    size = cfg.get("input_size")
+    names = config.get("label_names") or None
+    return {
+        "mean": cfg.get("mean"),
+        "std": cfg.get("std"),
+        "input_size": tuple(size[-2:]) if size else None,
+        "crop_pct": cfg.get("crop_pct"),
+        "interpolation": cfg.get("interpolation"),
+        "class_names": tuple(names) if names else None,
+        "source": source,
+    }
+
+
+def _hf_download(handle: str) -> str:
+    repo = handle.removeprefix("hf://")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as err:
+        raise ImportError(
+            f"Downloading {handle} needs huggingface_hub: pip install 'keras-resnet-toolkit[hub]'"
+        ) from err
+    return snapshot_download(repo, allow_patterns=["config.json", "model.safetensors"])
+
+
+def read_torch_checkpoint(source: str) -> Checkpoint:
+    """Read a timm / torchvision checkpoint: a file, a Hugging Face folder, or ``hf://``.
+
+    Args:
+        source: A ``.safetensors`` file; a ``.pth`` / ``.pt`` / ``.bin`` file (needs
+            torch); a folder with ``config.json`` and ``model.safetensors`` (or
+            ``pytorch_model.bin``), as timm publishes on the Hugging Face Hub; or
+            ``hf://timm/<name>`` (downloads through ``huggingface_hub``).
+
+    Returns:
+        The :class:`Checkpoint`, with the timm ``pretrained_cfg`` preprocessing when
+        the folder has a ``config.json``.
+
+    Example:
+        >>> import tempfile
+        >>> from safetensors.numpy import save_file
+        >>> path = os.path.join(tempfile.mkdtemp(), "head.safetensors")
+        >>> save_file({"fc.weight": np.ones((3, 8), "float32")}, path)
+        >>> read_torch_checkpoint(path).classes
+        3
+    """
+    path = _hf_download(source) if source.startswith("hf://") else source
+    config: dict[str, Any] = {}
+    if os.path.isdir(path):
+        config_path = os.path.join(path, "config.json")
+        if os.path.exists(config_path):
+            with open(config_path, encoding="utf-8") as f:
+                config = json.load(f)
+        for name in ("model.safetensors", "pytorch_model.bin"):
+            if os.path.exists(os.path.join(path, name)):
+                path = os.path.join(path, name)
+                break
+        else:
+            raise ValueError(
+                f"The folder {source} has neither model.safetensors nor pytorch_model.bin"
+            )
+    state = _read_safetensors(path) if path.endswith(".safetensors") else _read_torch(path)
+    ckpt = from_state_dict(state, source)
+    return with_preprocessing(ckpt, _preprocessing_from_config(config, source))
