@@ -35,6 +35,7 @@ MODULES = [
     "keras_resnet.commands.summary",
     # export's and serving's examples write and reload small artifacts (about 20 s)
     pytest.param("keras_resnet.export", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.tflite", marks=pytest.mark.slow),
     pytest.param("keras_resnet.serving", marks=pytest.mark.slow),
     "keras_resnet.commands.export",
     "keras_resnet.commands.predict",
@@ -78,6 +79,7 @@ def test_docstring_examples_run(module_name):
 # Modules whose public functions must also document their arguments (``Args:``).
 DOCUMENTED_ARGS = (
     "keras_resnet.export",
+    "keras_resnet.tflite",
     "keras_resnet.serving",
     "keras_resnet.commands.export",
     "keras_resnet.commands.predict",

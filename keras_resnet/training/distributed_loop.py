@@ -68,6 +68,84 @@ def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
             )
 
 
+def _make_steps(model: keras.Model, strategy: Any, one_hot: bool, jit_compile: bool) -> tuple:
+    """The distributed train and eval steps (each returning the summed loss, hits and
+    example count) and the step that averages the replicas' float non-trainable
+    variables (``None`` when there is nothing to average)."""
+    import tensorflow as tf
+
+    optimizer, per_example_loss = model.optimizer, _per_example_loss(model.loss)
+    with strategy.scope():
+        # Build the optimizer variables here: inside strategy.run they would be
+        # created in a replica context, which tf.distribute forbids.
+        optimizer.build(model.trainable_variables)
+    sum_ = tf.distribute.ReduceOp.SUM
+
+    def per_example(y, y_pred):
+        losses = per_example_loss(y, tf.cast(y_pred, "float32"))
+        hits = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+        truth = tf.argmax(y, axis=-1, output_type=tf.int32) if one_hot else tf.cast(y, tf.int32)
+        truth = tf.reshape(truth, tf.shape(hits))
+        return tf.reshape(losses, [-1]), tf.cast(tf.equal(hits, truth), "float32")
+
+    def replica_train(x, y):
+        ctx = tf.distribute.get_replica_context()
+        count = tf.cast(tf.shape(x)[0], "float32")
+        global_count = ctx.all_reduce(sum_, count)
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            losses, hits = per_example(y, y_pred)
+            # Mean over the global batch once the optimizer sums the replica gradients.
+            loss = tf.reduce_sum(losses) / tf.maximum(global_count, 1.0)
+            if model.losses:
+                loss += tf.add_n(model.losses) / ctx.num_replicas_in_sync
+            scaled = optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return tf.reduce_sum(losses), tf.reduce_sum(hits), count
+
+    def replica_eval(x, y):
+        losses, hits = per_example(y, model(x, training=False))
+        return tf.reduce_sum(losses), tf.reduce_sum(hits), tf.cast(tf.shape(x)[0], "float32")
+
+    def reduced(fn):
+        @tf.function(jit_compile=jit_compile)
+        def step(batch):
+            out = strategy.run(fn, args=batch)
+            return [strategy.reduce(sum_, v, axis=None) for v in out]
+
+        return step
+
+    train_step, eval_step = reduced(replica_train), reduced(replica_eval)
+    # Keras 3 creates BatchNormalization moving statistics with aggregation="none", so
+    # each replica updates its own copy from its own shard; average the float
+    # non-trainable variables across replicas once per epoch (what the MEAN
+    # aggregation of tf.keras 2 did at each step) so every worker holds the same model.
+    floats = [v for v in model.non_trainable_variables if "float" in str(v.dtype)]
+
+    def replica_sync():
+        ctx = tf.distribute.get_replica_context()
+        means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in floats])
+        for v, mean in zip(floats, means, strict=True):
+            v.assign(mean)
+
+    if not floats or strategy.num_replicas_in_sync <= 1:
+        return train_step, eval_step, None
+    return train_step, eval_step, tf.function(lambda: strategy.run(replica_sync))
+
+
+def _train_epoch(train_step: Any, dist_train: Any, cb_list: Any) -> dict[str, float]:
+    """One pass over ``dist_train`` with the batch callbacks; the epoch's mean logs."""
+    totals = [0.0, 0.0, 0.0]
+    for step, batch in enumerate(dist_train):
+        cb_list.on_train_batch_begin(step)
+        values = [float(v) for v in train_step(batch)]
+        totals = [t + v for t, v in zip(totals, values, strict=True)]
+        cb_list.on_train_batch_end(step, {"loss": values[0] / max(values[2], 1.0)})
+    seen = max(totals[2], 1.0)
+    return {"loss": totals[0] / seen, "accuracy": totals[1] / seen}
+
+
 def fit_distributed(
     model: keras.Model,
     train_data: Any,
@@ -124,63 +202,8 @@ def fit_distributed(
     callbacks = list(callbacks)
     _check_callbacks(callbacks)
     strategy = strategy or tf.distribute.get_strategy()
-    optimizer, per_example_loss = model.optimizer, _per_example_loss(model.loss)
     one_hot = len(train_data.element_spec[1].shape) == 2
-    with strategy.scope():
-        # Build the optimizer variables here: inside strategy.run they would be
-        # created in a replica context, which tf.distribute forbids.
-        optimizer.build(model.trainable_variables)
-    sum_ = tf.distribute.ReduceOp.SUM
-
-    def per_example(y, y_pred):
-        losses = per_example_loss(y, tf.cast(y_pred, "float32"))
-        hits = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
-        truth = tf.argmax(y, axis=-1, output_type=tf.int32) if one_hot else tf.cast(y, tf.int32)
-        truth = tf.reshape(truth, tf.shape(hits))
-        return tf.reshape(losses, [-1]), tf.cast(tf.equal(hits, truth), "float32")
-
-    def replica_train(x, y):
-        ctx = tf.distribute.get_replica_context()
-        count = tf.cast(tf.shape(x)[0], "float32")
-        global_count = ctx.all_reduce(sum_, count)
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            losses, hits = per_example(y, y_pred)
-            # Mean over the global batch once the optimizer sums the replica gradients.
-            loss = tf.reduce_sum(losses) / tf.maximum(global_count, 1.0)
-            if model.losses:
-                loss += tf.add_n(model.losses) / ctx.num_replicas_in_sync
-            scaled = optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return tf.reduce_sum(losses), tf.reduce_sum(hits), count
-
-    def replica_eval(x, y):
-        losses, hits = per_example(y, model(x, training=False))
-        return tf.reduce_sum(losses), tf.reduce_sum(hits), tf.cast(tf.shape(x)[0], "float32")
-
-    def reduced(fn):
-        @tf.function(jit_compile=jit_compile)
-        def step(batch):
-            out = strategy.run(fn, args=batch)
-            return [strategy.reduce(sum_, v, axis=None) for v in out]
-
-        return step
-
-    train_step, eval_step = reduced(replica_train), reduced(replica_eval)
-    # Keras 3 creates BatchNormalization moving statistics with aggregation="none", so
-    # each replica updates its own copy from its own shard; average the float
-    # non-trainable variables across replicas once per epoch (what the MEAN
-    # aggregation of tf.keras 2 did at each step) so every worker holds the same model.
-    floats = [v for v in model.non_trainable_variables if "float" in str(v.dtype)]
-
-    def replica_sync():
-        ctx = tf.distribute.get_replica_context()
-        means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in floats])
-        for v, mean in zip(floats, means, strict=True):
-            v.assign(mean)
-
-    sync_step = tf.function(lambda: strategy.run(replica_sync))
+    train_step, eval_step, sync_step = _make_steps(model, strategy, one_hot, jit_compile)
     dist_train = strategy.experimental_distribute_dataset(train_data)
     dist_val = (
         strategy.experimental_distribute_dataset(validation_data)
@@ -194,16 +217,9 @@ def fit_distributed(
     cb_list.on_train_begin()
     for epoch in range(epochs):
         cb_list.on_epoch_begin(epoch)
-        totals = [0.0, 0.0, 0.0]
-        for step, batch in enumerate(dist_train):
-            cb_list.on_train_batch_begin(step)
-            values = [float(v) for v in train_step(batch)]
-            totals = [t + v for t, v in zip(totals, values, strict=True)]
-            cb_list.on_train_batch_end(step, {"loss": values[0] / max(values[2], 1.0)})
-        if floats and strategy.num_replicas_in_sync > 1:
+        logs = _train_epoch(train_step, dist_train, cb_list)
+        if sync_step is not None:
             sync_step()
-        seen = max(totals[2], 1.0)
-        logs = {"loss": totals[0] / seen, "accuracy": totals[1] / seen}
         if dist_val is not None:
             logs.update({f"val_{k}": v for k, v in _evaluate(eval_step, dist_val).items()})
         cb_list.on_epoch_end(epoch, logs)
