@@ -101,4 +101,5 @@ def test_public_functions_have_examples(module_name):
             if module_name in DOCUMENTED_ARGS and name not in ("register", "run"):
                 assert "Args:" in obj.__doc__, name
     if module_name in DOCUMENTED_ARGS:
-        assert checked >= 2, module_name
+        # tflite.py holds one public function (export_tflite); the others hold several
+        assert checked >= (1 if module_name == "keras_resnet.tflite" else 2), module_name
