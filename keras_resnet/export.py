@@ -185,8 +185,6 @@ def _check_serving(
     logits: Any,
     resize_method: Any,
     antialias: Any,
-    verify: Any,
-    overwrite: Any,
 ) -> _Serving:
     _check_model(model)
     size = _image_size(model, image_size)
@@ -200,8 +198,6 @@ def _check_serving(
         logits = _outputs_logits(model)
     check_bool("logits", logits)
     check_bool("antialias", antialias)
-    check_bool("verify", verify)
-    check_bool("overwrite", overwrite)
     check_choice("resize_method", resize_method, _RESIZE_METHODS)
     return _Serving(
         size, channels, classes, mean_, std_, names, k, logits, resize_method, antialias
@@ -302,44 +298,26 @@ def export_saved_model(
         >>> out["probabilities"].shape.as_list(), out["top_k_names"].shape.as_list()
         ([2, 3], [2, 3])
     """
-    _check_model(model)
     spec = _check_serving(
-        model,
-        mean,
-        std,
-        class_names,
-        top_k,
-        image_size,
-        logits,
-        resize_method,
-        antialias,
-        verify,
-        overwrite,
+        model, mean, std, class_names, top_k, image_size, logits, resize_method, antialias
     )
+    check_bool("verify", verify)
+    check_bool("overwrite", overwrite)
     dest = _check_destination(export_dir, "export_dir", overwrite, None)
     archive = _serving_archive(model, spec)
     with _atomic_path(dest, overwrite=overwrite) as tmp:
         archive.write_out(str(tmp), verbose=False)
         write_json_atomic(tmp / METADATA_FILE, spec.metadata(model))
         if verify:
-            _verify_saved_model(
-                tmp, model, spec.size, spec.channels, spec.mean, spec.std, spec.logits
-            )
+            _verify_saved_model(tmp, model, spec)
     return str(dest)
 
 
-def _verify_saved_model(
-    path: Path,
-    model: keras.Model,
-    size: tuple[int, int],
-    channels: int,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    logits: bool,
-) -> None:
-    images = _probe_images(size, channels)
-    expected = np.asarray(model(normalize_images(images, mean, std), training=False), "float32")
-    if logits:
+def _verify_saved_model(path: Path, model: keras.Model, spec: _Serving) -> None:
+    images = _probe_images(spec.size, spec.channels)
+    normalized = normalize_images(images, spec.mean, spec.std)
+    expected = np.asarray(model(normalized, training=False), "float32")
+    if spec.logits:
         expected = tf.nn.softmax(expected, axis=-1).numpy()
     served = tf.saved_model.load(str(path)).signatures["serving_default"]
     got = served(images=tf.constant(images))["probabilities"].numpy()

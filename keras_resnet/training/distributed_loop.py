@@ -59,6 +59,18 @@ def _per_example_loss(loss: Any) -> Any:
     return loss.call if isinstance(loss, keras.losses.Loss) else loss
 
 
+def _check_fit_args(model: Any, epochs: Any, callbacks: Any) -> list[keras.callbacks.Callback]:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}")
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        raise ValueError(
+            "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
+        )
+    callbacks = list(callbacks)
+    _check_callbacks(callbacks)
+    return callbacks
+
+
 def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
     for cb in callbacks:
         if type(cb).__name__ in UNSUPPORTED_CALLBACKS:
@@ -193,23 +205,14 @@ def fit_distributed(
     """
     import tensorflow as tf
 
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}")
-    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
-        raise ValueError(
-            "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
-        )
-    callbacks = list(callbacks)
-    _check_callbacks(callbacks)
+    callbacks = _check_fit_args(model, epochs, callbacks)
     strategy = strategy or tf.distribute.get_strategy()
     one_hot = len(train_data.element_spec[1].shape) == 2
     train_step, eval_step, sync_step = _make_steps(model, strategy, one_hot, jit_compile)
     dist_train = strategy.experimental_distribute_dataset(train_data)
-    dist_val = (
-        strategy.experimental_distribute_dataset(validation_data)
-        if validation_data is not None
-        else None
-    )
+    dist_val = validation_data
+    if dist_val is not None:
+        dist_val = strategy.experimental_distribute_dataset(dist_val)
     # Last, so that it records what the other callbacks added (e.g. learning_rate).
     recorder = keras.callbacks.History()
     cb_list = keras.callbacks.CallbackList(callbacks + [recorder], model=model, epochs=epochs)
