@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from keras_resnet.weights.core import HEAD, Checkpoint, with_preprocessing
-from keras_resnet.weights.torch_densenet import from_densenet_state_dict, is_densenet_state_dict
 
 _BN_ORDER = ("weight", "bias", "running_mean", "running_var")
 _DROPPED = ("num_batches_tracked",)
@@ -92,8 +91,10 @@ def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
         >>> [w.shape for w in from_state_dict(state, "sd").tensors["predictions"]]
         [(512, 10), (10,)]
     """
-    if is_densenet_state_dict(state):
-        return from_densenet_state_dict(state, source)
+    from keras_resnet.weights import torch_densenet  # imports this module's tensor conversion
+
+    if torch_densenet.is_densenet_state_dict(state):
+        return torch_densenet.from_densenet_state_dict(state, source)
     modules: dict[str, dict[str, np.ndarray]] = {}
     for key, value in state.items():
         key = key.removeprefix("module.")

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from keras_resnet.weights.core import HEAD, Checkpoint
+from keras_resnet.weights.torch_checkpoints import _convert
 
-_BN_ORDER = ("weight", "bias", "running_mean", "running_var")
 _FIXED = {"features.conv0": "stem_conv", "features.norm0": "stem_bn",
           "features.norm5": "post_bn", "classifier": HEAD}  # fmt: skip
 _LAYER = re.compile(r"^features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?(\d)$")
@@ -82,10 +82,6 @@ def from_densenet_state_dict(state: Mapping[str, Any], source: str) -> Checkpoin
         target = densenet_layer_name(module)
         if target is None or "weight" not in params:
             tensors[f"<torch:{module}>"] = list(params.values())
-        elif "running_mean" in params:
-            tensors[target] = [params[k] for k in _BN_ORDER if k in params]
         else:
-            weight = params["weight"]
-            kernel = weight.transpose(2, 3, 1, 0) if weight.ndim == 4 else weight.T
-            tensors[target] = [kernel] + ([params["bias"]] if "bias" in params else [])
+            tensors[target] = _convert(target, params)
     return Checkpoint(tensors, source)
