@@ -83,6 +83,8 @@ def test_fine_tune_schedule_and_config_checks():
         _recipe(head_epochs=3)
     with pytest.raises(ValueError, match="Received: unfreeze='some'"):
         _recipe(unfreeze="some")
+    with pytest.raises(ValueError, match="does not run under the multi-worker"):
+        T.train("_tiny", synthetic(), _recipe(strategy="multi_worker"))
     with pytest.raises(TypeError, match="`weights` needs a zoo name"):
         T.train(create_model("_tiny"), synthetic(), _recipe(), weights="x.keras")
 

@@ -201,6 +201,16 @@ def test_own_files_load_in_a_fresh_process(tmp_path, tiny):
         np.testing.assert_allclose(np.load(tmp_path / f"y{i}.npy"), expected.predict(x, verbose=0))
 
 
+def test_run_folder_brings_its_normalization_and_classes(tmp_path, tiny):
+    tiny.save(str(tmp_path / "model.keras"))
+    info = {"mean": [0.13], "std": [0.31], "image_shape": [8, 8, 1], "class_names": list("abc")}
+    (tmp_path / "data_info.json").write_text(json.dumps(info))
+    model = create_model("_tiny", input_shape=(8, 8, 3))
+    prep = load_weights(model, str(tmp_path))
+    assert (prep.mean, prep.std, prep.input_size) == ((0.13,), (0.31,), (8, 8))
+    assert prep.class_names == ("a", "b", "c") and model.pretrained_preprocessing is prep
+
+
 def test_other_classes_keep_the_backbone_and_warn(tmp_path):
     sd = timm_state_dict("resnet18", classes=7, layers=SMALL)
     path = _write(tmp_path, sd)

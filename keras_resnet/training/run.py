@@ -221,6 +221,13 @@ def _prepare(
     """Step 1: check the output folder, lock it, decide new / resume / trained / finished."""
     job = _Run(config=config, run=run, multi_worker=uses_multi_worker(config.strategy))
     chief = True
+    if job.multi_worker and config.head_epochs:
+        # FineTunePhases rebuilds model.fit's train function; the multi-worker loop has its own.
+        raise ValueError(
+            "Two-phase fine-tuning (head_epochs > 0) does not run under the multi-worker "
+            f"strategy yet. Received: head_epochs={config.head_epochs}, "
+            f"strategy={config.strategy!r}"
+        )
     if job.multi_worker:
         from keras_resnet.training.distributed_loop import _check_callbacks, is_chief
 

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 
 import h5py
@@ -49,22 +51,41 @@ def read_keras_file(source: str, model: keras.Model) -> Checkpoint:
         >>> "stem_conv" in read_keras_file(path, model).tensors
         True
     """
-    path = source
+    path, prep = source, Preprocessing(source=source)
     if os.path.isdir(path):
         path = os.path.join(path, "model.keras")
         if not os.path.exists(path):
             raise ValueError(f"The run folder {source} has no model.keras (is the run finished?)")
+        prep = _run_preprocessing(source)
     try:
         if path.endswith(".weights.h5"):
             copy = keras.models.clone_model(model)
             copy.load_weights(path)
             return checkpoint_of(copy, source)
-        return checkpoint_of(keras.saving.load_model(path, compile=False), source)
+        ckpt = checkpoint_of(keras.saving.load_model(path, compile=False), source)
+        return dataclasses.replace(ckpt, preprocessing=prep)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(
             f"{source} could not be read as weights for model {model.name!r} (another "
             f"architecture, or a corrupt or truncated file): {err}"
         ) from err
+
+
+def _run_preprocessing(folder: str) -> Preprocessing:
+    """The normalization and classes a run folder trained with (its data_info.json)."""
+    path = os.path.join(folder, "data_info.json")
+    if not os.path.exists(path):
+        return Preprocessing(source=folder)
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    shape = info.get("image_shape")
+    return Preprocessing(
+        mean=tuple(info["mean"]) if info.get("mean") else None,
+        std=tuple(info["std"]) if info.get("std") else None,
+        input_size=tuple(shape[:2]) if shape and None not in shape[:2] else None,
+        class_names=tuple(info["class_names"]) if info.get("class_names") else None,
+        source=folder,
+    )
 
 
 def _application_of(model: keras.Model, variant: str | None) -> str:
