@@ -211,3 +211,14 @@ def test_cache_to_files(tmp_path):
     np.testing.assert_array_equal(first, batches(ds.test)[0])
     names = {p.name.split(".")[0] for p in tmp_path.iterdir()}
     assert {"cache_train", "cache_test"} <= names
+
+
+def test_write_idx_round_trips_and_refuses_other_dtypes(tmp_path):
+    from keras_resnet.data.sources import read_idx, write_idx
+
+    images = np.arange(2 * 3 * 4, dtype="uint8").reshape(2, 3, 4)
+    for name in ("a-idx3-ubyte", "b-idx3-ubyte.gz"):
+        np.testing.assert_array_equal(read_idx(write_idx(tmp_path / name, images)), images)
+    with pytest.raises(ValueError, match="uint8"):
+        write_idx(tmp_path / "c-idx1-ubyte", np.arange(3))
+    assert not (tmp_path / "c-idx1-ubyte").exists()

@@ -22,11 +22,15 @@ MODULES = [
     "keras_resnet.naming",
     "keras_resnet.graph",
     "keras_resnet.zoo",
+    "keras_resnet.densenet_zoo",
+    pytest.param("keras_resnet.grouped_conv", marks=pytest.mark.slow),  # gradients per backend
+    pytest.param("keras_resnet.lesion", marks=pytest.mark.slow),  # trains small models
     "keras_resnet.analysis",
     "keras_resnet.weights",
     "keras_resnet.weights.core",
     "keras_resnet.weights.torch_checkpoints",
     "keras_resnet.weights.keras_hub_presets",
+    "keras_resnet.weights.torch_densenet",
     # builds ResNet50 several times
     pytest.param("keras_resnet.weights.keras_applications", marks=pytest.mark.slow),
     pytest.param("keras_resnet.weights.keras_files", marks=pytest.mark.slow),
@@ -37,6 +41,7 @@ MODULES = [
     pytest.param("keras_resnet.export", marks=pytest.mark.slow),
     pytest.param("keras_resnet.tflite", marks=pytest.mark.slow),
     pytest.param("keras_resnet.serving", marks=pytest.mark.slow),
+    "keras_resnet._export_common",
     "keras_resnet.commands.export",
     "keras_resnet.commands.predict",
     # training: the examples that would train (train(), TrainResult) are +SKIP; the rest
@@ -48,6 +53,9 @@ MODULES = [
     "keras_resnet.training.callbacks",
     "keras_resnet.training.ema",  # fits a 2-weight model for 2 epochs
     "keras_resnet.training.precision",
+    "keras_resnet.training.auto_choice",
+    "keras_resnet.training.fine_tune",
+    pytest.param("keras_resnet.training.distributed_loop", marks=pytest.mark.slow),
     "keras_resnet.training.distribute",
     "keras_resnet.training.run",
     "keras_resnet.training.rundir",
@@ -67,6 +75,31 @@ MODULES = [
     pytest.param("keras_resnet.tuning.search", marks=pytest.mark.slow),
     "keras_resnet.commands.tune",
 ]
+
+
+# Packages whose ``__init__`` only re-exports, and the ``python -m`` entry point.
+NO_EXAMPLES = {
+    "keras_resnet.__main__",
+    "keras_resnet.commands",
+    "keras_resnet.training",
+    "keras_resnet.tuning",
+}
+
+
+def _listed(entry) -> str:
+    return entry if isinstance(entry, str) else entry.values[0]
+
+
+def test_every_module_has_its_doctests_run():
+    import pkgutil
+
+    import keras_resnet
+    from tests.test_data import DATA_MODULES  # the data package's doctests run there
+
+    package = {m.name for m in pkgutil.walk_packages(keras_resnet.__path__, "keras_resnet.")}
+    listed = {_listed(m) for m in MODULES} | set(DATA_MODULES)
+    unlisted = package - listed - NO_EXAMPLES
+    assert not unlisted, f"modules whose doctests never run: {sorted(unlisted)}"
 
 
 @pytest.mark.parametrize("module_name", MODULES)

@@ -275,6 +275,42 @@ def load_digits_source() -> Source:
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write a uint8 array as an IDX file (gzip-compressed when ``path`` ends in ``.gz``).
+
+    The inverse of :func:`read_idx`, for making MNIST-format folders of your own
+    (``"idx:FOLDER"`` data sets).
+
+    Args:
+        path: str or path-like, the file to write.
+        array: uint8 array of any rank from 1 to 4 (labels ``(N,)``, images ``(N, H, W)``).
+
+    Returns:
+        The written path.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> p = write_idx(folder / "x-idx3-ubyte.gz", np.eye(2, dtype="uint8")[None])
+        >>> read_idx(p).tolist()
+        [[[1, 0], [0, 1]]]
+    """
+    array = np.asarray(array)
+    if array.dtype != np.uint8 or not 1 <= array.ndim <= 4:
+        raise ValueError(
+            "`array` must be a uint8 array of rank 1 to 4. "
+            f"Received: array with dtype={array.dtype}, shape={array.shape}"
+        )
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+    return path
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (the MNIST format), optionally gzip-compressed.
 
@@ -343,9 +379,13 @@ def load_idx_source(path: str | os.PathLike, name: str | None = None) -> Source:
         :class:`Source`.
 
     Example:
-        >>> p = mnist_t10k_path()
-        >>> p is None or load_idx_source(p).test.num_examples == 2000
-        True
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((10, 4, 4), "uint8"))
+        >>> _ = write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(10, dtype="uint8"))
+        >>> source = load_idx_source(folder)  # one pair: the first 80 % train
+        >>> source.train.num_examples, source.test.num_examples, source.num_classes
+        (8, 2, 10)
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -395,9 +435,14 @@ def mnist_t10k_path() -> Path | None:
         The folder, or ``None`` when it is absent.
 
     Example:
-        >>> p = mnist_t10k_path()
-        >>> p is None or p.is_dir()
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((3, 2, 2), "uint8"))
+        >>> _ = write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(3, "uint8"))
+        >>> os.environ[MNIST_T10K_ENV] = str(folder)
+        >>> mnist_t10k_path() == folder
         True
+        >>> del os.environ[MNIST_T10K_ENV]
     """
     candidates = []
     if os.environ.get(MNIST_T10K_ENV):
@@ -419,8 +464,16 @@ def load_mnist_t10k_source() -> Source:
         files are absent (see :func:`mnist_t10k_path`).
 
     Example:
-        >>> mnist_t10k_path() is None or load_mnist_t10k_source().train.num_examples == 8000
-        True
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((10000, 2, 2), "uint8"))
+        >>> labels = (np.arange(10000) % 10).astype("uint8")
+        >>> _ = write_idx(folder / "t10k-labels-idx1-ubyte", labels)
+        >>> os.environ[MNIST_T10K_ENV] = str(folder)
+        >>> source = load_mnist_t10k_source()  # examples 0-7999 train, 8000-9999 test
+        >>> source.train.num_examples, source.test.num_examples
+        (8000, 2000)
+        >>> del os.environ[MNIST_T10K_ENV]
     """
     path = mnist_t10k_path()
     if path is None:

@@ -47,7 +47,10 @@ def device_key() -> str | None:
     """``"<backend>:<device name>"`` of the first accelerator, or ``None`` on CPU.
 
     Example:
-        >>> device_key() is None or ":" in device_key()
+        >>> import tensorflow as tf
+        >>> has_accelerator = bool(tf.config.list_physical_devices("GPU")) or bool(
+        ...     tf.config.list_logical_devices("TPU"))
+        >>> (device_key() is not None) == has_accelerator
         True
     """
     import tensorflow as tf
