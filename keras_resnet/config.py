@@ -55,7 +55,13 @@ def _check_positive_int(arg: str, value: Any) -> None:
 class ArchConfig:
     """Shared behaviour of the frozen architecture configs (:class:`ResNetConfig`,
     :class:`keras_resnet.densenet.DenseNetConfig`): field names, strict construction
-    from keyword arguments, plain-dict form and merging with builder overrides."""
+    from keyword arguments, plain-dict form and merging with builder overrides.
+
+    Example:
+        >>> cfg = ResNetConfig.from_kwargs(block="bottleneck", groups=32, base_width=4)
+        >>> ResNetConfig.from_kwargs(**cfg.to_dict()) == cfg
+        True
+    """
 
     @classmethod
     def fields(cls) -> tuple[str, ...]:

@@ -19,6 +19,8 @@ MODULES = [
     "keras_resnet.densenet",
     pytest.param("keras_resnet.densenet_tuning", marks=pytest.mark.slow),  # fits a model
     "keras_resnet.registry",
+    "keras_resnet.naming",
+    "keras_resnet.graph",
     "keras_resnet.zoo",
     "keras_resnet.analysis",
     "keras_resnet.weights",

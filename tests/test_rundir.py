@@ -97,7 +97,7 @@ def test_unusable_output_is_refused_before_any_work(tmp_path, capsys):
     for output, message in [
         (str(tmp_path / "file" / "run"), "lies below a regular file"),
         (str(tmp_path / "file"), "is a regular file"),
-        ("", "must name a folder"),
+        ("", "must be a non-empty path"),  # checked by the CLI first (check_path)
     ]:
         assert main(["train", "--model", "_tiny", "--output", output]) == 2
         assert message in capsys.readouterr().err

@@ -422,6 +422,7 @@ class ResNetHyperModel(kt.HyperModel):
             epochs=epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
+            shuffle=False,  # the trial's pipeline shuffles itself
             **kwargs,
         )
         extra = {"fit_seconds": time.perf_counter() - start, "macs": macs or 0}
