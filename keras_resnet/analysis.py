@@ -258,6 +258,22 @@ def zoo_table(
     return rows
 
 
+def _loss_gradients(
+    model: keras.Model, x: Any, labels: Any, loss: Any, training: bool, variables: list
+) -> list:
+    """Gradients of ``loss`` w.r.t. ``variables``; the model's state is restored after."""
+    import tensorflow as tf
+
+    state = [v.numpy() for v in model.non_trainable_variables]
+    try:
+        with tf.GradientTape() as tape:
+            value = loss(labels, model(x, training=training))
+        return tape.gradient(value, variables)
+    finally:
+        for var, saved in zip(model.non_trainable_variables, state, strict=True):
+            var.assign(saved)
+
+
 def gradient_norms(
     model: keras.Model,
     x: Any,
@@ -317,14 +333,7 @@ def gradient_norms(
         )
     weighted = [layer for layer in model.layers if getattr(layer, "kernel", None) is not None]
     kernels = [layer.kernel for layer in weighted]
-    state = [v.numpy() for v in model.non_trainable_variables]
-    try:
-        with tf.GradientTape() as tape:
-            value = loss(labels, model(np.asarray(x), training=training))
-        grads = tape.gradient(value, kernels)
-    finally:
-        for var, saved in zip(model.non_trainable_variables, state, strict=True):
-            var.assign(saved)
+    grads = _loss_gradients(model, np.asarray(x), labels, loss, training, kernels)
     rows = []
     for depth, (layer, kernel, grad) in enumerate(zip(weighted, kernels, grads, strict=True), 1):
         g = 0.0 if grad is None else float(tf.norm(tf.cast(grad, "float32")))

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from keras_resnet.checks import check_choice
 from keras_resnet.graph import MAX_BLOCKS
 
 BLOCKS = ("basic", "bottleneck")
@@ -26,11 +27,6 @@ EXPANSION = {"basic": 1, "bottleneck": 4}
 
 def _fail(arg: str, value: Any, allowed: str) -> ValueError:
     return ValueError(f"`{arg}` must be {allowed}. Received: {arg}={value!r}")
-
-
-def _check_choice(arg: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        raise _fail(arg, value, "one of " + ", ".join(repr(c) for c in choices))
 
 
 def _check_rate(arg: str, value: Any) -> None:
@@ -189,7 +185,7 @@ class ResNetConfig(ArchConfig):
     bn_momentum: float = 0.9
 
     def __post_init__(self) -> None:
-        _check_choice("block", self.block, BLOCKS)
+        check_choice("block", self.block, BLOCKS)
         object.__setattr__(
             self, "stage_depths", _check_int_tuple("stage_depths", self.stage_depths)
         )
@@ -207,18 +203,18 @@ class ResNetConfig(ArchConfig):
                 "`stage_depths` and `stage_widths` must have the same length. Received: "
                 f"stage_depths={self.stage_depths}, stage_widths={self.stage_widths}"
             )
-        _check_choice("stem", self.stem, STEMS)
+        check_choice("stem", self.stem, STEMS)
         _check_positive_int("stem_width", self.stem_width)
         if self.stem == "deep" and self.stem_width < 2:
             raise _fail("stem_width", self.stem_width, "at least 2 for stem='deep'")
         if not isinstance(self.preact, bool):
             raise _fail("preact", self.preact, "True or False")
         shortcut = SHORTCUT_ALIASES.get(self.shortcut, self.shortcut)
-        _check_choice("shortcut", shortcut, SHORTCUTS + tuple(SHORTCUT_ALIASES))
+        check_choice("shortcut", shortcut, SHORTCUTS + tuple(SHORTCUT_ALIASES))
         object.__setattr__(self, "shortcut", shortcut)
-        _check_choice("stride_in", self.stride_in, STRIDE_IN)
-        _check_choice("downsample_in", self.downsample_in, DOWNSAMPLE_IN)
-        _check_choice("stem_pool_padding", self.stem_pool_padding, STEM_POOL_PADDING)
+        check_choice("stride_in", self.stride_in, STRIDE_IN)
+        check_choice("downsample_in", self.downsample_in, DOWNSAMPLE_IN)
+        check_choice("stem_pool_padding", self.stem_pool_padding, STEM_POOL_PADDING)
         _check_positive_int("groups", self.groups)
         _check_positive_int("base_width", self.base_width)
         for stage, width in enumerate(self.stage_widths, start=1):

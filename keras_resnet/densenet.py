@@ -22,9 +22,9 @@ import keras
 from keras import layers
 
 from keras_resnet.blocks import batch_norm, conv2d
+from keras_resnet.checks import check_choice
 from keras_resnet.config import (
     ArchConfig,
-    _check_choice,
     _check_int_tuple,
     _check_positive_int,
     _check_rate,
@@ -80,7 +80,7 @@ class DenseNetConfig(ArchConfig):
     def __post_init__(self) -> None:
         _check_positive_int("growth_rate", self.growth_rate)
         object.__setattr__(self, "block_sizes", _check_int_tuple("block_sizes", self.block_sizes))
-        _check_choice("stem", self.stem, DENSENET_STEMS)
+        check_choice("stem", self.stem, DENSENET_STEMS)
         _check_positive_int("stem_width", self.stem_width)
         w = self.bottleneck_width
         if isinstance(w, bool) or not isinstance(w, int) or w < 0:

@@ -14,6 +14,7 @@ import keras
 from keras import layers
 
 from keras_resnet.blocks import basic_block, batch_norm, bottleneck_block, conv2d
+from keras_resnet.checks import check_choice
 from keras_resnet.config import ResNetConfig
 from keras_resnet.graph import ensure_recursion_limit
 from keras_resnet.layers import SpatialPyramidPooling
@@ -29,11 +30,7 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
         raise ValueError(
             f"`include_top` must be True or False. Received: include_top={include_top!r}"
         )
-    if pooling not in POOLINGS:
-        raise ValueError(
-            f"`pooling` must be one of {', '.join(map(repr, POOLINGS))}. "
-            f"Received: pooling={pooling!r}"
-        )
+    check_choice("pooling", pooling, POOLINGS)
     if include_top and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
         raise ValueError(f"`classes` must be an integer >= 1. Received: classes={classes!r}")
     if classifier_activation is not None and not (

@@ -298,3 +298,77 @@ def test_hypermodel_maps_hyperparameters_onto_the_builder():
     assert model.get_layer("stage1_transition_conv").filters == 8 + 3 * 8
     with pytest.raises(ValueError, match="baseline='resnet20'"):
         DenseNetHyperModel(TINY, 5, baseline="resnet20")
+
+
+# ---- torchvision / timm DenseNet checkpoints (.safetensors), against a numpy reference ----
+TV_TINY = {"growth_rate": 4, "block_config": (2, 2, 2, 2), "num_init_features": 8}
+
+
+def _tv_tiny_model(classes: int = 7) -> keras.Model:
+    return DenseNet(growth_rate=4, block_sizes=(2, 2, 2, 2), stem_width=8, classes=classes,
+                    input_shape=(32, 32, 3), classifier_activation=None)  # fmt: skip
+
+
+def _save(tmp_path, sd) -> str:
+    safetensors_numpy = pytest.importorskip("safetensors.numpy", reason="needs safetensors")
+    path = str(tmp_path / "model.safetensors")
+    safetensors_numpy.save_file(sd, path)
+    return path
+
+
+def _rel(a, b) -> float:
+    return float(np.abs(np.asarray(a) - np.asarray(b)).max() / np.abs(np.asarray(b)).max())
+
+
+@pytest.mark.parametrize("old_names", [False, True], ids=["norm1", "norm.1"])
+def test_torchvision_densenet_safetensors_match_reference(tmp_path, old_names):
+    from densenet_reference import torchvision_densenet_forward, torchvision_densenet_state_dict
+
+    from keras_resnet.weights import load_weights
+
+    sd = torchvision_densenet_state_dict(**TV_TINY, classes=7)
+    path = _save(tmp_path, torchvision_densenet_state_dict(**TV_TINY, classes=7,
+                                                           old_names=old_names))  # fmt: skip
+    model = _tv_tiny_model()
+    load_weights(model, path)
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    expected = torchvision_densenet_forward(sd, TV_TINY["block_config"], x)
+    assert _rel(model.predict(x, verbose=0), expected) <= 1e-5
+
+
+def test_densenet_checkpoint_with_unknown_keys_raises_and_leaves_the_model(tmp_path):
+    from densenet_reference import torchvision_densenet_state_dict
+
+    from keras_resnet.weights import load_weights
+
+    sd = torchvision_densenet_state_dict(**TV_TINY, classes=7)
+    sd["features.denseblock1.denselayer1.attn.weight"] = np.zeros((4, 4), "float32")
+    path = _save(tmp_path, sd)
+    model = _tv_tiny_model()
+    before = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(ValueError, match=r"extra tensor.*<torch:features\.denseblock1"):
+        load_weights(model, path)
+    for a, w in zip(before, model.weights, strict=True):
+        np.testing.assert_array_equal(a, w.numpy())
+
+
+@pytest.mark.slow
+def test_torchvision_densenet121_safetensors_match_reference_in_a_fresh_process(tmp_path):
+    from densenet_reference import torchvision_densenet_forward, torchvision_densenet_state_dict
+
+    config = {"growth_rate": 32, "block_config": (6, 12, 24, 16), "num_init_features": 64}
+    sd = torchvision_densenet_state_dict(**config, classes=5)
+    path = _save(tmp_path, sd)
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    x_path, y_path = str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from keras_resnet import create_model
+        model = create_model("densenet121", weights={path!r}, classes=5,
+                             input_shape=(32, 32, 3), classifier_activation=None)
+        np.save({y_path!r}, model.predict(np.load({x_path!r}), verbose=0))
+    """)  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=600)
+    expected = torchvision_densenet_forward(sd, config["block_config"], x)
+    assert _rel(np.load(tmp_path / "y.npy"), expected) <= 1e-5

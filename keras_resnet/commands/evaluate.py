@@ -6,16 +6,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``evaluate`` command.
-
-    Args:
-        subparsers: The ``add_subparsers()`` object of the top-level parser.
-
-    Example:
-        >>> import argparse
-        >>> sub = argparse.ArgumentParser().add_subparsers()
-        >>> register(sub)
-    """
+    """Add the ``evaluate`` command to ``subparsers`` (see :mod:`keras_resnet.cli`)."""
     p = subparsers.add_parser("evaluate", help="report the accuracy of a .keras model or run")
     p.add_argument("model", help="a .keras file or a run folder (uses its model.keras)")
     p.add_argument("--dataset", default=None, help="data set (default: the run's data set)")

@@ -59,6 +59,18 @@ def _per_example_loss(loss: Any) -> Any:
     return loss.call if isinstance(loss, keras.losses.Loss) else loss
 
 
+def _check_fit_args(model: Any, epochs: Any, callbacks: Any) -> list[keras.callbacks.Callback]:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}")
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        raise ValueError(
+            "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
+        )
+    callbacks = list(callbacks)
+    _check_callbacks(callbacks)
+    return callbacks
+
+
 def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
     for cb in callbacks:
         if type(cb).__name__ in UNSUPPORTED_CALLBACKS:
@@ -68,64 +80,13 @@ def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
             )
 
 
-def fit_distributed(
-    model: keras.Model,
-    train_data: Any,
-    *,
-    epochs: int,
-    strategy: Any = None,
-    validation_data: Any = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-    jit_compile: bool = False,
-    verbose: int = 1,
-) -> list[dict[str, float]]:
-    """Train a compiled model with a custom loop that works under any ``tf.distribute`` strategy.
-
-    Supported callbacks: every callback that only uses the epoch/batch hooks and the
-    logs (``CSVLogger``, ``ModelCheckpoint``, ``TensorBoard`` epoch logs,
-    ``EarlyStopping``, :class:`LearningRateLogger`, :class:`StopOnNaN`); batch logs
-    carry ``loss`` only. ``BackupAndRestore`` needs ``fit`` and is refused.
-
-    Args:
-        model: A model compiled (optimizer and loss) in ``strategy.scope()``; the
-            metrics are computed here as top-1 ``accuracy`` for sparse or one-hot labels.
-        train_data: A ``tf.data.Dataset`` of ``(images, labels)`` batched with the
-            global batch size.
-        epochs: Number of epochs (> 0).
-        strategy: The strategy the model was built in; ``None`` for the current one.
-        validation_data: Optional dataset for ``val_loss`` / ``val_accuracy``.
-        callbacks: Keras callbacks (see above).
-        jit_compile: Compile the step with XLA.
-        verbose: Print one line per epoch (chief only) when > 0.
-
-    Returns:
-        One dict per epoch: ``epoch``, ``loss``, ``accuracy``, ``val_*`` and what the
-        callbacks add to the logs (e.g. ``learning_rate``).
-
-    Example:
-        >>> import numpy as np, tensorflow as tf
-        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-        >>> model.compile(optimizer="sgd",
-        ...               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        >>> data = tf.data.Dataset.from_tensor_slices(
-        ...     (np.ones((8, 3), "float32"), np.zeros(8, "int32"))).batch(4)
-        >>> history = fit_distributed(model, data, epochs=2, verbose=0)
-        >>> [sorted(h) for h in history][0]
-        ['accuracy', 'epoch', 'loss']
-    """
+def _make_steps(model: keras.Model, strategy: Any, one_hot: bool, jit_compile: bool) -> tuple:
+    """The distributed train and eval steps (each returning the summed loss, hits and
+    example count) and the step that averages the replicas' float non-trainable
+    variables (``None`` when there is nothing to average)."""
     import tensorflow as tf
 
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}")
-    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
-        raise ValueError(
-            "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
-        )
-    callbacks = list(callbacks)
-    _check_callbacks(callbacks)
-    strategy = strategy or tf.distribute.get_strategy()
     optimizer, per_example_loss = model.optimizer, _per_example_loss(model.loss)
-    one_hot = len(train_data.element_spec[1].shape) == 2
     with strategy.scope():
         # Build the optimizer variables here: inside strategy.run they would be
         # created in a replica context, which tf.distribute forbids.
@@ -180,13 +141,78 @@ def fit_distributed(
         for v, mean in zip(floats, means, strict=True):
             v.assign(mean)
 
-    sync_step = tf.function(lambda: strategy.run(replica_sync))
+    if not floats or strategy.num_replicas_in_sync <= 1:
+        return train_step, eval_step, None
+    return train_step, eval_step, tf.function(lambda: strategy.run(replica_sync))
+
+
+def _train_epoch(train_step: Any, dist_train: Any, cb_list: Any) -> dict[str, float]:
+    """One pass over ``dist_train`` with the batch callbacks; the epoch's mean logs."""
+    totals = [0.0, 0.0, 0.0]
+    for step, batch in enumerate(dist_train):
+        cb_list.on_train_batch_begin(step)
+        values = [float(v) for v in train_step(batch)]
+        totals = [t + v for t, v in zip(totals, values, strict=True)]
+        cb_list.on_train_batch_end(step, {"loss": values[0] / max(values[2], 1.0)})
+    seen = max(totals[2], 1.0)
+    return {"loss": totals[0] / seen, "accuracy": totals[1] / seen}
+
+
+def fit_distributed(
+    model: keras.Model,
+    train_data: Any,
+    *,
+    epochs: int,
+    strategy: Any = None,
+    validation_data: Any = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    jit_compile: bool = False,
+    verbose: int = 1,
+) -> list[dict[str, float]]:
+    """Train a compiled model with a custom loop that works under any ``tf.distribute`` strategy.
+
+    Supported callbacks: every callback that only uses the epoch/batch hooks and the
+    logs (``CSVLogger``, ``ModelCheckpoint``, ``TensorBoard`` epoch logs,
+    ``EarlyStopping``, :class:`LearningRateLogger`, :class:`StopOnNaN`); batch logs
+    carry ``loss`` only. ``BackupAndRestore`` needs ``fit`` and is refused.
+
+    Args:
+        model: A model compiled (optimizer and loss) in ``strategy.scope()``; the
+            metrics are computed here as top-1 ``accuracy`` for sparse or one-hot labels.
+        train_data: A ``tf.data.Dataset`` of ``(images, labels)`` batched with the
+            global batch size.
+        epochs: Number of epochs (> 0).
+        strategy: The strategy the model was built in; ``None`` for the current one.
+        validation_data: Optional dataset for ``val_loss`` / ``val_accuracy``.
+        callbacks: Keras callbacks (see above).
+        jit_compile: Compile the step with XLA.
+        verbose: Print one line per epoch (chief only) when > 0.
+
+    Returns:
+        One dict per epoch: ``epoch``, ``loss``, ``accuracy``, ``val_*`` and what the
+        callbacks add to the logs (e.g. ``learning_rate``).
+
+    Example:
+        >>> import numpy as np, tensorflow as tf
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> model.compile(optimizer="sgd",
+        ...               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> data = tf.data.Dataset.from_tensor_slices(
+        ...     (np.ones((8, 3), "float32"), np.zeros(8, "int32"))).batch(4)
+        >>> history = fit_distributed(model, data, epochs=2, verbose=0)
+        >>> [sorted(h) for h in history][0]
+        ['accuracy', 'epoch', 'loss']
+    """
+    import tensorflow as tf
+
+    callbacks = _check_fit_args(model, epochs, callbacks)
+    strategy = strategy or tf.distribute.get_strategy()
+    one_hot = len(train_data.element_spec[1].shape) == 2
+    train_step, eval_step, sync_step = _make_steps(model, strategy, one_hot, jit_compile)
     dist_train = strategy.experimental_distribute_dataset(train_data)
-    dist_val = (
-        strategy.experimental_distribute_dataset(validation_data)
-        if validation_data is not None
-        else None
-    )
+    dist_val = validation_data
+    if dist_val is not None:
+        dist_val = strategy.experimental_distribute_dataset(dist_val)
     # Last, so that it records what the other callbacks added (e.g. learning_rate).
     recorder = keras.callbacks.History()
     cb_list = keras.callbacks.CallbackList(callbacks + [recorder], model=model, epochs=epochs)
@@ -194,16 +220,9 @@ def fit_distributed(
     cb_list.on_train_begin()
     for epoch in range(epochs):
         cb_list.on_epoch_begin(epoch)
-        totals = [0.0, 0.0, 0.0]
-        for step, batch in enumerate(dist_train):
-            cb_list.on_train_batch_begin(step)
-            values = [float(v) for v in train_step(batch)]
-            totals = [t + v for t, v in zip(totals, values, strict=True)]
-            cb_list.on_train_batch_end(step, {"loss": values[0] / max(values[2], 1.0)})
-        if floats and strategy.num_replicas_in_sync > 1:
+        logs = _train_epoch(train_step, dist_train, cb_list)
+        if sync_step is not None:
             sync_step()
-        seen = max(totals[2], 1.0)
-        logs = {"loss": totals[0] / seen, "accuracy": totals[1] / seen}
         if dist_val is not None:
             logs.update({f"val_{k}": v for k, v in _evaluate(eval_step, dist_val).items()})
         cb_list.on_epoch_end(epoch, logs)

@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet.checks import check_int
 from keras_resnet.lr_schedules import EpochStepDecay, WarmUp
 from keras_resnet.training.config import TrainConfig
 
@@ -36,10 +37,7 @@ def make_schedule(
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"`config` must be a TrainConfig. Received: {type(config).__name__}")
-    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int):
-        raise TypeError(f"`steps_per_epoch` must be an int. Received: {steps_per_epoch!r}")
-    if steps_per_epoch < 1:
-        raise ValueError(f"`steps_per_epoch` must be >= 1. Received: {steps_per_epoch!r}")
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, min_value=1)
     if config.head_epochs:
         from keras_resnet.training.fine_tune import fine_tune_schedule
 

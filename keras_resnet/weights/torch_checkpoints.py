@@ -91,6 +91,10 @@ def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
         >>> [w.shape for w in from_state_dict(state, "sd").tensors["predictions"]]
         [(512, 10), (10,)]
     """
+    from keras_resnet.weights import torch_densenet  # imports this module's tensor conversion
+
+    if torch_densenet.is_densenet_state_dict(state):
+        return torch_densenet.from_densenet_state_dict(state, source)
     modules: dict[str, dict[str, np.ndarray]] = {}
     for key, value in state.items():
         key = key.removeprefix("module.")
