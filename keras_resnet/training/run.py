@@ -24,6 +24,7 @@ from typing import Any
 import keras
 
 from keras_resnet.data import validate_for_model
+from keras_resnet.export import load_keras_model
 from keras_resnet.training.backup import best_checkpoint_epoch
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
@@ -148,6 +149,7 @@ def train(
             keras.utils.set_random_seed(config.seed)
         job.datasets = _data(dataset, config, data_kwargs)
         net = _model(job, model, model_kwargs, verbose)
+        _claim(job)
         stats = _fit(job, net, callbacks, verbose)
         return _finalize(job, net, stats, export)
     finally:
@@ -218,7 +220,11 @@ def _prepare(
     overwrite: bool,
     callbacks: Sequence[keras.callbacks.Callback],
 ) -> _Run:
-    """Step 1: check the output folder, lock it, decide new / resume / trained / finished."""
+    """Step 1: check the output folder, lock it, decide new / resume / trained / finished.
+
+    Nothing is deleted or written yet (:func:`_claim` does it once data and model passed
+    their checks), so a refused run leaves the old one intact.
+    """
     job = _Run(config=config, run=run, multi_worker=uses_multi_worker(config.strategy))
     chief = True
     if job.multi_worker and config.head_epochs:
@@ -238,7 +244,7 @@ def _prepare(
     job.folder = RunDir(output_dir, run, overwrite=overwrite)
     try:
         if chief:
-            job.state = job.folder.lock().prepare()
+            job.state = job.folder.lock().prepare(check_only=True)
             job.writer = job.folder
         else:
             # Every worker takes the same decisions about the chief's folder (so that all
@@ -259,11 +265,17 @@ def _prepare(
     return job
 
 
+def _claim(job: _Run) -> None:
+    """Step 3b: data and model are good; now the chief may clear an old run (``overwrite``)."""
+    if job.writer is job.folder and job.folder is not None:
+        job.state = job.folder.prepare()
+
+
 def _already_finished(folder: RunDir) -> TrainResult:
     summary = folder.summary()
     say(f"Run in {folder.path} already finished; not training again (use --overwrite).")
     say(format_summary(summary))
-    trained = keras.saving.load_model(folder.file("model.keras"))
+    trained = load_keras_model(folder.file("model.keras"), compile=True)
     return TrainResult(trained, folder.history(), summary, folder.path)
 
 
@@ -299,7 +311,7 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
         )
     with job.strategy.scope(), precision_scope(policy):
         if job.state == "trained":
-            return keras.saving.load_model(job.writer.file("model.keras"))
+            return load_keras_model(job.writer.file("model.keras"), compile=True)
         net = _build_model(model, info, model_kwargs)
         validate_for_model(info, net)  # a wrong head fails here, before the folder is written
         one_hot = len(job.datasets.train.element_spec[1].shape) == 2
