@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from types import SimpleNamespace
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ import keras_tuner as kt
 from keras_resnet.checks import check_float, check_int
 from keras_resnet.config import ResNetConfig
 from keras_resnet.training import TrainConfig, compile_model, get_recipe, make_callbacks
+from keras_resnet.training.ema import selection_data
 from keras_resnet.tuning import space as sp
 from keras_resnet.tuning.trial import SKIPPED, TimeBudget, trial_data
 from keras_resnet.zoo import create_model, model_spec
@@ -414,7 +416,10 @@ class ResNetHyperModel(kt.HyperModel):
         if validation_data is None and monitor.startswith("val_"):
             monitor = monitor[4:]
         budget = TimeBudget(self.max_trial_seconds)
-        callbacks = [*(callbacks or []), *make_callbacks(config, None, monitor=monitor), budget]
+        # With use_ema, keep the averaged weights only where they validate better (as train()).
+        check = selection_data(SimpleNamespace(train=x, validation=validation_data))
+        standard = make_callbacks(config, None, monitor=monitor, ema_check=check)
+        callbacks = [*(callbacks or []), *standard, budget]
         start = time.perf_counter()
         history = model.fit(
             x,
