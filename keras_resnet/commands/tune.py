@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_path("output", args.output)  # `--output ''` is refused, not the default folder
     search_space = parse_search_space(args.search_space)
-    from keras_resnet.data import get_datasets
+    from keras_resnet.data import DataConfig, get_datasets
     from keras_resnet.tuning import ResNetHyperModel, make_tuner
     from keras_resnet.zoo import model_spec
 
@@ -230,7 +230,8 @@ def run(args: argparse.Namespace) -> int:
     out = f"runs/tune-{args.dataset}" if args.output is None else args.output
     definition = _definition(args)
     data_kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
-    data = functools.partial(get_datasets, args.dataset, seed=args.seed, **data_kwargs)
+    # One DataConfig from the flags (dataset, seed, data_dir), as `train` records it.
+    data = functools.partial(get_datasets, DataConfig.from_args(args))
     info = data(batch_size=32, augment="none").info
     # The data callable applies the augmentation preset: search it (none vs the
     # data set's default) unless the user's space says otherwise.
