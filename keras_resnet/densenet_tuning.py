@@ -4,13 +4,12 @@ The sibling of :class:`keras_resnet.ResNetHyperModel` for the ``"densenet"`` fam
 ``build(hp)`` declares its space with KerasTuner's own ``hp.*`` calls and maps it
 onto :func:`keras_resnet.create_model` (fields of
 :class:`~keras_resnet.densenet.DenseNetConfig` of the same names); ``fit`` compiles with
-the toolkit's training factories (``make_optimizer``, ``make_loss``, ``make_metrics``,
-``make_callbacks``), as ``train()`` and ``ResNetHyperModel`` do.
+:func:`~keras_resnet.training.compile_model` and takes its data and callbacks from
+:mod:`keras_resnet.tuning.trial`, as ``ResNetHyperModel`` does.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -19,14 +18,8 @@ import keras_tuner as kt
 
 from keras_resnet.densenet import DenseNetConfig
 from keras_resnet.registry import create_model, get_record
-from keras_resnet.training import (
-    TrainConfig,
-    get_recipe,
-    make_callbacks,
-    make_loss,
-    make_metrics,
-    make_optimizer,
-)
+from keras_resnet.training import TrainConfig, compile_model, get_recipe
+from keras_resnet.tuning.trial import trial_callbacks, trial_data
 
 
 class DenseNetHyperModel(kt.HyperModel):
@@ -133,13 +126,6 @@ class DenseNetHyperModel(kt.HyperModel):
         rate = hp.Float("learning_rate", 1e-3, 0.4, sampling="log", default=default)
         return self.recipe.replace(learning_rate=rate, epochs=epochs or self.recipe.epochs)
 
-    def _compile(self, model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
-        model.compile(
-            optimizer=make_optimizer(config, steps_per_epoch),
-            loss=make_loss(config),
-            metrics=make_metrics(),
-        )
-
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         """Build the DenseNet these hyperparameters select, compiled at the trial's rate.
 
@@ -161,7 +147,7 @@ class DenseNetHyperModel(kt.HyperModel):
         except (ValueError, TypeError) as err:
             message = f"Invalid combination of hyperparameters: {err}"
             raise kt.errors.FailedTrialError(message) from err
-        self._compile(model, self.train_config(hp).replace(schedule="constant"), 1)
+        compile_model(model, self.train_config(hp).replace(schedule="constant"), steps_per_epoch=1)
         return model
 
     def fit(
@@ -171,14 +157,16 @@ class DenseNetHyperModel(kt.HyperModel):
         x: Any,
         y: Any = None,
         *,
+        validation_data: Any = None,
         epochs: int = 1,
         callbacks: list[keras.callbacks.Callback] | None = None,
         **kwargs: Any,
     ) -> keras.callbacks.History:
         """Train with the trial's recipe (schedule over ``epochs``); returns the ``History``.
 
-        ``x`` is an array (with labels ``y``; the recipe's ``batch_size``) or a
-        batched ``tf.data.Dataset`` of ``(images, integer labels)``.
+        Data as :func:`~keras_resnet.tuning.trial.trial_data` takes it: arrays (with
+        labels ``y``; the recipe's ``batch_size``), a batched ``tf.data.Dataset`` of
+        ``(images, integer labels)`` or a data callable.
 
         Example:
             >>> import numpy as np, keras_tuner
@@ -190,12 +178,16 @@ class DenseNetHyperModel(kt.HyperModel):
             ['accuracy', 'learning_rate', 'loss']
         """
         config = self.train_config(hp, epochs=max(1, epochs))
-        if y is None:
-            steps = max(1, int(x.cardinality()))
-        else:
-            kwargs.setdefault("batch_size", config.batch_size)
-            steps = max(1, math.ceil(len(x) / kwargs["batch_size"]))
-        self._compile(model, config, steps)
-        monitor = config.monitor if kwargs.get("validation_data") is not None else "loss"
-        callbacks = list(callbacks or []) + make_callbacks(config, None, monitor=monitor)
-        return model.fit(x, y, epochs=epochs, callbacks=callbacks, **kwargs)
+        for arg in ("batch_size", "shuffle"):  # the trial's pipeline decides
+            kwargs.pop(arg, None)
+        x, validation_data, steps, _ = trial_data(x, y, validation_data, config, self.classes)
+        compile_model(model, config, steps_per_epoch=kwargs.get("steps_per_epoch") or steps)
+        callbacks = [*(callbacks or []), *trial_callbacks(config, x, validation_data)]
+        return model.fit(
+            x,
+            validation_data=validation_data,
+            epochs=epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the trial's pipeline shuffles itself
+            **kwargs,
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -250,6 +251,16 @@ def test_hostile_cli_cases_end_in_clean_errors(run_dir, tmp_path):
         argv = [*train, "--config", _config(tmp_path, name, content), "--output", out]
         expected.append((argv, 2, message))
     expected.append(([*train, "--output", ""], 2, "output=''"))
+    expected.append((["tune", "--output", ""], 2, "output=''"))
+    # --overwrite of a finished run with bad data or a wrong head: the old run is kept
+    finished = tmp_path / "finished"
+    shutil.copytree(run_dir, finished)
+    for name, text in [("config.json", '{"run": {}}'), ("summary.json", "{}"), ("history.csv", "")]:
+        (finished / name).write_text(text)
+    head = _config(tmp_path, "head5.json", {"model_kwargs": {"classes": 5}})
+    for bad in (["--dataset", f"dir:{one_class}"], ["--config", head]):
+        argv = [*train, *bad, "--output", str(finished), "--overwrite"]
+        expected.append((argv, 2, "at least 2" if "--dataset" in bad else "head outputs 5"))
     expected.append(([*train, "--dataset", f"dir:{empty_class}", "--output", out], 2, "['c']"))
     expected.append(([*train, "--dataset", f"dir:{one_class}", "--output", out], 2, "at least 2"))
 
@@ -270,4 +281,6 @@ def test_hostile_cli_cases_end_in_clean_errors(run_dir, tmp_path):
         assert os.path.basename(path) in got["stderr"]
     # nothing was written for any refused run: not even config.json
     assert not os.path.exists(os.path.join(out, "config.json"))
-    assert len(expected) + len(archives) == 25
+    assert len(expected) + len(archives) == 28
+    for name in ("model.keras", "summary.json", "config.json", "history.csv"):
+        assert (finished / name).exists(), name

@@ -670,3 +670,23 @@ def test_multi_worker_batchnorm_statistics_agree(tmp_path):
         assert returncode == 0, stderr[-3000:]
     # Without the per-epoch average the moving statistics differ by ~0.09 (measured).
     np.testing.assert_array_equal(np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy"))
+
+
+def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path):
+    """Issue 11: train(weights=run folder) normalizes with the checkpoint's mean/std
+    (data_info.json of the source run) and records the DataConfig in config.json."""
+    from keras_resnet.export import save_keras_model
+    from keras_resnet.zoo import create_model
+
+    source = tmp_path / "source"
+    source.mkdir()
+    save_keras_model(create_model("_tiny", input_shape=(8, 8, 1)), source / "model.keras")
+    info = {"name": "src", "num_classes": 10, "image_shape": [8, 8, 1], "num_examples": {}}
+    (source / "data_info.json").write_text(json.dumps(dict(info, mean=[0.3], std=[0.2])))
+    recipe = T.get_recipe("fast", epochs=1, batch_size=64, validation_fraction=0.0)
+    out = tmp_path / "run"
+    T.train("_tiny", "digits", recipe, output_dir=out, weights=str(source), export=False, verbose=0)
+    data_info = json.loads((out / "data_info.json").read_text())
+    assert (data_info["mean"], data_info["std"]) == ([0.3], [0.2])
+    run = json.loads((out / "config.json").read_text())["run"]
+    assert run["data"]["batch_size"] == 64 and run["data"]["mean"] is None

@@ -437,3 +437,20 @@ def test_space_function_adds_and_fixes_hyperparameters():
     assert model.get_layer("stage1_block1_conv2").groups == 4
     with pytest.raises(ValueError, match="Unknown hyperparameter name"):
         ResNetHyperModel(SHAPE, 10, search_space=lambda hp: hp.Int("blocks", 1, 3))
+
+
+def test_trial_with_ema_keeps_the_weights_that_validate_better(capsys):
+    """A use_ema trial checks raw against averaged weights on its validation data."""
+    import numpy as np
+
+    from keras_resnet.training import get_recipe
+
+    recipe = get_recipe("fast", epochs=1, batch_size=8, use_ema=True)
+    hm = ResNetHyperModel((8, 8, 1), 3, baseline="_tiny", recipe=recipe)
+    hp = kt.HyperParameters()
+    x = np.random.default_rng(0).random((16, 8, 8, 1)).astype("float32")
+    y = np.arange(16) % 3
+    hm.fit(hp, hm.build(hp), x, y, validation_data=(x[:8], y[:8]), epochs=1, verbose=0)
+    out = capsys.readouterr().out
+    assert "no data to check the average" not in out
+    assert re.search(r"EMA: kept the (raw|averaged) weights \(validation", out), out

@@ -25,6 +25,8 @@ import os
 import shutil
 from typing import Any
 
+from keras_resnet.checks import check_path
+
 DEFAULT_BASELINE = "resnet20"
 DEFAULT_RECIPE = "fast"
 # Files and folders this command writes into --output (--overwrite removes only these).
@@ -214,8 +216,10 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise ValueError(f"`--{flag.replace('_', '-')}` must be positive. Received: {value}")
+    if args.output is not None:
+        check_path("output", args.output)  # `--output ''` is refused, not the default folder
     search_space = parse_search_space(args.search_space)
-    from keras_resnet.data import get_datasets
+    from keras_resnet.data import DataConfig, get_datasets
     from keras_resnet.tuning import ResNetHyperModel, make_tuner
     from keras_resnet.zoo import model_spec
 
@@ -223,10 +227,11 @@ def run(args: argparse.Namespace) -> int:
     # KerasTuner's chief/worker mode is set by these variables (its documented interface).
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "chief")
     worker = "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in tuner_id
-    out = args.output or f"runs/tune-{args.dataset}"
+    out = f"runs/tune-{args.dataset}" if args.output is None else args.output
     definition = _definition(args)
     data_kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
-    data = functools.partial(get_datasets, args.dataset, seed=args.seed, **data_kwargs)
+    # One DataConfig from the flags (dataset, seed, data_dir), as `train` records it.
+    data = functools.partial(get_datasets, DataConfig.from_args(args))
     info = data(batch_size=32, augment="none").info
     # The data callable applies the augmentation preset: search it (none vs the
     # data set's default) unless the user's space says otherwise.

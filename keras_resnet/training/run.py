@@ -23,7 +23,8 @@ from typing import Any
 
 import keras
 
-from keras_resnet.data import validate_for_model
+from keras_resnet.data import DataConfig, get_datasets, validate_for_model
+from keras_resnet.export import load_keras_model
 from keras_resnet.training.backup import best_checkpoint_epoch
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
@@ -33,7 +34,7 @@ from keras_resnet.training.factories import compile_model
 from keras_resnet.training.fitting import evaluate_model, fit_model
 from keras_resnet.training.messages import say
 from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
-from keras_resnet.training.rundir import RunDir
+from keras_resnet.training.rundir import RunDir, read_json
 from keras_resnet.training.summary import format_summary, param_counts, versions
 
 
@@ -137,7 +138,10 @@ def train(
     model_kwargs, data_kwargs = dict(model_kwargs or {}), dict(data_kwargs or {})
     if weights is not None:
         model_kwargs["weights"] = _check_weights(model, weights)
+    data = config.data_config(dataset, **data_kwargs) if isinstance(dataset, str) else None
     run = _describe_run(model, dataset, config, model_kwargs, data_kwargs)
+    if data is not None and data.tfds_read_config is None:
+        run["data"] = data.to_dict()  # every data option, as the CLI's DataConfig.from_args
     job = _prepare(run, config, output_dir, overwrite, callbacks)
     try:
         if job.state == "finished":
@@ -146,8 +150,10 @@ def train(
         check_batch_size(config.batch_size, job.strategy)
         if config.seed is not None:
             keras.utils.set_random_seed(config.seed)
-        job.datasets = _data(dataset, config, data_kwargs)
+        job.datasets = dataset if data is None else get_datasets(data)
         net = _model(job, model, model_kwargs, verbose)
+        _adopt_preprocessing(job, net, data)
+        _claim(job)
         stats = _fit(job, net, callbacks, verbose)
         return _finalize(job, net, stats, export)
     finally:
@@ -218,7 +224,11 @@ def _prepare(
     overwrite: bool,
     callbacks: Sequence[keras.callbacks.Callback],
 ) -> _Run:
-    """Step 1: check the output folder, lock it, decide new / resume / trained / finished."""
+    """Step 1: check the output folder, lock it, decide new / resume / trained / finished.
+
+    Nothing is deleted or written yet (:func:`_claim` does it once data and model passed
+    their checks), so a refused run leaves the old one intact.
+    """
     job = _Run(config=config, run=run, multi_worker=uses_multi_worker(config.strategy))
     chief = True
     if job.multi_worker and config.head_epochs:
@@ -238,7 +248,7 @@ def _prepare(
     job.folder = RunDir(output_dir, run, overwrite=overwrite)
     try:
         if chief:
-            job.state = job.folder.lock().prepare()
+            job.state = job.folder.lock().prepare(check_only=True)
             job.writer = job.folder
         else:
             # Every worker takes the same decisions about the chief's folder (so that all
@@ -259,29 +269,39 @@ def _prepare(
     return job
 
 
+def _claim(job: _Run) -> None:
+    """Step 3b: data and model are good; now the chief may clear an old run (``overwrite``)."""
+    if job.writer is job.folder and job.folder is not None:
+        job.state = job.folder.prepare()
+
+
 def _already_finished(folder: RunDir) -> TrainResult:
     summary = folder.summary()
     say(f"Run in {folder.path} already finished; not training again (use --overwrite).")
     say(format_summary(summary))
-    trained = keras.saving.load_model(folder.file("model.keras"))
+    trained = load_keras_model(folder.file("model.keras"), compile=True)
     return TrainResult(trained, folder.history(), summary, folder.path)
 
 
-def _data(dataset: str | Any, config: TrainConfig, data_kwargs: dict[str, Any]) -> Any:
-    """Step 2: the data pipelines (a ``Datasets`` tuple passes through)."""
-    if not isinstance(dataset, str):
-        return dataset
-    from keras_resnet.data import get_datasets
-
-    return get_datasets(
-        dataset,
-        batch_size=config.batch_size,
-        augment=config.augment,
-        validation_fraction=config.validation_fraction,
-        seed=config.seed,
-        one_hot=config.label_smoothing > 0,
-        **data_kwargs,
-    )
+def _adopt_preprocessing(job: _Run, net: keras.Model, data: DataConfig | None) -> None:
+    """Step 3a: pretrained weights bring their normalization (mean/std) into the data,
+    ``data_info.json`` and the export, unless the user set ``mean``/``std``."""
+    prep = getattr(net, "pretrained_preprocessing", None)
+    mean, std = (prep.mean, prep.std) if prep is not None else (None, None)
+    if job.state == "trained" and "weights" in job.run["model_kwargs"]:
+        info = read_json(job.writer.file("data_info.json"))  # what the run trained on
+        mean, std = info.get("mean"), info.get("std")
+    if data is None or data.mean is not None or mean is None or std is None:
+        return
+    channels = job.datasets.info.image_shape[-1]
+    if len(mean) != channels or len(std) != channels:
+        raise ValueError(
+            f"The weights' preprocessing has {len(mean)} channel(s) but the images have "
+            f"{channels}; pass `mean` and `std` for the data. Received: mean={list(mean)}, "
+            f"std={list(std)}"
+        )
+    # The checkpoint's statistics are known once it is loaded: the pipelines are rebuilt.
+    job.datasets = get_datasets(data.replace(mean=tuple(mean), std=tuple(std)))
 
 
 def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | str) -> keras.Model:
@@ -299,7 +319,7 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
         )
     with job.strategy.scope(), precision_scope(policy):
         if job.state == "trained":
-            return keras.saving.load_model(job.writer.file("model.keras"))
+            return load_keras_model(job.writer.file("model.keras"), compile=True)
         net = _build_model(model, info, model_kwargs)
         validate_for_model(info, net)  # a wrong head fails here, before the folder is written
         one_hot = len(job.datasets.train.element_spec[1].shape) == 2

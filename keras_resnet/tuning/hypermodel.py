@@ -12,9 +12,9 @@ import keras_tuner as kt
 
 from keras_resnet.checks import check_float, check_int
 from keras_resnet.config import ResNetConfig
-from keras_resnet.training import TrainConfig, compile_model, get_recipe, make_callbacks
+from keras_resnet.training import TrainConfig, compile_model, get_recipe
 from keras_resnet.tuning import space as sp
-from keras_resnet.tuning.trial import SKIPPED, TimeBudget, trial_data
+from keras_resnet.tuning.trial import SKIPPED, TimeBudget, trial_callbacks, trial_data
 from keras_resnet.zoo import create_model, model_spec
 
 # Hyperparameters whose combinations decide whether the widths are buildable.
@@ -410,11 +410,9 @@ class ResNetHyperModel(kt.HyperModel):
             self._compile(model, config, steps, one_hot and not self.binary)
             if initial_epoch:
                 model.optimizer.iterations.assign(initial_epoch * steps)
-        monitor = config.monitor
-        if validation_data is None and monitor.startswith("val_"):
-            monitor = monitor[4:]
         budget = TimeBudget(self.max_trial_seconds)
-        callbacks = [*(callbacks or []), *make_callbacks(config, None, monitor=monitor), budget]
+        standard = trial_callbacks(config, x, validation_data)
+        callbacks = [*(callbacks or []), *standard, budget]
         start = time.perf_counter()
         history = model.fit(
             x,

@@ -8,7 +8,7 @@ from typing import Any
 
 import keras
 
-from keras_resnet.training import TrainConfig
+from keras_resnet.training import TrainConfig, make_callbacks
 
 # Start of the FailedTrialError message of a trial skipped for its MACs; the results
 # table reports such trials as SKIPPED.
@@ -111,6 +111,31 @@ def trial_data(
     one_hot = x.element_spec[1].shape.rank == 2
     validation_data = _one_hot(validation_data, classes if one_hot else 0)
     return x, validation_data, max(1, steps or int(x.cardinality())), one_hot
+
+
+def trial_callbacks(config: TrainConfig, train: Any, validation: Any) -> list[Any]:
+    """The standard callbacks of a trial (as ``train()`` adds them, without a run folder).
+
+    The monitored metric drops its ``val_`` prefix without validation data; with
+    ``config.use_ema`` the averaged weights are kept only where they score better on
+    ``validation`` (else on the first training batches).
+
+    Example:
+        >>> import tensorflow as tf
+        >>> data = tf.data.Dataset.from_tensor_slices(([[0.0]], [0])).batch(1)
+        >>> cbs = trial_callbacks(TrainConfig(use_ema=True), data, None)
+        >>> type(cbs[-1]).__name__, cbs[-1].selection_split
+        ('ModelEMA', 'train')
+    """
+    from types import SimpleNamespace
+
+    from keras_resnet.training.ema import selection_data
+
+    monitor = config.monitor
+    if validation is None and monitor.startswith("val_"):
+        monitor = monitor[4:]
+    check = selection_data(SimpleNamespace(train=train, validation=validation))
+    return make_callbacks(config, None, monitor=monitor, ema_check=check)
 
 
 def _one_hot(data: Any, classes: int) -> Any:
