@@ -38,7 +38,12 @@ def test_recipes_match_the_papers():
     assert [round(f * 90) for f in im.decay_at] == [30, 60, 80]
     cos = T.get_recipe("cosine", use_ema=True)
     assert cos.schedule == "cosine" and cos.label_smoothing == 0.1 and cos.use_ema
-    assert set(T.list_recipes()) == {"he2015_cifar", "imagenet_step", "cosine", "fast", "digits"}
+    # the Keras transfer-learning guide: the new head first, then the backbone at a lower rate
+    ft = T.get_recipe("fine_tune")
+    assert (ft.head_epochs, ft.unfreeze, ft.backbone_lr_scale) == (5, "all", 0.1)
+    assert ft.schedule == "cosine" and ft.warmup_epochs == 1 and ft.head_epochs < ft.epochs
+    recipes = {"he2015_cifar", "imagenet_step", "cosine", "fast", "digits", "fine_tune"}
+    assert set(T.list_recipes()) == recipes
 
 
 def test_digits_recipe_is_the_digits_default():

@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="a .keras file or a run folder (uses its model.keras)")
     p.add_argument("--dataset", default=None, help="data set (default: the run's data set)")
     p.add_argument("--split", default="test", choices=("test", "validation", "train"))
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the run's own, else 256")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
     p.set_defaults(func=run)

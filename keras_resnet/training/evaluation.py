@@ -21,7 +21,7 @@ def evaluate(
     model: str | os.PathLike | keras.Model,
     dataset: str | Any | None = None,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     split: str = "test",
     data_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -31,7 +31,8 @@ def evaluate(
         model: A ``keras.Model``, a ``.keras`` file, or a run folder (its
             ``model.keras``; the run's data set is the default ``dataset``).
         dataset: A data-set name for ``get_datasets`` or a ``Datasets`` tuple.
-        batch_size: Evaluation batch size (> 0).
+        batch_size: Evaluation batch size (> 0); default: the run's own batch size for
+            a run folder, else 256.
         split: ``"test"``, ``"validation"`` or ``"train"``.
         data_kwargs: Extra arguments for ``get_datasets``.
 
@@ -44,9 +45,12 @@ def evaluate(
     """
     if split not in ("test", "validation", "train"):
         raise ValueError(f"`split` must be test, validation or train. Received: split={split!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
     data_kwargs = dict(data_kwargs or {})
+    run_data = None  # a run folder's recorded DataConfig: evaluate on the same pipeline
     label = getattr(model, "name", None)
     if not isinstance(model, keras.Model):
         path = os.fspath(model)
@@ -56,6 +60,7 @@ def evaluate(
             if dataset is None and os.path.isfile(config_path):
                 run = read_json(config_path).get("run", {})
                 dataset = run["dataset"]
+                run_data = None if data_kwargs else run.get("data")
                 data_kwargs = dict(run.get("data_kwargs", {}), **data_kwargs)
             path = os.path.join(path, "model.keras")
         if not os.path.isfile(path):
@@ -69,7 +74,15 @@ def evaluate(
     if isinstance(dataset, str):
         from keras_resnet.data import get_datasets
 
-        datasets = get_datasets(dataset, batch_size=batch_size, augment="none", **data_kwargs)
+        if run_data is not None:
+            from keras_resnet.data import DataConfig
+
+            data = DataConfig.from_dict(run_data).replace(augment="none")
+            datasets = get_datasets(data.replace(batch_size=batch_size or data.batch_size))
+        else:
+            datasets = get_datasets(
+                dataset, batch_size=batch_size or 256, augment="none", **data_kwargs
+            )
     else:
         datasets = dataset
     data = getattr(datasets, split)
