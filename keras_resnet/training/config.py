@@ -276,7 +276,7 @@ _RECIPES: dict[str, dict[str, Any]] = {
         label_smoothing=0.1,
         epochs=200,
     ),
-    # Chosen by benchmarks/train_digits.py (README, "Training"): a short warm-up then
+    # Chosen by benchmarks/train_digits.py (docs/training.md): a short warm-up then
     # cosine to zero with Nesterov SGD reached the highest digits accuracy per minute
     # of the candidates measured; batch 64 gives more updates per epoch on ~1.5k images.
     "fast": dict(
