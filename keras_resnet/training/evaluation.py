@@ -17,6 +17,18 @@ def _one_hot(dataset: Any) -> bool:
     return len(dataset.element_spec[1].shape) == 2
 
 
+def _datasets(dataset: Any, run_data: dict | None, batch_size: int | None, data_kwargs: dict):
+    """Evaluation pipelines: a run's recorded ``DataConfig``, a name, or ``Datasets``."""
+    if not isinstance(dataset, str):
+        return dataset
+    from keras_resnet.data import DataConfig, get_datasets
+
+    if run_data is not None:
+        data = DataConfig.from_dict(run_data).replace(augment="none")
+        return get_datasets(data.replace(batch_size=batch_size or data.batch_size))
+    return get_datasets(dataset, batch_size=batch_size or 256, augment="none", **data_kwargs)
+
+
 def evaluate(
     model: str | os.PathLike | keras.Model,
     dataset: str | Any | None = None,
@@ -71,20 +83,7 @@ def evaluate(
         model = load_keras_model(path)  # a corrupt archive: a clear ValueError
     if dataset is None:
         raise ValueError("`dataset` is required unless `model` is a run folder. Received: None")
-    if isinstance(dataset, str):
-        from keras_resnet.data import get_datasets
-
-        if run_data is not None:
-            from keras_resnet.data import DataConfig
-
-            data = DataConfig.from_dict(run_data).replace(augment="none")
-            datasets = get_datasets(data.replace(batch_size=batch_size or data.batch_size))
-        else:
-            datasets = get_datasets(
-                dataset, batch_size=batch_size or 256, augment="none", **data_kwargs
-            )
-    else:
-        datasets = dataset
+    datasets = _datasets(dataset, run_data, batch_size, data_kwargs)
     data = getattr(datasets, split)
     if data is None:
         raise ValueError(f"the data set has no {split!r} split. Received: split={split!r}")

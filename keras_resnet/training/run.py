@@ -101,7 +101,7 @@ def train(
         config: A :class:`TrainConfig`, a recipe name, or ``None`` for
             :func:`~keras_resnet.training.default_recipe` of ``dataset`` (``"digits"``
             on digits, ``"fast"`` otherwise).
-        output_dir: Run folder (see the module docstring); ``None`` writes nothing.
+        output_dir: Run folder (docs/runs.md); ``None`` writes nothing.
         overwrite: Replace a different or finished run in ``output_dir``.
         model_kwargs: Extra arguments for the model builder.
         data_kwargs: Extra arguments for ``get_datasets`` (e.g. ``data_dir``).
@@ -109,10 +109,9 @@ def train(
         export: Also write ``saved_model/`` (serving SavedModel) into ``output_dir``.
         verbose: Progress bars (``model.fit`` verbosity) and the opening line; ``0``
             keeps only the run's state lines (resumed / finished / result).
-        weights: Pretrained weights for a zoo-name ``model`` (a file, run folder or
-            handle; :func:`keras_resnet.weights.load_weights`); with
-            ``config.head_epochs`` the run fine-tunes in two phases
-            (:mod:`keras_resnet.training.fine_tune`, recipe ``"fine_tune"``).
+        weights: Pretrained weights for a zoo-name ``model`` (see
+            :func:`keras_resnet.weights.load_weights`); recipe ``"fine_tune"`` trains
+            the head first, then the backbone (:mod:`keras_resnet.training.fine_tune`).
 
     Returns:
         A :class:`TrainResult`.
@@ -135,13 +134,10 @@ def train(
         True
     """
     config = _resolve_config(config, dataset)
-    model_kwargs, data_kwargs = dict(model_kwargs or {}), dict(data_kwargs or {})
+    model_kwargs = dict(model_kwargs or {})
     if weights is not None:
         model_kwargs["weights"] = _check_weights(model, weights)
-    data = config.data_config(dataset, **data_kwargs) if isinstance(dataset, str) else None
-    run = _describe_run(model, dataset, config, model_kwargs, data_kwargs)
-    if data is not None and data.tfds_read_config is None:
-        run["data"] = data.to_dict()  # every data option, as the CLI's DataConfig.from_args
+    run, data = _describe_job(model, dataset, config, model_kwargs, dict(data_kwargs or {}))
     job = _prepare(run, config, output_dir, overwrite, callbacks)
     try:
         if job.state == "finished":
@@ -161,6 +157,17 @@ def train(
             job.folder.unlock()
         if job.writer is not None and job.writer is not job.folder:
             shutil.rmtree(job.writer.path, ignore_errors=True)
+
+
+def _describe_job(
+    model: Any, dataset: Any, config: TrainConfig, model_kwargs: dict, data_kwargs: dict
+) -> tuple[dict[str, Any], Any]:
+    """The run's description (config.json's ``run``) and its ``DataConfig`` (or None)."""
+    data = config.data_config(dataset, **data_kwargs) if isinstance(dataset, str) else None
+    run = _describe_run(model, dataset, config, model_kwargs, data_kwargs)
+    if data is not None and data.tfds_read_config is None:
+        run["data"] = data.to_dict()  # every data option, as the CLI's DataConfig.from_args
+    return run, data
 
 
 def _check_weights(model: Any, weights: str | os.PathLike) -> str:
