@@ -93,6 +93,32 @@ def _check_splits(
     )
 
 
+def _builder(name: str, data_dir: str | None) -> Any:
+    """The TFDS builder of ``name`` (nothing is downloaded yet)."""
+    import tensorflow_datasets as tfds
+
+    if data_dir is not None:
+        data_dir = os.path.expanduser(str(data_dir))
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise ValueError(
+            f"Unknown data set. Received: dataset={name!r}. {_supported_message(name)}"
+        ) from e
+    return builder
+
+
+def _prepare(builder: Any, name: str, download: bool) -> None:
+    """Download and prepare the data set when allowed; refuse an unprepared one else."""
+    if download and not builder.is_prepared():
+        builder.download_and_prepare()
+    elif not builder.is_prepared():
+        raise FileNotFoundError(
+            f"TFDS data set {name!r} is not prepared in data_dir={builder.data_dir!r} and "
+            "download=False. Prepare it with `tfds build` or pass download=True."
+        )
+
+
 def load_tfds_source(
     name: str,
     *,
@@ -129,26 +155,11 @@ def load_tfds_source(
         ...     load_tfds_source("mnist").image_shape
         (28, 28, 1)
     """
-    import tensorflow_datasets as tfds
-
-    if data_dir is not None:
-        data_dir = os.path.expanduser(str(data_dir))
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as e:
-        raise ValueError(
-            f"Unknown data set. Received: dataset={name!r}. {_supported_message(name)}"
-        ) from e
+    builder = _builder(name, data_dir)
     info = builder.info
     image_feature, label_feature = _classification_features(name, info)
     shape = tuple(image_feature.shape)
-    if download and not builder.is_prepared():
-        builder.download_and_prepare()
-    elif not builder.is_prepared():
-        raise FileNotFoundError(
-            f"TFDS data set {name!r} is not prepared in data_dir={data_dir!r} and "
-            "download=False. Prepare it with `tfds build` or pass download=True."
-        )
+    _prepare(builder, name, download)
     splits = _check_splits(name, info, train_split, validation_split, test_split)
     train_split, validation_split, test_split = splits
 
