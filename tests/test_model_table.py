@@ -9,7 +9,7 @@ import pytest
 from keras_resnet import count_flops, create_model, model_table
 from keras_resnet.analysis import format_table, with_input_shape
 from keras_resnet.cli import main
-from keras_resnet.commands.summary import zoo_row
+from keras_resnet.commands.summary import ZOO_HEADER, zoo_row
 from keras_resnet.registry import records
 
 
@@ -60,9 +60,23 @@ def test_summary_command(capsys):
     assert "Unknown model name" in capsys.readouterr().err
 
 
+def _zoo_rows(path: str) -> list[str]:
+    """The rows of the zoo table (the one under summary --zoo's header) in a Markdown file."""
+    text = (Path(__file__).parents[1] / path).read_text()
+    table = text[text.index(ZOO_HEADER.splitlines()[0]) :].split("\n\n")[0]
+    return [line for line in table.splitlines() if line.startswith("| `")]
+
+
 def _docs_zoo_rows() -> list[str]:
-    text = (Path(__file__).parents[1] / "docs" / "models.md").read_text()
-    return [line for line in text.splitlines() if line.startswith("| `")]
+    return _zoo_rows("docs/models.md")
+
+
+def test_readme_zoo_table_is_the_docs_table_plus_densenets():
+    rows = _zoo_rows("README.md")
+    names = [row.split("`")[1] for row in rows]
+    assert rows[: len(_docs_zoo_rows())] == _docs_zoo_rows()
+    dense = [r.name for r in records() if r.family == "densenet" and r.input_shape[0] == 224]
+    assert names[len(_docs_zoo_rows()) :] == dense
 
 
 def test_docs_zoo_table_lists_the_registry_and_matches_summary():
