@@ -22,6 +22,8 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 4, NOTEBOOKS
 
 
+# Nine notebooks in quick mode take several minutes on 2 cores: run with -m slow.
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
