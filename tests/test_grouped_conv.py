@@ -19,11 +19,12 @@ from keras_resnet.zoo import create_model
 
 # (kwargs, input shape, formulation TensorFlow-on-CPU must pick)
 CASES = [
-    (dict(filters=8, kernel_size=3, groups=4, padding="same"), (2, 8, 8, 8), "depthwise"),
-    (dict(filters=12, kernel_size=3, groups=4, strides=2), (2, 9, 9, 8), "depthwise"),
+    (dict(filters=8, kernel_size=3, groups=4, padding="same"), (2, 8, 8, 8), "per_4_groups"),
+    (dict(filters=12, kernel_size=3, groups=4, strides=2), (2, 9, 9, 8), "per_4_groups"),
     (dict(filters=8, kernel_size=3, groups=2, padding="same"), (2, 8, 8, 40), "per_group"),
-    (dict(filters=16, kernel_size=3, groups=8, padding="same"), (2, 3, 3, 16), "per_group"),
-    (dict(filters=8, kernel_size=1, groups=4, use_bias=False), (2, 5, 5, 8), "depthwise"),
+    (dict(filters=8, kernel_size=3, groups=4, padding="same"), (2, 4, 4, 64), "per_2_groups"),
+    (dict(filters=16, kernel_size=3, groups=8, padding="same"), (2, 3, 3, 16), "per_8_groups"),
+    (dict(filters=8, kernel_size=1, groups=4, use_bias=False), (2, 5, 5, 8), "per_4_groups"),
     (dict(filters=8, kernel_size=3, groups=4, dilation_rate=2), (2, 9, 9, 8), "native"),
 ]
 
@@ -133,9 +134,13 @@ def test_keras_file_saved_with_plain_conv2d_still_loads(tmp_path):
 
 
 def test_formulation_thresholds_are_what_the_layer_uses():
+    thin = grouped_conv.MERGED_MAX_CHANNELS // 8  # 8 groups this thin fill one convolution
+    for groups, merged in [(32, "per_8_groups"), (4, "per_4_groups"), (6, "per_2_groups")]:
+        layer = GroupedConv2D(groups, 3, groups=groups)
+        layer.build((None, 8, 8, groups * thin))
+        assert grouped_conv_formulation(layer) in (merged, "native"), groups
     layer = GroupedConv2D(64, 3, groups=2)
-    layer.build((None, 8, 8, 64))
-    assert layer.kernel.shape[2] > grouped_conv.DEPTHWISE_MAX_GROUP_CHANNELS
+    layer.build((None, 8, 8, 2 * grouped_conv.MERGED_MAX_CHANNELS))
     assert grouped_conv_formulation(layer) in ("per_group", "native")
     plain = GroupedConv2D(8, 3)
     plain.build((None, 8, 8, 8))
