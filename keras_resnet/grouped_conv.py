@@ -1,8 +1,8 @@
 """A drop-in for ``keras.layers.Conv2D(groups=...)`` that is fast on every backend.
 
-TensorFlow's grouped ``Conv2D`` on CPU computes the kernel gradient about 100x slower
-than its arithmetic (1.27 s for one 3x3, 128-channel, 32-group layer at 16x16, batch 8,
-against 9 ms for a depthwise convolution of the same multiply-adds; see
+TensorFlow's grouped ``Conv2D`` on CPU computes both gradients about 100x slower than
+its arithmetic (1.25 s forward and backward for one 3x3, 128-channel, 32-group layer at
+16x16, batch 8, against 4.7 ms as dense convolutions of 8 merged groups each; see
 ``docs/performance.md``). :class:`GroupedConv2D` keeps the kernel, its shape, the layer
 name and the numbers of ``Conv2D(groups=...)`` and only changes how TensorFlow on CPU
 computes it; JAX, PyTorch and TensorFlow on GPU keep the native grouped convolution.
@@ -18,9 +18,9 @@ from keras import ops
 # TensorFlow on CPU computes a grouped convolution as one dense convolution per
 # `merge` adjacent groups (kernels on a block diagonal), merging groups while their
 # input channels stay <= MERGED_MAX_CHANNELS. Measured per layer
-# (benchmarks/grouped_conv.py --layers, docs/performance.md): merging 4-8 groups of 4
-# channels and 4 of 8 won; at 16 channels per group merging 2 tied with 1; at 32 one
-# convolution per group won.
+# (benchmarks/grouped_conv.py --layers, docs/performance.md): merging 8 groups of 4
+# channels and 4 of 8 won; at 16 channels per group merging 2 or 4 tied with 1; from 32
+# one convolution per group won (a depthwise convolution plus a sum never won).
 MERGED_MAX_CHANNELS = 32
 
 
@@ -65,24 +65,6 @@ def grouped_conv_formulation(layer: keras.layers.Conv2D, input_shape: tuple | No
     return "per_group" if merge == 1 else f"per_{merge}_groups"
 
 
-def _depthwise(inputs, kernel, groups: int, strides, padding: str):
-    """Grouped conv as depthwise conv (multiplier = outputs per group) + per-group sum.
-
-    ``kernel[h, w, i, g * out + o]`` becomes the depthwise kernel ``[h, w, g * in + i, o]``;
-    the depthwise output channel ``(g * in + i) * out + o`` then summed over ``i``.
-    Same multiply-adds as the grouped conv; TensorFlow's depthwise kernels have a fast
-    backward pass on CPU.
-    """
-    kh, kw, group_in, filters = kernel.shape
-    group_out = filters // groups
-    dw_kernel = ops.reshape(kernel, (kh, kw, group_in, groups, group_out))
-    dw_kernel = ops.reshape(ops.transpose(dw_kernel, (0, 1, 3, 2, 4)), (kh, kw, -1, group_out))
-    y = ops.depthwise_conv(inputs, dw_kernel, strides=strides, padding=padding)
-    batch, height, width = ops.shape(y)[0], ops.shape(y)[1], ops.shape(y)[2]
-    y = ops.reshape(y, (batch, height, width, groups, group_in, group_out))
-    return ops.reshape(ops.sum(y, axis=4), (batch, height, width, filters))
-
-
 def _per_group(inputs, kernel, groups: int, strides, padding: str, merge: int = 1):
     """Grouped conv as one dense convolution per ``merge`` adjacent groups, concatenated.
 
@@ -90,32 +72,28 @@ def _per_group(inputs, kernel, groups: int, strides, padding: str, merge: int = 
     diagonal (zeros elsewhere): ``merge`` times the multiply-adds in ``merge`` times fewer
     ops, which wins where the groups are thin (a few input channels each).
     """
-    kh, kw, group_in, filters = kernel.shape
-    group_out = filters // groups
-    eye = ops.eye(merge, dtype=kernel.dtype)
-    outputs = []
-    for x, k in zip(
-        ops.split(inputs, groups // merge, axis=-1), ops.split(kernel, groups // merge, axis=-1)
-    ):
-        if merge > 1:  # (kh, kw, in, g, out) -> block diagonal (kh, kw, g * in, g * out)
-            k = ops.einsum(
-                "hwigo,fg->hwfigo", ops.reshape(k, (kh, kw, group_in, merge, group_out)), eye
-            )
-            k = ops.reshape(k, (kh, kw, merge * group_in, merge * group_out))
-        outputs.append(ops.conv(x, k, strides=strides, padding=padding))
-    return ops.concatenate(outputs, axis=-1)
+    convs = groups // merge
+    if merge > 1:
+        # kernel[h, w, i, (c, g, o)] -> [h, w, (f, i), (c, g, o)], zero unless f == g: the
+        # output axis keeps its order, so convolution c takes output columns c.
+        kh, kw, group_in, filters = kernel.shape
+        blocks = ops.reshape(kernel, (kh, kw, 1, group_in, convs, merge, filters // groups))
+        diagonal = ops.reshape(ops.eye(merge, dtype=kernel.dtype), (1, 1, merge, 1, 1, merge, 1))
+        kernel = ops.reshape(blocks * diagonal, (kh, kw, merge * group_in, filters))
+    pieces = zip(ops.split(inputs, convs, axis=-1), ops.split(kernel, convs, axis=-1))
+    return ops.concatenate(
+        [ops.conv(x, k, strides=strides, padding=padding) for x, k in pieces], axis=-1
+    )
 
 
 def _candidate_formulations(groups: int) -> list[str]:
     """The formulations :func:`_compute` knows for ``groups`` groups."""
     merges = [m for m in (2, 4, 8) if groups % m == 0]
-    return ["depthwise", "per_group", *(f"per_{m}_groups" for m in merges)]
+    return ["per_group", *(f"per_{m}_groups" for m in merges)]
 
 
 def _compute(formulation: str, inputs, kernel, groups: int, strides, padding: str):
     """The grouped convolution of ``inputs`` computed as ``formulation`` (not "native")."""
-    if formulation == "depthwise":
-        return _depthwise(inputs, kernel, groups, strides, padding)
     merge = 1 if formulation == "per_group" else int(formulation.split("_")[1])
     return _per_group(inputs, kernel, groups, strides, padding, merge)
 
