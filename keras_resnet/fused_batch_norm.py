@@ -56,6 +56,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     and inference); only the computation differs where
     :func:`fused_batch_norm_applies`. The moving variance is updated with the batch's
     biased variance, as Keras does (TensorFlow's fused op returns the unbiased one).
+    One difference: on TensorFlow CPU, grappler fuses the op with a following ReLU into
+    oneDNN's kernel, which maps NaN inputs to 0 where Keras' ops propagate NaN.
 
     Example:
         >>> import numpy as np
