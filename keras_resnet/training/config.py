@@ -299,6 +299,7 @@ _RECIPES: dict[str, dict[str, Any]] = {
 # values were chosen: docs/training.md.
 _RECIPES["digits"] = dict(
     _RECIPES["fast"],
+    batch_size=32,
     label_smoothing=0.1,
     use_ema=True,
     augment="mnist",
