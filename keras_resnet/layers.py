@@ -12,6 +12,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_resnet.fused_batch_norm import FusedBatchNormalization  # noqa: F401 - one home
 from keras_resnet.grouped_conv import GroupedConv2D  # noqa: F401 - one home for the layers
 
 
