@@ -8,12 +8,14 @@ per image, and for each pair ``ratio`` (step time ResNeXt / ResNet) and
 ``ratio_per_mac`` (the same divided by the MAC ratio: 1.0 = as fast per MAC as the
 dense ResNet). ``--native`` also times the grouped models built with plain
 ``keras.layers.Conv2D(groups=...)`` (the formulation before ``GroupedConv2D``; slow on
-TensorFlow CPU: one step takes tens of seconds). ``--layers`` adds a per-layer profile
-(forward, forward+backward) of one grouped 3x3 convolution of each ResNeXt's first
-stage in every formulation. Prints ONE JSON line.
+TensorFlow CPU: one step takes tens of seconds). ``--layers`` adds the forward+backward
+CPU ms of every distinct grouped layer of each ResNeXt in every formulation (with
+``--native`` also TensorFlow's own) and which one ``GroupedConv2D`` picks; ``--rounds 0``
+skips the model timing. ``--pairs`` narrows to ``imagenet`` or ``cifar``. Pin it to one
+core (``taskset -c 1``) as docs/performance.md does. Prints ONE JSON line.
 
-Usage: python benchmarks/grouped_conv.py [--batch-size 8] [--rounds 3] [--steps 2]
-           [--native] [--layers] [--pairs imagenet,cifar]
+Usage: taskset -c 1 python benchmarks/grouped_conv.py [--batch-size 8] [--rounds 3]
+           [--steps 2] [--native] [--layers] [--pairs imagenet,cifar]
 """
 
 from __future__ import annotations
