@@ -21,7 +21,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_resnet.blocks import batch_norm, conv2d
+from keras_resnet.blocks import _fill_doc, batch_norm, conv2d
 from keras_resnet.checks import check_choice
 from keras_resnet.config import (
     ArchConfig,
@@ -31,7 +31,7 @@ from keras_resnet.config import (
     _fail,
 )
 from keras_resnet.dense_blocks import dense_block, transition, transition_channels
-from keras_resnet.models import _check_head, _head, _inputs
+from keras_resnet.models import _HEAD_ARGS, _check_head, _head, _inputs
 
 DENSENET_STEMS = ("imagenet", "cifar")
 
@@ -155,6 +155,7 @@ def _features(x, cfg: DenseNetConfig):
     return layers.ReLU(name="post_relu")(x)
 
 
+@_fill_doc(head_args=_HEAD_ARGS)
 def DenseNet(  # noqa: N802 - Keras-applications naming convention for model builders
     *,
     include_top: bool = True,
@@ -174,17 +175,7 @@ def DenseNet(  # noqa: N802 - Keras-applications naming convention for model bui
     layers), ``stage{s}_transition_*``, ``post_bn`` and ``predictions``.
 
     Args:
-        include_top: Add the classifier (pooling + ``Dense(classes)``).
-        input_shape: ``(height, width, channels)``; spatial sizes may be ``None``.
-            Defaults to ``(None, None, 3)``.
-        input_tensor: Optional Keras tensor to use as the model input.
-        pooling: ``None``, ``"avg"``, ``"max"`` or ``"spp"``. With ``include_top``
-            it defaults to ``"avg"``; without, ``None`` returns the last feature map.
-        classes: Number of classes of the classifier.
-        classifier_activation: Activation of the classifier (``None`` for logits);
-            it always computes in float32, also under mixed-precision policies.
-        head_dropout: Dropout rate before the classifier.
-        name: Model name.
+        {head_args}
         config: A :class:`DenseNetConfig`; ``**arch`` fields override it.
         **arch: Fields of :class:`DenseNetConfig` (``growth_rate``,
             ``block_sizes``, ``stem``, ``stem_width``, ``bottleneck_width``,

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_resnet.blocks import basic_block, batch_norm, bottleneck_block, conv2d
+from keras_resnet.blocks import _fill_doc, basic_block, batch_norm, bottleneck_block, conv2d
 from keras_resnet.checks import check_choice
 from keras_resnet.config import ResNetConfig
 from keras_resnet.graph import ensure_recursion_limit
@@ -155,6 +155,22 @@ def _pool(x, pooling: str):
     return SpatialPyramidPooling(SPP_LEVELS, name="spp")(x)
 
 
+# The input and head arguments of every builder (ResNet, DenseNet), documented once.
+_HEAD_ARGS = """include_top: Add the classifier (pooling + ``Dense(classes)``).
+        input_shape: ``(height, width, channels)``; spatial sizes may be ``None``.
+            Defaults to ``(None, None, 3)``.
+        input_tensor: Optional Keras tensor to use as the model input.
+        pooling: ``None``, ``"avg"``, ``"max"`` or ``"spp"`` (spatial pyramid over
+            1x1, 2x2, 4x4 grids). With ``include_top`` it defaults to ``"avg"``;
+            without, ``None`` returns the last feature map.
+        classes: Number of classes of the classifier.
+        classifier_activation: Activation of the classifier (``None`` for logits);
+            it always computes in float32, also under mixed-precision policies.
+        head_dropout: Dropout rate before the classifier.
+        name: Model name."""
+
+
+@_fill_doc(head_args=_HEAD_ARGS)
 def ResNet(  # noqa: N802 - Keras-applications naming convention for model builders
     *,
     include_top: bool = True,
@@ -177,18 +193,7 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     (spatial pyramid pooling).
 
     Args:
-        include_top: Add the classifier (pooling + ``Dense(classes)``).
-        input_shape: ``(height, width, channels)``; spatial sizes may be ``None``.
-            Defaults to ``(None, None, 3)``.
-        input_tensor: Optional Keras tensor to use as the model input.
-        pooling: ``None``, ``"avg"``, ``"max"`` or ``"spp"`` (spatial pyramid over
-            1x1, 2x2, 4x4 grids). With ``include_top`` it defaults to ``"avg"``;
-            without, ``None`` returns the last feature map.
-        classes: Number of classes of the classifier.
-        classifier_activation: Activation of the classifier (``None`` for logits);
-            it always computes in float32, also under mixed-precision policies.
-        head_dropout: Dropout rate before the classifier.
-        name: Model name.
+        {head_args}
         config: A :class:`ResNetConfig`; ``**arch`` fields override it.
         weights: Pretrained weights to load, all or nothing (see
             :func:`keras_resnet.weights.load_weights`): a ``.keras`` file, a run folder,
