@@ -348,15 +348,12 @@ def save_keras_model(
     Args:
         model: Any ``keras.Model``.
         path: Destination file; must end with ``.keras``.
-        overwrite: Replace an existing file; otherwise it is an error.
-        verify: Reload in safe mode and compare outputs before publishing.
+        overwrite: Replace an existing file (else ``FileExistsError``).
+        verify: Reload in safe mode and compare outputs before publishing (a
+            mismatch raises ``ValueError``, as does a bad argument).
 
     Returns:
-        The file path, as a string.
-
-    Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ValueError: For a bad argument or a failed verification.
+        The path of the ``.keras`` file, as a string.
 
     Example:
         >>> import tempfile

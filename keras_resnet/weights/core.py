@@ -10,6 +10,7 @@ it writes anything.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import warnings
 from collections.abc import Mapping
@@ -186,3 +187,19 @@ def with_preprocessing(ckpt: Checkpoint, values: Mapping[str, Any]) -> Checkpoin
         if k in fields and v is not None
     }
     return dataclasses.replace(ckpt, preprocessing=Preprocessing(**kept))
+
+
+def _require(module: str, purpose: str, install: str = "'keras-resnet-toolkit[hub]'") -> Any:
+    """Import an optional dependency, or raise ``ImportError`` saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(f"{purpose} needs {module}: pip install {install}") from err
+
+
+def _read(load: Any, source: str, kind: str, **kwargs: Any) -> Any:
+    """``load(source, **kwargs)``, any failure a ``ValueError`` naming the file's kind."""
+    try:
+        return load(source, **kwargs)
+    except Exception as err:  # each library raises its own error types for a bad file
+        raise ValueError(f"{source} is not a readable {kind}: {err}") from err

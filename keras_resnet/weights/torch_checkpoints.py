@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.weights.core import HEAD, Checkpoint, with_preprocessing
+from keras_resnet.weights.core import HEAD, Checkpoint, _read, _require, with_preprocessing
 
 _BN_ORDER = ("weight", "bias", "running_mean", "running_var")
 _DROPPED = ("num_batches_tracked",)
@@ -116,33 +116,17 @@ def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
 
 
 def _read_safetensors(path: str) -> dict[str, np.ndarray]:
-    try:
-        from safetensors.numpy import load_file
-    except ImportError as err:
-        raise ImportError(
-            f"Reading {path} needs the `safetensors` package: "
-            "pip install 'keras-resnet-toolkit[hub]' (or pip install safetensors)"
-        ) from err
-    try:
-        return load_file(path)
-    except Exception as err:  # safetensors raises its own error types for bad files
-        raise ValueError(
-            f"{path} is not a readable .safetensors file (corrupt or truncated?): {err}"
-        ) from err
+    numpy = _require("safetensors.numpy", f"Reading {path}", "safetensors")
+    return _read(numpy.load_file, path, ".safetensors file (corrupt or truncated?)")
 
 
 def _read_torch(path: str) -> dict[str, np.ndarray]:
-    try:
-        import torch
-    except ImportError as err:
-        raise ImportError(
-            f"Reading the PyTorch file {path} needs torch: pip install "
-            "'keras-resnet-toolkit[torch]', or convert it to .safetensors (no torch needed)"
-        ) from err
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
+    torch = _require(
+        "torch",
+        f"Reading the PyTorch file {path}",
+        "'keras-resnet-toolkit[torch]', or convert it to .safetensors (no torch needed)",
+    )
+    state = _read(torch.load, path, "PyTorch checkpoint", map_location="cpu", weights_only=True)
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -166,13 +150,8 @@ def _preprocessing_from_config(config: Mapping[str, Any], source: str) -> dict[s
 
 def _hf_download(handle: str) -> str:
     repo = handle.removeprefix("hf://")
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as err:
-        raise ImportError(
-            f"Downloading {handle} needs huggingface_hub: pip install 'keras-resnet-toolkit[hub]'"
-        ) from err
-    return snapshot_download(repo, allow_patterns=["config.json", "model.safetensors"])
+    hub = _require("huggingface_hub", f"Downloading {handle}")
+    return hub.snapshot_download(repo, allow_patterns=["config.json", "model.safetensors"])
 
 
 def read_torch_checkpoint(source: str) -> Checkpoint:
