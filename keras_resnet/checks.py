@@ -252,6 +252,30 @@ def check_floats(
     return tuple(float(v) for v in value)
 
 
+def check_ints(name: str, value: Any, *, min_value: int | None = None) -> tuple[int, ...]:
+    """Return a non-empty sequence of integers, each ``>= min_value``, as a tuple.
+
+    Args:
+        min_value: Smallest allowed item, or None.
+
+    Example:
+        >>> check_ints("stage_depths", [2, 2], min_value=1)
+        (2, 2)
+        >>> check_ints("sizes", 3, min_value=1)
+        Traceback (most recent call last):
+        TypeError: `sizes` must be a non-empty sequence of ints >= 1. Received: sizes=3
+    """
+    what = "a non-empty sequence of ints" + _bounds(min_value, None, False, False)
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise _fail(TypeError, name, what, value)
+    items = tuple(value)
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise _fail(TypeError, name, what, value)
+    if not items or not all(_in_bounds(v, min_value, None, False, False) for v in items):
+        raise _fail(ValueError, name, what, value)
+    return tuple(int(v) for v in items)
+
+
 def check_fields(
     owner: str, given: Iterable[str], valid: Sequence[str], what: str = "field"
 ) -> None:
