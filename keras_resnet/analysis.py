@@ -12,6 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet.checks import check_int
 from keras_resnet.naming import HEAD, STAGE, STEM
 
 
@@ -380,9 +381,8 @@ class GradientNormHistory(keras.callbacks.Callback):
         self, x: Any, y: Any, *, every: int = 1, loss: keras.losses.Loss | None = None
     ) -> None:
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
-        self.x, self.y, self.every, self.loss = x, y, every, loss
+        self.every = check_int("every", every, min_value=1)
+        self.x, self.y, self.loss = x, y, loss
         self.history: list[dict[str, Any]] = []
 
     def _record(self, epoch: int) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_resnet.checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
@@ -34,10 +36,7 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, after: Any, warmup_steps: int) -> None:
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(
-                f"`warmup_steps` must be an integer >= 0. Received: warmup_steps={warmup_steps!r}"
-            )
+        check_int("warmup_steps", warmup_steps, min_value=0)
         if not (
             isinstance(after, keras.optimizers.schedules.LearningRateSchedule)
             or isinstance(after, (int, float))

@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from keras_resnet.blocks import _fill_doc, basic_block, batch_norm, bottleneck_block, conv2d
-from keras_resnet.checks import check_choice
+from keras_resnet.checks import check_bool, check_choice, check_int, check_rate
 from keras_resnet.config import ResNetConfig
 from keras_resnet.graph import ensure_recursion_limit
 from keras_resnet.layers import SpatialPyramidPooling
@@ -26,17 +26,14 @@ SPP_LEVELS = (1, 2, 4)
 
 
 def _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout):
-    if not isinstance(include_top, bool):
-        raise ValueError(
-            f"`include_top` must be True or False. Received: include_top={include_top!r}"
-        )
+    check_bool("include_top", include_top)
     check_choice("pooling", pooling, POOLINGS)
-    if include_top and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
-        raise ValueError(f"`classes` must be an integer >= 1. Received: classes={classes!r}")
+    if include_top:
+        check_int("classes", classes, min_value=1)
     if classifier_activation is not None and not (
         isinstance(classifier_activation, str) or callable(classifier_activation)
     ):
-        raise ValueError(
+        raise TypeError(
             "`classifier_activation` must be None, a name such as 'softmax', or a callable. "
             f"Received: classifier_activation={classifier_activation!r}"
         )
@@ -48,10 +45,7 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
                 "`classifier_activation` is not a Keras activation. "
                 f"Received: classifier_activation={classifier_activation!r}"
             ) from err
-    if not isinstance(head_dropout, (int, float)) or not 0.0 <= head_dropout < 1.0:
-        raise ValueError(
-            f"`head_dropout` must be in [0, 1). Received: head_dropout={head_dropout!r}"
-        )
+    check_rate("head_dropout", head_dropout)
     if input_shape is not None:
         shape = tuple(input_shape)
         if len(shape) != 3:

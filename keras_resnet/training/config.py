@@ -170,22 +170,17 @@ class TrainConfig(checks.ConfigMixin):
         self._check_fine_tune()
 
     def _check_fine_tune(self) -> None:
-        h = self.head_epochs
-        if isinstance(h, bool) or not isinstance(h, int) or not 0 <= h < self.epochs:
+        h = checks.check_int("head_epochs", self.head_epochs, min_value=0)
+        if h >= self.epochs:
             raise ValueError(
                 "`head_epochs` must be an integer in [0, epochs). "
                 f"Received: head_epochs={h!r}, epochs={self.epochs!r}"
             )
-        u = self.unfreeze
-        if u != "all" and (isinstance(u, bool) or not isinstance(u, int) or u < 0):
-            raise ValueError(
-                f"`unfreeze` must be 'all' or an integer >= 0 (stages). Received: unfreeze={u!r}"
-            )
-        b = self.backbone_lr_scale
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 1:
-            raise ValueError(
-                f"`backbone_lr_scale` must be in (0, 1]. Received: backbone_lr_scale={b!r}"
-            )
+        if self.unfreeze != "all":  # "all" or a number of last stages
+            checks.check_int("unfreeze", self.unfreeze, min_value=0)
+        checks.check_rate(
+            "backbone_lr_scale", self.backbone_lr_scale, include_one=True, exclude_zero=True
+        )
         if h and self.warmup_epochs > self.epochs - h:
             raise ValueError(
                 "`warmup_epochs` (of fine-tuning phase 2) must not exceed epochs - head_epochs. "

@@ -22,6 +22,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet.checks import check_int
 from keras_resnet.training.distribute import tf_config
 
 # Callbacks that depend on ``model.fit`` internals and cannot run in this loop.
@@ -60,8 +61,7 @@ def _per_example_loss(loss: Any) -> Any:
 
 
 def _check_fit_args(model: Any, epochs: Any, callbacks: Any) -> list[keras.callbacks.Callback]:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}")
+    check_int("epochs", epochs, min_value=1)
     if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
         raise ValueError(
             "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
