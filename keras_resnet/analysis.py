@@ -339,15 +339,8 @@ def gradient_norms(
     for depth, (layer, kernel, grad) in enumerate(zip(weighted, kernels, grads, strict=True), 1):
         g = 0.0 if grad is None else float(tf.norm(tf.cast(grad, "float32")))
         w = float(np.linalg.norm(np.asarray(kernel, dtype="float32")))
-        rows.append(
-            {
-                "depth": depth,
-                "layer": layer.name,
-                "grad_norm": g,
-                "weight_norm": w,
-                "ratio": g / w if w else float("nan"),
-            }
-        )
+        ratio = g / w if w else float("nan")
+        rows.append(dict(depth=depth, layer=layer.name, grad_norm=g, weight_norm=w, ratio=ratio))
     return rows
 
 

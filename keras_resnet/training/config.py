@@ -176,8 +176,11 @@ class TrainConfig(checks.ConfigMixin):
                 "`head_epochs` must be an integer in [0, epochs). "
                 f"Received: head_epochs={h!r}, epochs={self.epochs!r}"
             )
-        if self.unfreeze != "all":  # "all" or a number of last stages
-            checks.check_int("unfreeze", self.unfreeze, min_value=0)
+        u = self.unfreeze
+        if u != "all" and (isinstance(u, bool) or not isinstance(u, int) or u < 0):
+            raise ValueError(
+                f"`unfreeze` must be 'all' or an integer >= 0 (stages). Received: unfreeze={u!r}"
+            )
         checks.check_rate(
             "backbone_lr_scale", self.backbone_lr_scale, include_one=True, exclude_zero=True
         )
