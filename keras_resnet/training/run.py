@@ -344,7 +344,7 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
 
 def _build_model(model: Any, info: Any, model_kwargs: dict[str, Any]) -> keras.Model:
     if isinstance(model, str):
-        from keras_resnet.zoo import create_model
+        from keras_resnet.registry import create_model
 
         kwargs = {"input_shape": tuple(info.image_shape), "classes": info.num_classes}
         return create_model(model, **dict(kwargs, **model_kwargs))
