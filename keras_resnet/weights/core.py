@@ -203,3 +203,26 @@ def _read(load: Any, source: str, kind: str, **kwargs: Any) -> Any:
         return load(source, **kwargs)
     except Exception as err:  # each library raises its own error types for a bad file
         raise ValueError(f"{source} is not a readable {kind}: {err}") from err
+
+
+_BN_ORDER = ("weight", "bias", "running_mean", "running_var")
+
+
+def torch_tensors(target: str, params: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """One PyTorch module's parameters in Keras order and layout (timm, torchvision).
+
+    Args:
+        target: The Keras layer name (the classifier ``HEAD`` may be a 1x1 conv).
+        params: The module's tensors by PyTorch name (``weight``, ``running_mean``, ...).
+
+    Example:
+        >>> [w.shape for w in torch_tensors("stem_conv", {"weight": np.ones((8, 3, 7, 7))})]
+        [(7, 7, 3, 8)]
+    """
+    if "running_mean" in params:
+        return [params[k] for k in _BN_ORDER if k in params]
+    weight = params["weight"]
+    if weight.ndim == 4 and target == HEAD:  # timm ResNetV2's head is a 1x1 conv
+        weight = weight[:, :, 0, 0]
+    kernel = weight.transpose(2, 3, 1, 0) if weight.ndim == 4 else weight.T
+    return [kernel] + ([params["bias"]] if "bias" in params else [])
