@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,20 +102,25 @@ def test_summary_uses_the_variant_input_by_default(capsys):
     assert "input (32, 32, 3)" in out and "269,722" in out
 
 
-def test_summary_zoo_streams_rows_at_small_input_size(monkeypatch, capsys):
-    import keras_resnet.commands.summary as summary
-
-    seen = []
-    shown = []
-
-    def row(name, input_size=None):
-        seen.append((name, input_size))
-        shown.append(capsys.readouterr().out)  # what was printed before this row was built
-        return f"| `{name}` |"
-
-    monkeypatch.setattr(summary, "zoo_row", row)
-    assert main(["summary", "--zoo", "--input-size", "32"]) == 0
-    assert [n for n, _ in seen] == [r.name for r in records()]
-    assert {size for _, size in seen} == {32}
-    assert shown[1].strip() == f"| `{seen[0][0]}` |"  # row 1 was out before row 2 began
+def test_summary_zoo_streams_rows_at_small_input_size():
+    """The real command in a fresh process: rows arrive one by one while it still runs."""
+    argv = [sys.executable, "-m", "keras_resnet", "summary", "--zoo", "--input-size", "32"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        header = [proc.stdout.readline().rstrip("\n") for _ in range(2)]
+        rows = [proc.stdout.readline().rstrip("\n") for _ in range(3)]
+        still_running = proc.poll() is None  # 48 more variants to go
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert "\n".join(header) == ZOO_HEADER
+    names = [r.name for r in records()][:3]
+    assert [row.split("`")[1] for row in rows] == names
+    assert still_running
+    assert rows[0] == zoo_row(names[0], 32)
+    docs = {row.split("`")[1]: row.split(" | ") for row in _docs_zoo_rows()}
+    for name, row in zip(names, rows):
+        cells = row.split(" | ")
+        assert cells[3] == "32" and docs[name][3] == "224"  # counted at the small input ...
+        assert cells[:3] + cells[4:5] == docs[name][:3] + docs[name][4:5]  # ... same params
     assert main(["summary", "--zoo", "--input-size", "8"]) == 2
