@@ -10,7 +10,8 @@ of the shared machine hits them alike; the figure is the median over rounds of
 process CPU-seconds (all threads) per image after warm-up steps. Prints ONE JSON line
 with the figures and each one's ratio to PyTorch's for the same model.
 
-Usage: python benchmarks/cpu_vs_pytorch.py [--rounds 3] [--steps 5] [--models resnet50,resnet20]
+Usage: taskset -c 1 python benchmarks/cpu_vs_pytorch.py [--rounds 3] [--steps 5]
+           [--models resnet50,resnet20]
            [--frameworks keras-tensorflow,keras-jax,keras-torch,pytorch]
        (needs ``pip install -e ".[bench]"`` for torch/torchvision; without them only the
        Keras figures are reported)
@@ -79,7 +80,7 @@ def _torch_step(model_name: str, batch: int):
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-        return float(loss)
+        return loss.item()
 
     return step
 
@@ -174,7 +175,7 @@ def main() -> None:
                 "rounds": args.rounds,
                 "cpu_s_per_image": cpu,
                 "ratio_to_pytorch": ratios,
-                "threads": os.cpu_count(),
+                "cpus": len(os.sched_getaffinity(0)),  # taskset -c 1: 1
             }
         )
     )

@@ -13,7 +13,7 @@ TensorFlow CPU: one step takes tens of seconds). ``--layers`` adds a per-layer p
 stage in every formulation. Prints ONE JSON line.
 
 Usage: python benchmarks/grouped_conv.py [--batch-size 8] [--rounds 3] [--steps 2]
-           [--native] [--layers]
+           [--native] [--layers] [--pairs imagenet,cifar]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def cpu_seconds(fn, repeat: int) -> float:
 def time_models(args) -> dict:
     rng = np.random.default_rng(0)
     models, data = {}, {}
-    for grouped, dense, size in PAIRS.values():
+    for grouped, dense, size in (PAIRS[p] for p in args.pairs):
         data[size] = (
             rng.normal(size=(args.batch_size, size, size, 3)).astype("float32"),
             rng.integers(0, 10, size=(args.batch_size,)).astype("int32"),
@@ -79,7 +79,8 @@ def time_models(args) -> dict:
             )
     step = {k: round(statistics.median(v), 4) for k, v in times.items()}
     result = {"cpu_s_per_step": step, "pairs": {}}
-    for pair, (grouped, dense, size) in PAIRS.items():
+    for pair in args.pairs:
+        grouped, dense, size = PAIRS[pair]
         macs = {n: count_flops(n, (size, size, 3)) for n in (grouped, dense)}
         ratio = step[grouped] / step[dense]
         result["pairs"][pair] = {
@@ -96,18 +97,23 @@ def time_models(args) -> dict:
     return result
 
 
-def _profile_layer(x, kernel, groups: int) -> dict:
-    """Forward and forward+backward CPU ms of one grouped 3x3 conv per formulation."""
+def _profile_layer(x, kernel, groups: int, strides, padding: str, native: bool) -> dict:
+    """Forward+backward CPU ms of one grouped conv in each formulation of ``forms``."""
     import tensorflow as tf
 
-    forms = {"native": lambda a: keras.ops.conv(a, kernel, padding="same")}
-    for form, fn in grouped_conv._FORMULATIONS.items():
-        forms[form] = lambda a, fn=fn: fn(a, kernel, groups, (1, 1), "same")
-    if kernel.shape[2] > grouped_conv.DEPTHWISE_MAX_GROUP_CHANNELS:
-        forms.pop("depthwise")  # its intermediate has (width / groups) x more channels
+    fns = {"native": lambda a: keras.ops.conv(a, kernel, strides=strides, padding=padding)}
+    for form in grouped_conv._candidate_formulations(groups):
+        fns[form] = lambda a, form=form: grouped_conv._compute(
+            form, a, kernel, groups, strides, padding
+        )
     row = {}
-    for form, fn in forms.items():
-        fwd = tf.function(fn)
+    for form in [f for f in fns if f != "native" or native]:
+        fn = fns[form]
+        if (
+            form == "depthwise"
+            and x.shape[0] * x.shape[1] * x.shape[2] * kernel.shape[2] * kernel.shape[3] > 2**26
+        ):
+            continue  # its intermediate (input x outputs per group) would not fit in memory
 
         @tf.function
         def fwd_bwd(a, fn=fn):
@@ -116,25 +122,40 @@ def _profile_layer(x, kernel, groups: int) -> dict:
                 loss = tf.reduce_sum(tf.square(fn(a)))
             return tape.gradient(loss, [a, kernel])
 
-        fwd(x), fwd_bwd(x)
+        fwd_bwd(x)
         reps = 1 if form == "native" else 5
-        row[form] = {
-            "fwd_ms": round(1000 * cpu_seconds(lambda f=fwd: f(x), reps), 1),
-            "fwd_bwd_ms": round(1000 * cpu_seconds(lambda f=fwd_bwd: f(x), reps), 1),
-        }
+        row[form] = round(1000 * cpu_seconds(lambda f=fwd_bwd: f(x), reps), 2)
     return row
 
 
-def profile_layers(batch: int) -> dict:
-    """Per formulation, one grouped 3x3 conv of each ResNeXt's first stage."""
-    shapes = {"resnext50_stage1": (16, 128, 32), "resnext29_stage1": (32, 512, 8)}
+def profile_layers(batch: int, native: bool, pairs: list[str]) -> dict:
+    """Forward+backward ms of every distinct grouped conv of each ResNeXt, per formulation.
+
+    ``chosen`` is what :class:`GroupedConv2D` uses there; ``count`` how many layers of
+    the model have that shape (``total_ms`` sums ``count x`` each formulation).
+    """
     out = {}
-    for key, (hw, width, groups) in shapes.items():
-        x = keras.random.normal((batch, hw, hw, width), seed=0)
-        layer = keras.layers.Conv2D(width, 3, padding="same", groups=groups, use_bias=False)
-        layer.build(x.shape)
-        row = _profile_layer(x, layer.kernel, groups)
-        out[key] = {"shape": [batch, hw, hw, width], "groups": groups, **row}
+    for grouped, _, size in (PAIRS[p] for p in pairs):
+        model = build(grouped, size)
+        shapes: dict[tuple, list] = {}
+        for layer in model.layers:
+            if isinstance(layer, grouped_conv.GroupedConv2D):
+                key = (tuple(layer.input.shape[1:]), tuple(layer.kernel.shape), layer.strides)
+                shapes.setdefault(key, [layer, 0])[1] += 1
+        rows, total = [], {}
+        for (shape, kernel_shape, strides), (layer, count) in shapes.items():
+            x = keras.random.normal((batch, *shape), seed=0)
+            kernel = keras.random.normal(kernel_shape, seed=1)
+            row = _profile_layer(x, kernel, layer.groups, strides, layer.padding, native)
+            chosen = grouped_conv.grouped_conv_formulation(layer, (batch, *shape))
+            for form, ms in row.items():
+                total[form] = round(total.get(form, 0.0) + count * ms, 1)
+            total["chosen"] = round(total.get("chosen", 0.0) + count * row[chosen], 1)
+            rows.append(
+                {"input": list(shape), "kernel": list(kernel_shape), "strides": list(strides),
+                 "groups": layer.groups, "count": count, "chosen": chosen, "fwd_bwd_ms": row}
+            )  # fmt: skip
+        out[grouped] = {"layers": rows, "total_ms": total}
     return out
 
 
@@ -145,11 +166,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="steps per model per round")
     parser.add_argument("--native", action="store_true")
     parser.add_argument("--layers", action="store_true")
+    parser.add_argument(
+        "--pairs", type=lambda s: s.split(","), default=list(PAIRS), help="imagenet,cifar"
+    )
     args = parser.parse_args()
     result = {"backend": keras.backend.backend(), "batch_size": args.batch_size}
-    result.update(time_models(args))
     if args.layers and keras.backend.backend() == "tensorflow":
-        result["layers"] = profile_layers(args.batch_size)
+        result["layers"] = profile_layers(args.batch_size, args.native, args.pairs)
+    if args.rounds:
+        result.update(time_models(args))
     print(json.dumps(result))
 
 

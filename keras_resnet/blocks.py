@@ -21,7 +21,12 @@ import keras
 from keras import layers
 
 from keras_resnet.config import SHORTCUT_ALIASES, SHORTCUTS
-from keras_resnet.layers import GroupedConv2D, HighwayGate, ZeroPadShortcut
+from keras_resnet.layers import (
+    FusedBatchNormalization,
+    GroupedConv2D,
+    HighwayGate,
+    ZeroPadShortcut,
+)
 from keras_resnet.naming import (
     ADD,
     BN,
@@ -128,7 +133,7 @@ def batch_norm(
         >>> tuple(batch_norm(inputs, name="bn").shape)
         (None, 4, 4, 3)
     """
-    return layers.BatchNormalization(
+    return FusedBatchNormalization(
         axis=-1,
         epsilon=epsilon,
         momentum=momentum,

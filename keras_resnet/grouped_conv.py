@@ -15,13 +15,13 @@ import functools
 import keras
 from keras import ops
 
-# TensorFlow on CPU uses the depthwise formulation up to this many input channels per
-# group (its intermediate tensor has out/groups times the input's channels) and on maps
-# of at least DEPTHWISE_MIN_PIXELS; otherwise one convolution per group. Measured per layer
-# (benchmarks/grouped_conv.py --layers, docs/performance.md): depthwise won at 4 channels
-# per group on 16x16 to 4x4 maps, per-group at 2x2 and at 64 channels per group.
-DEPTHWISE_MAX_GROUP_CHANNELS = 16
-DEPTHWISE_MIN_PIXELS = 16
+# TensorFlow on CPU computes a grouped convolution as one dense convolution per
+# `merge` adjacent groups (kernels on a block diagonal), merging groups while their
+# input channels stay <= MERGED_MAX_CHANNELS. Measured per layer
+# (benchmarks/grouped_conv.py --layers, docs/performance.md): merging 4-8 groups of 4
+# channels and 4 of 8 won; at 16 channels per group merging 2 tied with 1; at 32 one
+# convolution per group won.
+MERGED_MAX_CHANNELS = 32
 
 
 @functools.cache
@@ -35,20 +35,21 @@ def _tensorflow_on_cpu() -> bool:
 def grouped_conv_formulation(layer: keras.layers.Conv2D, input_shape: tuple | None = None) -> str:
     """How ``layer`` computes its grouped convolution on this backend and device.
 
-    Returns ``"native"`` (``keras.ops.conv`` with grouped kernel: JAX, PyTorch,
-    TensorFlow on GPU, and every case the others do not cover), ``"depthwise"`` (a
-    depthwise convolution and a sum over each group's input channels: TensorFlow on CPU
-    with few channels per group) or ``"per_group"`` (one convolution per group,
-    concatenated: TensorFlow on CPU with many channels per group or tiny maps).
+    Returns ``"native"`` (``keras.ops.conv`` with the grouped kernel: JAX, PyTorch,
+    TensorFlow on GPU, and every case the others do not cover), ``"per_group"`` (one
+    dense convolution per group, concatenated: TensorFlow on CPU) or
+    ``"per_{m}_groups"`` (one per ``m`` adjacent groups, their kernels on a block
+    diagonal: TensorFlow on CPU with thin groups, ``m`` the largest power of two
+    dividing ``groups`` with ``m`` x input channels per group <= ``MERGED_MAX_CHANNELS``).
 
     Args:
         layer: A built ``Conv2D`` (or :class:`GroupedConv2D`).
-        input_shape: Its NHWC input shape, when known (tiny maps go per group).
+        input_shape: Its NHWC input shape (unused; kept for callers that pass it).
 
     Example:
-        >>> layer = GroupedConv2D(8, 3, groups=4)
-        >>> layer.build((None, 8, 8, 8))
-        >>> grouped_conv_formulation(layer) in ("native", "depthwise", "per_group")
+        >>> layer = GroupedConv2D(128, 3, groups=32)
+        >>> layer.build((None, 16, 16, 128))
+        >>> grouped_conv_formulation(layer) in ("native", "per_8_groups")
         True
     """
     if (
@@ -58,12 +59,10 @@ def grouped_conv_formulation(layer: keras.layers.Conv2D, input_shape: tuple | No
         or not _tensorflow_on_cpu()
     ):
         return "native"
-    if layer.kernel.shape[2] > DEPTHWISE_MAX_GROUP_CHANNELS:
-        return "per_group"
-    height, width = (input_shape or (None, None, None))[1:3]
-    if height is not None and width is not None and height * width < DEPTHWISE_MIN_PIXELS:
-        return "per_group"
-    return "depthwise"
+    merge, group_in = 1, layer.kernel.shape[2]
+    while layer.groups % (2 * merge) == 0 and 2 * merge * group_in <= MERGED_MAX_CHANNELS:
+        merge *= 2
+    return "per_group" if merge == 1 else f"per_{merge}_groups"
 
 
 def _depthwise(inputs, kernel, groups: int, strides, padding: str):
@@ -84,15 +83,41 @@ def _depthwise(inputs, kernel, groups: int, strides, padding: str):
     return ops.reshape(ops.sum(y, axis=4), (batch, height, width, filters))
 
 
-def _per_group(inputs, kernel, groups: int, strides, padding: str):
-    """Grouped conv as one dense convolution per group, concatenated."""
-    pieces = zip(ops.split(inputs, groups, axis=-1), ops.split(kernel, groups, axis=-1))
-    return ops.concatenate(
-        [ops.conv(x, k, strides=strides, padding=padding) for x, k in pieces], axis=-1
-    )
+def _per_group(inputs, kernel, groups: int, strides, padding: str, merge: int = 1):
+    """Grouped conv as one dense convolution per ``merge`` adjacent groups, concatenated.
+
+    With ``merge > 1`` each convolution's kernel holds its groups' kernels on a block
+    diagonal (zeros elsewhere): ``merge`` times the multiply-adds in ``merge`` times fewer
+    ops, which wins where the groups are thin (a few input channels each).
+    """
+    kh, kw, group_in, filters = kernel.shape
+    group_out = filters // groups
+    eye = ops.eye(merge, dtype=kernel.dtype)
+    outputs = []
+    for x, k in zip(
+        ops.split(inputs, groups // merge, axis=-1), ops.split(kernel, groups // merge, axis=-1)
+    ):
+        if merge > 1:  # (kh, kw, in, g, out) -> block diagonal (kh, kw, g * in, g * out)
+            k = ops.einsum(
+                "hwigo,fg->hwfigo", ops.reshape(k, (kh, kw, group_in, merge, group_out)), eye
+            )
+            k = ops.reshape(k, (kh, kw, merge * group_in, merge * group_out))
+        outputs.append(ops.conv(x, k, strides=strides, padding=padding))
+    return ops.concatenate(outputs, axis=-1)
 
 
-_FORMULATIONS = {"depthwise": _depthwise, "per_group": _per_group}
+def _candidate_formulations(groups: int) -> list[str]:
+    """The formulations :func:`_compute` knows for ``groups`` groups."""
+    merges = [m for m in (2, 4, 8) if groups % m == 0]
+    return ["depthwise", "per_group", *(f"per_{m}_groups" for m in merges)]
+
+
+def _compute(formulation: str, inputs, kernel, groups: int, strides, padding: str):
+    """The grouped convolution of ``inputs`` computed as ``formulation`` (not "native")."""
+    if formulation == "depthwise":
+        return _depthwise(inputs, kernel, groups, strides, padding)
+    merge = 1 if formulation == "per_group" else int(formulation.split("_")[1])
+    return _per_group(inputs, kernel, groups, strides, padding, merge)
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -121,6 +146,4 @@ class GroupedConv2D(keras.layers.Conv2D):
         formulation = grouped_conv_formulation(self, tuple(inputs.shape))
         if formulation == "native":
             return super().convolution_op(inputs, kernel)
-        return _FORMULATIONS[formulation](
-            inputs, kernel, self.groups, tuple(self.strides), self.padding
-        )
+        return _compute(formulation, inputs, kernel, self.groups, tuple(self.strides), self.padding)

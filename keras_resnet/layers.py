@@ -13,6 +13,7 @@ import keras
 from keras import ops
 
 from keras_resnet.checks import check_int, check_ints
+from keras_resnet.fused_batch_norm import FusedBatchNormalization  # noqa: F401 - one home
 from keras_resnet.grouped_conv import GroupedConv2D  # noqa: F401 - one home for the layers
 
 

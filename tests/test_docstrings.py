@@ -24,6 +24,7 @@ MODULES = [
     "keras_resnet.zoo",
     "keras_resnet.densenet_zoo",
     pytest.param("keras_resnet.grouped_conv", marks=pytest.mark.slow),  # gradients per backend
+    "keras_resnet.fused_batch_norm",
     pytest.param("keras_resnet.lesion", marks=pytest.mark.slow),  # trains small models
     "keras_resnet.analysis",
     "keras_resnet.weights",

@@ -4,60 +4,29 @@ outputs and gradients on every backend; old .keras files still load."""
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
+from backend_compare import outputs_and_grads, run_on_backend
 
 from keras_resnet import grouped_conv
 from keras_resnet.grouped_conv import GroupedConv2D, grouped_conv_formulation
+from keras_resnet.layers import FusedBatchNormalization
 from keras_resnet.zoo import create_model
 
 # (kwargs, input shape, formulation TensorFlow-on-CPU must pick)
 CASES = [
-    (dict(filters=8, kernel_size=3, groups=4, padding="same"), (2, 8, 8, 8), "depthwise"),
-    (dict(filters=12, kernel_size=3, groups=4, strides=2), (2, 9, 9, 8), "depthwise"),
+    (dict(filters=8, kernel_size=3, groups=4, padding="same"), (2, 8, 8, 8), "per_4_groups"),
+    (dict(filters=12, kernel_size=3, groups=4, strides=2), (2, 9, 9, 8), "per_4_groups"),
     (dict(filters=8, kernel_size=3, groups=2, padding="same"), (2, 8, 8, 40), "per_group"),
-    (dict(filters=16, kernel_size=3, groups=8, padding="same"), (2, 3, 3, 16), "per_group"),
-    (dict(filters=8, kernel_size=1, groups=4, use_bias=False), (2, 5, 5, 8), "depthwise"),
+    (dict(filters=8, kernel_size=3, groups=4, padding="same"), (2, 4, 4, 64), "per_2_groups"),
+    (dict(filters=16, kernel_size=3, groups=8, padding="same"), (2, 3, 3, 16), "per_8_groups"),
+    (dict(filters=8, kernel_size=1, groups=4, use_bias=False), (2, 5, 5, 8), "per_4_groups"),
     (dict(filters=8, kernel_size=3, groups=4, dilation_rate=2), (2, 9, 9, 8), "native"),
 ]
-
-
-def outputs_and_grads(layer, x, w) -> list[np.ndarray]:
-    """Output, input gradient and weight gradients of ``sum(layer(x) * w)``."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-            loss = tf.reduce_sum(y * w)
-        grads = tape.gradient(loss, [x, *layer.trainable_variables])
-        return [np.asarray(t) for t in [y, *grads]]
-    if backend == "jax":
-        import jax
-
-        def loss(xx, trainable):
-            y, _ = layer.stateless_call(trainable, [], xx)
-            return (y * w).sum(), y
-
-        trainable = [v.value for v in layer.trainable_variables]
-        (_, y), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(x, trainable)
-        return [np.asarray(t) for t in [y, grads[0], *grads[1]]]
-    import torch
-
-    xx = torch.tensor(x, requires_grad=True)
-    y = layer(xx)
-    (y * torch.tensor(w)).sum().backward()
-    grads = [xx.grad] + [v.value.grad for v in layer.trainable_variables]
-    return [t.detach().cpu().numpy() for t in [y, *grads]]
 
 
 def compare_with_conv2d() -> list[tuple[str, float, int]]:
@@ -81,17 +50,7 @@ def compare_with_conv2d() -> list[tuple[str, float, int]]:
 def _compare(backend: str) -> list:
     if backend == keras.backend.backend():
         return compare_with_conv2d()
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    script = (
-        f"import sys, json; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
-        "from test_grouped_conv import compare_with_conv2d; "
-        "print(json.dumps(compare_with_conv2d()))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_on_backend(backend, "test_grouped_conv", "compare_with_conv2d")
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
@@ -125,19 +84,25 @@ def test_same_weights_names_and_config_as_conv2d():
 
 
 def _build_plain(name: str, **kwargs) -> keras.Model:
-    """The model as main's code built it: plain Conv2D(groups=...) (before GroupedConv2D)."""
+    """The model as older code built it: plain Conv2D(groups=...) and BatchNormalization
+    (before GroupedConv2D and FusedBatchNormalization)."""
     from unittest import mock
 
     import keras_resnet.blocks
 
-    with mock.patch.object(keras_resnet.blocks, "GroupedConv2D", keras.layers.Conv2D):
+    with (
+        mock.patch.object(keras_resnet.blocks, "GroupedConv2D", keras.layers.Conv2D),
+        mock.patch.object(
+            keras_resnet.blocks, "FusedBatchNormalization", keras.layers.BatchNormalization
+        ),
+    ):
         return create_model(name, **kwargs)
 
 
 LOAD = """
 import sys, numpy as np, keras
 from keras_resnet.zoo import create_model
-from keras_resnet.layers import GroupedConv2D
+from keras_resnet.layers import FusedBatchNormalization, GroupedConv2D
 old = keras.saving.load_model(sys.argv[1] + "/old.keras")
 x, y = np.load(sys.argv[1] + "/x.npy"), np.load(sys.argv[1] + "/y.npy")
 np.testing.assert_allclose(old.predict(x, verbose=0), y, atol=1e-5)
@@ -147,6 +112,7 @@ np.testing.assert_allclose(new.predict(x, verbose=0), y, atol=1e-5)
 new.save(sys.argv[1] + "/new.keras")
 again = keras.saving.load_model(sys.argv[1] + "/new.keras")
 assert any(isinstance(l, GroupedConv2D) for l in again.layers)
+assert any(isinstance(l, FusedBatchNormalization) for l in again.layers)
 np.testing.assert_allclose(again.predict(x, verbose=0), y, atol=1e-5)
 print("ok")
 """
@@ -155,6 +121,7 @@ print("ok")
 def test_keras_file_saved_with_plain_conv2d_still_loads(tmp_path):
     old = _build_plain("_tiny", groups=2, input_shape=(16, 16, 3))
     assert not any(isinstance(layer, GroupedConv2D) for layer in old.layers)
+    assert not any(isinstance(layer, FusedBatchNormalization) for layer in old.layers)
     x = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype("float32")
     old.save(tmp_path / "old.keras")
     np.save(tmp_path / "x.npy", x)
@@ -167,9 +134,13 @@ def test_keras_file_saved_with_plain_conv2d_still_loads(tmp_path):
 
 
 def test_formulation_thresholds_are_what_the_layer_uses():
+    thin = grouped_conv.MERGED_MAX_CHANNELS // 8  # 8 groups this thin fill one convolution
+    for groups, merged in [(32, "per_8_groups"), (4, "per_4_groups"), (6, "per_2_groups")]:
+        layer = GroupedConv2D(groups, 3, groups=groups)
+        layer.build((None, 8, 8, groups * thin))
+        assert grouped_conv_formulation(layer) in (merged, "native"), groups
     layer = GroupedConv2D(64, 3, groups=2)
-    layer.build((None, 8, 8, 64))
-    assert layer.kernel.shape[2] > grouped_conv.DEPTHWISE_MAX_GROUP_CHANNELS
+    layer.build((None, 8, 8, 2 * grouped_conv.MERGED_MAX_CHANNELS))
     assert grouped_conv_formulation(layer) in ("per_group", "native")
     plain = GroupedConv2D(8, 3)
     plain.build((None, 8, 8, 8))

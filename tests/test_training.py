@@ -49,7 +49,7 @@ def test_recipes_match_the_papers():
 def test_digits_recipe_is_the_digits_default():
     fast, digits = T.get_recipe("fast"), T.get_recipe("digits")
     # same optimizer and schedule as fast; longer, with shifts, smoothing and EMA
-    assert (digits.optimizer, digits.schedule, digits.batch_size) == ("sgd", "cosine", 64)
+    assert (digits.optimizer, digits.schedule, digits.batch_size) == ("sgd", "cosine", 32)
     assert (digits.epochs, digits.augment, digits.label_smoothing, digits.use_ema) == (
         50,
         "mnist",

@@ -274,6 +274,7 @@ _RECIPES["fast"] = dict(
 # values were chosen: docs/training.md.
 _RECIPES["digits"] = dict(
     _RECIPES["fast"],
+    batch_size=32,
     label_smoothing=0.1,
     use_ema=True,
     augment="mnist",
