@@ -30,7 +30,7 @@ class FakeDatasets(NamedTuple):
     info: FakeInfo
 
 
-def synthetic(n_train=64, n_test=32, batch_size=16, size=8, nan=False, validation=True):
+def synthetic(n_train=64, n_test=32, batch_size=16, size=8, validation=True):
     """Two separable classes (bright vs dark images) in a 10-class head."""
     rng = np.random.default_rng(0)
     n = n_train + n_test
@@ -39,8 +39,6 @@ def synthetic(n_train=64, n_test=32, batch_size=16, size=8, nan=False, validatio
         rng.normal(size=(n, size, size, 1)).astype("float32") * 0.3
         + (2 * y - 1)[:, None, None, None]
     )
-    if nan:
-        x[:] = np.nan
 
     def make(a, b):
         return tf.data.Dataset.from_tensor_slices((a, b)).batch(batch_size)
