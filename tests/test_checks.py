@@ -167,7 +167,7 @@ def test_train_config_normalizes_numbers_and_builds_the_data_config():
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     data = get_recipe("digits").data_config("digits", cache=False)
     assert (data.batch_size, data.augment, data.validation_fraction, data.seed) == (
-        32,
+        64,
         "mnist",
         0.0,
         0,

@@ -218,7 +218,7 @@ class TrainConfig(checks.ConfigMixin):
         Example:
             >>> cfg = get_recipe("digits").data_config("digits", cache=False)
             >>> cfg.batch_size, cfg.augment, cfg.validation_fraction, cfg.one_hot
-            (32, 'mnist', 0.0, True)
+            (64, 'mnist', 0.0, True)
         """
         owned = {
             "batch_size": self.batch_size,

@@ -195,8 +195,7 @@ def _resolve_config(config: TrainConfig | str | None, dataset: Any) -> TrainConf
 def _describe_run(
     model: Any, dataset: Any, config: TrainConfig, model_kwargs: dict, data_kwargs: dict
 ) -> tuple[dict[str, Any], DataConfig | None]:
-    """The run description of ``config.json`` (the arguments' kinds checked first) and
-    the run's ``DataConfig`` (None for a ``Datasets`` tuple)."""
+    """``config.json``'s run description (argument kinds checked first) and DataConfig."""
     if isinstance(model, str):
         from keras_resnet.registry import get_record
 
@@ -244,9 +243,8 @@ def _prepare(
     if job.multi_worker and config.head_epochs:
         # FineTunePhases rebuilds model.fit's train function; the multi-worker loop has its own.
         raise ValueError(
-            "Two-phase fine-tuning (head_epochs > 0) does not run under the multi-worker "
-            f"strategy yet. Received: head_epochs={config.head_epochs}, "
-            f"strategy={config.strategy!r}"
+            "Two-phase fine-tuning (head_epochs > 0) does not run under the multi-worker strategy"
+            f" yet. Received: head_epochs={config.head_epochs}, strategy={config.strategy!r}"
         )
     if job.multi_worker:
         from keras_resnet.training.distributed_loop import _check_callbacks, is_chief
@@ -390,13 +388,12 @@ def _fit(
         multi_worker=job.multi_worker,
         verbose=verbose,
     )
+    images = len(history) * datasets.info.num_examples.get("train", 0)
     stats = {
         **weights_report(cbs),
         "wall_time_s": round(seconds, 2),
         "epochs_this_call": len(history),
-        "images_per_s": round(
-            len(history) * datasets.info.num_examples.get("train", 0) / max(seconds, 1e-9), 1
-        ),
+        "images_per_s": round(images / max(seconds, 1e-9), 1),
     }
     if out is None:
         return dict(stats, history=[dict(h, epoch=float(i)) for i, h in enumerate(history)])
