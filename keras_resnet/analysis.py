@@ -12,6 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet.checks import check_int
 from keras_resnet.naming import HEAD, STAGE, STEM
 
 
@@ -338,15 +339,8 @@ def gradient_norms(
     for depth, (layer, kernel, grad) in enumerate(zip(weighted, kernels, grads, strict=True), 1):
         g = 0.0 if grad is None else float(tf.norm(tf.cast(grad, "float32")))
         w = float(np.linalg.norm(np.asarray(kernel, dtype="float32")))
-        rows.append(
-            {
-                "depth": depth,
-                "layer": layer.name,
-                "grad_norm": g,
-                "weight_norm": w,
-                "ratio": g / w if w else float("nan"),
-            }
-        )
+        ratio = g / w if w else float("nan")
+        rows.append(dict(depth=depth, layer=layer.name, grad_norm=g, weight_norm=w, ratio=ratio))
     return rows
 
 
@@ -380,9 +374,8 @@ class GradientNormHistory(keras.callbacks.Callback):
         self, x: Any, y: Any, *, every: int = 1, loss: keras.losses.Loss | None = None
     ) -> None:
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
-        self.x, self.y, self.every, self.loss = x, y, every, loss
+        self.every = check_int("every", every, min_value=1)
+        self.x, self.y, self.loss = x, y, loss
         self.history: list[dict[str, Any]] = []
 
     def _record(self, epoch: int) -> None:

@@ -282,6 +282,31 @@ def _merge(branch, short, gate_input, *, strides, kind, preact, drop_path, se_ra
     return out if preact else layers.ReLU(name=part(name, OUT))(out)
 
 
+# The arguments both blocks take, documented once (keras.applications formats its
+# builders' docstrings from one template the same way).
+_SHARED_ARGS = """shortcut: Shortcut kind used where the shape changes (see :func:`shortcut`).
+        preact: Pre-activation form (He et al. 2016).
+        drop_path: Probability of dropping the branch (stochastic depth).
+        se_ratio: Squeeze-and-excitation ratio (0 = off).
+        zero_init_last_bn: Zero-init the last BN gamma (last conv if ``preact``).
+        use_bias: keras.applications-style conv biases (on the convs not followed by a
+            BN in pre-activation blocks, on every conv otherwise).
+        bn_epsilon: BN epsilon.
+        bn_momentum: BN momentum."""
+
+
+def _fill_doc(**fragments: str):
+    """Decorator: replace ``{key}`` in the docstring by ``fragments[key]``."""
+
+    def fill(fn):
+        for key, text in fragments.items():
+            fn.__doc__ = fn.__doc__.replace("{" + key + "}", text)
+        return fn
+
+    return fill
+
+
+@_fill_doc(shared_args=_SHARED_ARGS)
 def basic_block(
     x,
     filters: int,
@@ -310,16 +335,8 @@ def basic_block(
         filters: Output channels (expansion 1).
         strides: Stride of the first 3x3 convolution.
         groups: Groups of the first 3x3 convolution.
-        shortcut: Shortcut kind used where the shape changes (see :func:`shortcut`).
-        preact: Pre-activation form.
-        drop_path: Probability of dropping the branch (stochastic depth).
         dropout: Dropout rate between the convolutions.
-        se_ratio: Squeeze-and-excitation ratio (0 = off).
-        zero_init_last_bn: Zero-init the last BN gamma (last conv if ``preact``).
-        use_bias: keras.applications-style conv biases (on the convs not followed by a
-            BN in pre-activation blocks, on every conv otherwise).
-        bn_epsilon: BN epsilon.
-        bn_momentum: BN momentum.
+        {shared_args}
         name: Layer name prefix, e.g. ``"stage1_block1"``.
 
     Returns:
@@ -347,6 +364,7 @@ def basic_block(
                   drop_path=drop_path, se_ratio=se_ratio, name=name)  # fmt: skip
 
 
+@_fill_doc(shared_args=_SHARED_ARGS)
 def bottleneck_block(
     x,
     filters: int,
@@ -379,16 +397,8 @@ def bottleneck_block(
         groups: Cardinality of the grouped 3x3 convolution.
         base_width: Width per group at 64 base channels.
         stride_in: ``"3x3"`` (ResNet v1.5, default) or ``"1x1"`` (v1).
-        shortcut: Shortcut kind used where the shape changes (see :func:`shortcut`).
-        preact: Pre-activation form (He et al. 2016).
-        drop_path: Probability of dropping the branch (stochastic depth).
         dropout: Dropout rate after the 3x3 convolution.
-        se_ratio: Squeeze-and-excitation ratio (0 = off).
-        zero_init_last_bn: Zero-init the last BN gamma (last conv if ``preact``).
-        use_bias: keras.applications-style conv biases (on the convs not followed by a
-            BN in pre-activation blocks, on every conv otherwise).
-        bn_epsilon: BN epsilon.
-        bn_momentum: BN momentum.
+        {shared_args}
         name: Layer name prefix, e.g. ``"stage2_block1"``.
 
     Returns:

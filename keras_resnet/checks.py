@@ -4,7 +4,8 @@ Each check returns the (normalized) value or raises ``TypeError`` for a value of
 wrong type and ``ValueError`` for one out of range, naming the argument, what is
 allowed and what was received (keras-hub style: ``... Received: groups=3``). Types
 are strict, as a config file needs them: a bool is never an int or a float, and the
-string ``"false"`` is never a bool.
+string ``"false"`` is never a bool. Every check takes the argument's ``name`` (used in
+the message) and the ``value`` to check; ``allow_none=True`` lets ``None`` through.
 
 Example:
     >>> check_int("epochs", 3, min_value=1)
@@ -46,6 +47,20 @@ def _in_bounds(value: float, low, high, low_open: bool, high_open: bool) -> bool
     return not (high is not None and (value >= high if high_open else value > high))
 
 
+def _number(name: str, value: Any, what: str, types: type, bounds: tuple, allow_none: bool):
+    """``value`` if it is ``None`` (allowed) or a finite number of ``types`` in ``bounds``
+    (``(low, high, low_open, high_open)``)."""
+    if value is None and allow_none:
+        return None
+    what += _bounds(*bounds) + (" or None" if allow_none else "")
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise _fail(TypeError, name, what, value)
+    finite = isinstance(value, numbers.Integral) or math.isfinite(value)
+    if not finite or not _in_bounds(value, *bounds):
+        raise _fail(ValueError, name, what, value)
+    return value
+
+
 def check_int(
     name: str,
     value: Any,
@@ -57,27 +72,18 @@ def check_int(
     """Return ``value`` as an ``int`` if it is an integer (not a bool) within bounds.
 
     Args:
-        name: Argument name, used in the message.
-        value: The value to check (Python or NumPy integer).
+        value: A Python or NumPy integer.
         min_value: Smallest allowed value, or None.
         max_value: Largest allowed value, or None.
-        allow_none: Accept ``None`` (returned as is).
 
     Example:
         >>> check_int("batch_size", 0, min_value=1)
         Traceback (most recent call last):
         ValueError: `batch_size` must be an int >= 1. Received: batch_size=0
     """
-    if value is None and allow_none:
-        return None
-    what = (
-        "an int" + _bounds(min_value, max_value, False, False) + (" or None" if allow_none else "")
-    )
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise _fail(TypeError, name, what, value)
-    if not _in_bounds(int(value), min_value, max_value, False, False):
-        raise _fail(ValueError, name, what, value)
-    return int(value)
+    bounds = (min_value, max_value, False, False)
+    value = _number(name, value, "an int", numbers.Integral, bounds, allow_none)
+    return None if value is None else int(value)
 
 
 def check_float(
@@ -93,13 +99,10 @@ def check_float(
     """Return ``value`` as a finite ``float`` within bounds (ints accepted, bools not).
 
     Args:
-        name: Argument name, used in the message.
-        value: The value to check.
         min_value: Lower bound, or None.
         max_value: Upper bound, or None.
         min_open: Exclude ``min_value`` itself.
         max_open: Exclude ``max_value`` itself.
-        allow_none: Accept ``None`` (returned as is).
 
     Example:
         >>> check_float("learning_rate", 1, min_value=0, min_open=True)
@@ -108,29 +111,15 @@ def check_float(
         Traceback (most recent call last):
         TypeError: `learning_rate` must be a finite number. Received: learning_rate=True
     """
-    if value is None and allow_none:
-        return None
-    what = (
-        "a finite number"
-        + _bounds(min_value, max_value, min_open, max_open)
-        + (" or None" if allow_none else "")
-    )
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _fail(TypeError, name, what, value)
-    value_f = float(value)
-    if not math.isfinite(value_f) or not _in_bounds(
-        value_f, min_value, max_value, min_open, max_open
-    ):
-        raise _fail(ValueError, name, what, value)
-    return value_f
+    bounds = (min_value, max_value, min_open, max_open)
+    value = _number(name, value, "a finite number", numbers.Real, bounds, allow_none)
+    return None if value is None else float(value)
 
 
 def check_rate(name: str, value: Any, *, include_one: bool = False, exclude_zero: bool = False):
     """Return ``value`` as a float fraction in ``[0, 1)`` (bounds adjustable).
 
     Args:
-        name: Argument name, used in the message.
-        value: The value to check.
         include_one: Allow 1.
         exclude_zero: Refuse 0.
 
@@ -146,11 +135,6 @@ def check_rate(name: str, value: Any, *, include_one: bool = False, exclude_zero
 
 def check_bool(name: str, value: Any, *, allow_none: bool = False) -> bool | None:
     """Return ``value`` if it is ``True`` or ``False`` (never ``1``, ``"false"``, ...).
-
-    Args:
-        name: Argument name, used in the message.
-        value: The value to check.
-        allow_none: Accept ``None``.
 
     Example:
         >>> check_bool("nesterov", True)
@@ -172,8 +156,6 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     """Return ``value`` if it is one of ``allowed`` (with a "did you mean" hint if not).
 
     Args:
-        name: Argument name, used in the message.
-        value: The value to check.
         allowed: The allowed values (compared with their types: ``1`` is not ``True``).
 
     Example:
@@ -196,11 +178,6 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
 def check_str(name: str, value: Any, *, allow_none: bool = False) -> str | None:
     """Return ``value`` if it is a non-empty string.
 
-    Args:
-        name: Argument name, used in the message.
-        value: The value to check.
-        allow_none: Accept ``None``.
-
     Example:
         >>> check_str("dataset", "")
         Traceback (most recent call last):
@@ -222,11 +199,9 @@ def check_path(
     """Return ``value`` as a ``Path``; refuse non-paths and the empty string.
 
     Args:
-        name: Argument name, used in the message.
         value: A ``str`` or path-like.
         exists: ``"file"`` or ``"dir"`` to require an existing file or folder
             (``FileNotFoundError`` otherwise), or None.
-        allow_none: Accept ``None``.
 
     Example:
         >>> check_path("output", "")
@@ -253,10 +228,8 @@ def check_floats(
     """Return a list or tuple of finite numbers as a tuple of floats.
 
     Args:
-        name: Argument name, used in the message.
         value: A list or tuple of numbers.
         length: Required length, or None.
-        allow_none: Accept ``None``.
 
     Example:
         >>> check_floats("decay_at", [0.5, 0.75])
@@ -277,6 +250,30 @@ def check_floats(
         if not math.isfinite(item):
             raise _fail(ValueError, name, "a list or tuple of finite numbers", value)
     return tuple(float(v) for v in value)
+
+
+def check_ints(name: str, value: Any, *, min_value: int | None = None) -> tuple[int, ...]:
+    """Return a non-empty sequence of integers, each ``>= min_value``, as a tuple.
+
+    Args:
+        min_value: Smallest allowed item, or None.
+
+    Example:
+        >>> check_ints("stage_depths", [2, 2], min_value=1)
+        (2, 2)
+        >>> check_ints("sizes", 3, min_value=1)
+        Traceback (most recent call last):
+        TypeError: `sizes` must be a non-empty sequence of ints >= 1. Received: sizes=3
+    """
+    what = "a non-empty sequence of ints" + _bounds(min_value, None, False, False)
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise _fail(TypeError, name, what, value)
+    items = tuple(value)
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise _fail(TypeError, name, what, value)
+    if not items or not all(_in_bounds(v, min_value, None, False, False) for v in items):
+        raise _fail(ValueError, name, what, value)
+    return tuple(int(v) for v in items)
 
 
 def check_fields(

@@ -11,7 +11,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from keras_resnet.checks import check_choice
+from keras_resnet.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_ints,
+    check_rate,
+)
 from keras_resnet.graph import MAX_BLOCKS
 
 BLOCKS = ("basic", "bottleneck")
@@ -23,29 +30,6 @@ STEM_POOL_PADDING = ("ignore", "zeros")
 SHORTCUTS = ("projection", "projection_all", "zero_pad", "avg_down", "highway", None)
 SHORTCUT_ALIASES = {"A": "zero_pad", "B": "projection", "C": "projection_all", "D": "avg_down"}
 EXPANSION = {"basic": 1, "bottleneck": 4}
-
-
-def _fail(arg: str, value: Any, allowed: str) -> ValueError:
-    return ValueError(f"`{arg}` must be {allowed}. Received: {arg}={value!r}")
-
-
-def _check_rate(arg: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise _fail(arg, value, "a number in [0, 1)")
-
-
-def _check_int_tuple(arg: str, value: Any) -> tuple[int, ...]:
-    if isinstance(value, (int, str)) or not hasattr(value, "__iter__"):
-        raise _fail(arg, value, "a non-empty sequence of positive integers")
-    items = tuple(value)
-    if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in items):
-        raise _fail(arg, value, "a non-empty sequence of positive integers")
-    return items
-
-
-def _check_positive_int(arg: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(arg, value, "a positive integer")
 
 
 class ArchConfig:
@@ -99,6 +83,10 @@ class ArchConfig:
             raise TypeError(f"`config` must be a {cls.__name__}. Received: config={config!r}")
         cls.from_kwargs(**{**config.to_dict(), **arch})  # rejects unknown names
         return dataclasses.replace(config, **arch)
+
+    def _check_bn(self) -> None:
+        check_float("bn_epsilon", self.bn_epsilon, min_value=0, min_open=True)
+        check_rate("bn_momentum", self.bn_momentum)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (tuples become lists), JSON-serializable.
@@ -186,12 +174,8 @@ class ResNetConfig(ArchConfig):
 
     def __post_init__(self) -> None:
         check_choice("block", self.block, BLOCKS)
-        object.__setattr__(
-            self, "stage_depths", _check_int_tuple("stage_depths", self.stage_depths)
-        )
-        object.__setattr__(
-            self, "stage_widths", _check_int_tuple("stage_widths", self.stage_widths)
-        )
+        for arg in ("stage_depths", "stage_widths"):
+            object.__setattr__(self, arg, check_ints(arg, getattr(self, arg), min_value=1))
         if sum(self.stage_depths) > MAX_BLOCKS:
             raise ValueError(
                 f"`stage_depths` must add up to at most {MAX_BLOCKS} blocks (Keras builds and "
@@ -204,19 +188,20 @@ class ResNetConfig(ArchConfig):
                 f"stage_depths={self.stage_depths}, stage_widths={self.stage_widths}"
             )
         check_choice("stem", self.stem, STEMS)
-        _check_positive_int("stem_width", self.stem_width)
+        check_int("stem_width", self.stem_width, min_value=1)
         if self.stem == "deep" and self.stem_width < 2:
-            raise _fail("stem_width", self.stem_width, "at least 2 for stem='deep'")
-        if not isinstance(self.preact, bool):
-            raise _fail("preact", self.preact, "True or False")
+            raise ValueError(
+                "`stem_width` must be at least 2 for stem='deep'. "
+                f"Received: stem_width={self.stem_width}"
+            )
         shortcut = SHORTCUT_ALIASES.get(self.shortcut, self.shortcut)
         check_choice("shortcut", shortcut, SHORTCUTS + tuple(SHORTCUT_ALIASES))
         object.__setattr__(self, "shortcut", shortcut)
         check_choice("stride_in", self.stride_in, STRIDE_IN)
         check_choice("downsample_in", self.downsample_in, DOWNSAMPLE_IN)
         check_choice("stem_pool_padding", self.stem_pool_padding, STEM_POOL_PADDING)
-        _check_positive_int("groups", self.groups)
-        _check_positive_int("base_width", self.base_width)
+        check_int("groups", self.groups, min_value=1)
+        check_int("base_width", self.base_width, min_value=1)
         for stage, width in enumerate(self.stage_widths, start=1):
             inner = self.inner_width(width)
             if inner < 1 or inner % self.groups:
@@ -232,27 +217,18 @@ class ResNetConfig(ArchConfig):
                     f"counts stem -> stages are {channels}. Use a projection shortcut or "
                     "non-decreasing widths. Received: shortcut='zero_pad'"
                 )
-        _check_rate("drop_path_rate", self.drop_path_rate)
+        check_rate("drop_path_rate", self.drop_path_rate)
         if self.drop_path_rate > 0 and self.shortcut is None:
             raise ValueError(
                 "`drop_path_rate` > 0 needs residual shortcuts: dropping a branch of a plain "
                 f"network removes the layer. Received: drop_path_rate={self.drop_path_rate}, "
                 "shortcut=None"
             )
-        _check_rate("dropout", self.dropout)
-        if (
-            isinstance(self.se_ratio, bool)
-            or not isinstance(self.se_ratio, (int, float))
-            or not (0.0 <= self.se_ratio <= 1.0)
-        ):
-            raise _fail("se_ratio", self.se_ratio, "a number in [0, 1] (0 disables SE)")
-        for flag in ("zero_init_last_bn", "use_bias"):
-            if not isinstance(getattr(self, flag), bool):
-                raise _fail(flag, getattr(self, flag), "True or False")
-        if not isinstance(self.bn_epsilon, (int, float)) or not self.bn_epsilon > 0:
-            raise _fail("bn_epsilon", self.bn_epsilon, "a positive number")
-        if not isinstance(self.bn_momentum, (int, float)) or not 0.0 <= self.bn_momentum < 1.0:
-            raise _fail("bn_momentum", self.bn_momentum, "a number in [0, 1)")
+        check_rate("dropout", self.dropout)
+        check_rate("se_ratio", self.se_ratio, include_one=True)
+        for flag in ("preact", "zero_init_last_bn", "use_bias"):
+            check_bool(flag, getattr(self, flag))
+        self._check_bn()
 
     @property
     def expansion(self) -> int:

@@ -82,20 +82,12 @@ def dense_layer(
     return keras.layers.Concatenate(axis=-1, name=f"{name}_concat")([x, h])
 
 
-def dense_block(
-    x,
-    num_layers: int,
-    growth_rate: int,
-    *,
-    bottleneck_width: int = 4,
-    dropout: float = 0.0,
-    bn_epsilon: float = 1e-5,
-    bn_momentum: float = 0.9,
-    name: str,
-):
+def dense_block(x, num_layers: int, growth_rate: int, *, name: str, **layer_options):
     """A dense block: ``num_layers`` :func:`dense_layer` calls named ``{name}_layer{i}``.
 
-    Layer ``i`` (1-based) sees ``c + (i - 1) * growth_rate`` input channels.
+    Layer ``i`` (1-based) sees ``c + (i - 1) * growth_rate`` input channels;
+    ``layer_options`` (``bottleneck_width``, ``dropout``, ``bn_epsilon``,
+    ``bn_momentum``) go to every layer.
 
     Example:
         >>> inputs = keras.Input((8, 8, 16))
@@ -103,15 +95,7 @@ def dense_block(
         (None, 8, 8, 52)
     """
     for i in range(1, num_layers + 1):
-        x = dense_layer(
-            x,
-            growth_rate,
-            bottleneck_width=bottleneck_width,
-            dropout=dropout,
-            bn_epsilon=bn_epsilon,
-            bn_momentum=bn_momentum,
-            name=f"{name}_layer{i}",
-        )
+        x = dense_layer(x, growth_rate, name=f"{name}_layer{i}", **layer_options)
     return x
 
 

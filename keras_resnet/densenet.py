@@ -21,17 +21,11 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_resnet.blocks import batch_norm, conv2d
-from keras_resnet.checks import check_choice
-from keras_resnet.config import (
-    ArchConfig,
-    _check_int_tuple,
-    _check_positive_int,
-    _check_rate,
-    _fail,
-)
+from keras_resnet.blocks import _fill_doc, batch_norm, conv2d
+from keras_resnet.checks import check_choice, check_float, check_int, check_ints, check_rate
+from keras_resnet.config import ArchConfig
 from keras_resnet.dense_blocks import dense_block, transition, transition_channels
-from keras_resnet.models import _check_head, _head, _inputs
+from keras_resnet.models import _HEAD_ARGS, _check_head, _head, _inputs
 
 DENSENET_STEMS = ("imagenet", "cifar")
 
@@ -78,21 +72,15 @@ class DenseNetConfig(ArchConfig):
     bn_momentum: float = 0.9
 
     def __post_init__(self) -> None:
-        _check_positive_int("growth_rate", self.growth_rate)
-        object.__setattr__(self, "block_sizes", _check_int_tuple("block_sizes", self.block_sizes))
+        check_int("growth_rate", self.growth_rate, min_value=1)
+        block_sizes = check_ints("block_sizes", self.block_sizes, min_value=1)
+        object.__setattr__(self, "block_sizes", block_sizes)
         check_choice("stem", self.stem, DENSENET_STEMS)
-        _check_positive_int("stem_width", self.stem_width)
-        w = self.bottleneck_width
-        if isinstance(w, bool) or not isinstance(w, int) or w < 0:
-            raise _fail("bottleneck_width", w, "a non-negative integer (0: no bottleneck)")
-        c = self.compression
-        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0.0 < c <= 1.0:
-            raise _fail("compression", c, "a number in (0, 1]")
-        _check_rate("dropout", self.dropout)
-        if not isinstance(self.bn_epsilon, (int, float)) or not self.bn_epsilon > 0:
-            raise _fail("bn_epsilon", self.bn_epsilon, "a positive number")
-        if not isinstance(self.bn_momentum, (int, float)) or not 0.0 <= self.bn_momentum < 1.0:
-            raise _fail("bn_momentum", self.bn_momentum, "a number in [0, 1)")
+        check_int("stem_width", self.stem_width, min_value=1)
+        check_int("bottleneck_width", self.bottleneck_width, min_value=0)  # 0: no bottleneck
+        check_float("compression", self.compression, min_value=0, max_value=1, min_open=True)
+        check_rate("dropout", self.dropout)
+        self._check_bn()
 
     @property
     def depth(self) -> int:
@@ -155,6 +143,7 @@ def _features(x, cfg: DenseNetConfig):
     return layers.ReLU(name="post_relu")(x)
 
 
+@_fill_doc(head_args=_HEAD_ARGS)
 def DenseNet(  # noqa: N802 - Keras-applications naming convention for model builders
     *,
     include_top: bool = True,
@@ -174,17 +163,7 @@ def DenseNet(  # noqa: N802 - Keras-applications naming convention for model bui
     layers), ``stage{s}_transition_*``, ``post_bn`` and ``predictions``.
 
     Args:
-        include_top: Add the classifier (pooling + ``Dense(classes)``).
-        input_shape: ``(height, width, channels)``; spatial sizes may be ``None``.
-            Defaults to ``(None, None, 3)``.
-        input_tensor: Optional Keras tensor to use as the model input.
-        pooling: ``None``, ``"avg"``, ``"max"`` or ``"spp"``. With ``include_top``
-            it defaults to ``"avg"``; without, ``None`` returns the last feature map.
-        classes: Number of classes of the classifier.
-        classifier_activation: Activation of the classifier (``None`` for logits);
-            it always computes in float32, also under mixed-precision policies.
-        head_dropout: Dropout rate before the classifier.
-        name: Model name.
+        {head_args}
         config: A :class:`DenseNetConfig`; ``**arch`` fields override it.
         **arch: Fields of :class:`DenseNetConfig` (``growth_rate``,
             ``block_sizes``, ``stem``, ``stem_width``, ``bottleneck_width``,

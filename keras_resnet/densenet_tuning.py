@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from keras_resnet.checks import check_int
 from keras_resnet.densenet import DenseNetConfig
 from keras_resnet.registry import create_model, get_record
 from keras_resnet.training import TrainConfig, compile_model, get_recipe
@@ -67,8 +68,7 @@ class DenseNetHyperModel(kt.HyperModel):
         tunable: bool = True,
     ) -> None:
         super().__init__(name=name, tunable=tunable)
-        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-            raise ValueError(f"`classes` must be an integer >= 2. Received: classes={classes!r}")
+        check_int("classes", classes, min_value=2)
         record = get_record(baseline)
         if record.family != "densenet":
             raise ValueError(

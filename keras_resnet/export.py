@@ -260,10 +260,8 @@ def export_saved_model(
     run the model and return float32 ``probabilities``, ``top_k_ids`` (int32),
     ``top_k_probabilities`` and, with ``class_names``, ``top_k_names``. The artifact
     loads without keras_resnet or Keras. A ``keras_resnet_export.json`` file beside
-    ``saved_model.pb`` records the preprocessing and class names.
-
-    The folder is written beside ``export_dir`` and renamed into place when complete
-    (and, with ``verify``, reloaded and checked against the Keras model first).
+    ``saved_model.pb`` records the preprocessing and class names. The folder is
+    written beside ``export_dir`` and renamed into place when complete.
 
     Args:
         model: A built single-input classifier ``keras.Model`` (``include_top=True``).
@@ -272,21 +270,18 @@ def export_saved_model(
         std: Per-channel standard deviation in [0, 1] pixel units (default 1).
         class_names: One name per class, or ``None``.
         top_k: How many top classes to return (capped at the number of classes).
-        overwrite: Replace an existing ``export_dir``; otherwise it is an error.
+        overwrite: Replace an existing ``export_dir`` (else ``FileExistsError``).
         image_size: ``(height, width)`` to serve at; required when the model accepts
             any spatial size, otherwise it must match ``model.input_shape``.
         logits: Whether the model outputs logits (softmax is then applied in the
             graph). ``None`` detects it from the last layer's activation.
         resize_method: ``tf.image.resize`` method for images of another size.
         antialias: Antialias when downsizing (see ``tf.image.resize``).
-        verify: Reload the export and compare it with ``model`` before publishing.
+        verify: Reload the export and compare it with ``model`` before publishing (a
+            mismatch raises ``ValueError``, as does a bad argument, before any work).
 
     Returns:
         The export folder, as a string.
-
-    Raises:
-        FileExistsError: ``export_dir`` exists and ``overwrite`` is False.
-        ValueError: For a bad argument (before any work), or a failed verification.
 
     Example:
         >>> import tempfile, numpy as np, tensorflow as tf
@@ -348,15 +343,12 @@ def save_keras_model(
     Args:
         model: Any ``keras.Model``.
         path: Destination file; must end with ``.keras``.
-        overwrite: Replace an existing file; otherwise it is an error.
-        verify: Reload in safe mode and compare outputs before publishing.
+        overwrite: Replace an existing file (else ``FileExistsError``).
+        verify: Reload in safe mode and compare outputs before publishing (a
+            mismatch raises ``ValueError``, as does a bad argument).
 
     Returns:
-        The file path, as a string.
-
-    Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ValueError: For a bad argument or a failed verification.
+        The path of the ``.keras`` file, as a string.
 
     Example:
         >>> import tempfile

@@ -12,6 +12,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_resnet.checks import check_int, check_ints
 from keras_resnet.fused_batch_norm import FusedBatchNormalization  # noqa: F401 - one home
 from keras_resnet.grouped_conv import GroupedConv2D  # noqa: F401 - one home for the layers
 
@@ -36,12 +37,8 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def __init__(self, filters: int, strides: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"`filters` must be a positive integer. Received: filters={filters!r}")
-        if isinstance(strides, bool) or not isinstance(strides, int) or strides < 1:
-            raise ValueError(f"`strides` must be a positive integer. Received: strides={strides!r}")
-        self.filters = filters
-        self.strides = strides
+        self.filters = check_int("filters", filters, min_value=1)
+        self.strides = check_int("strides", strides, min_value=1)
 
     def build(self, input_shape: tuple) -> None:
         if input_shape[-1] > self.filters:
@@ -115,15 +112,7 @@ class SpatialPyramidPooling(keras.layers.Layer):
 
     def __init__(self, levels: tuple[int, ...] = (1, 2, 4), **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        levels = tuple(levels)
-        if not levels or any(
-            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in levels
-        ):
-            raise ValueError(
-                "`levels` must be a non-empty sequence of positive integers. "
-                f"Received: levels={levels!r}"
-            )
-        self.levels = levels
+        self.levels = check_ints("levels", levels, min_value=1)
 
     @staticmethod
     def _bins(size, n: int):

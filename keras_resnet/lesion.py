@@ -34,6 +34,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet.checks import check_int
 from keras_resnet.naming import ADD, BLOCK_PREFIX, MERGES, SHORTCUT, part
 
 BLOCK_SELECTIONS = ("identity", "all")
@@ -234,8 +235,7 @@ def _accuracy(model: keras.Model, x: Any, y: Any, batch_size: int) -> float:
 
 
 def _check_data(x: Any, y: Any, batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
+    check_int("batch_size", batch_size, min_value=1)
     if y is not None and len(x) != len(y):
         raise ValueError(
             f"`x` and `y` must have the same length. Received: len(x)={len(x)}, len(y)={len(y)}"
@@ -335,16 +335,11 @@ def lesion_curve(
     """
     _check_model(model)
     _check_data(x, y, batch_size)
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"`trials` must be a positive integer. Received: trials={trials!r}")
+    check_int("trials", trials, min_value=1)
     candidates = [b["block"] for b in _select(model, blocks)]
     counts = list(num_deleted)
-    for k in counts:
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= len(candidates):
-            raise ValueError(
-                f"`num_deleted` entries must be integers in [0, {len(candidates)}] (the "
-                f"number of candidate blocks). Received: num_deleted={num_deleted!r}"
-            )
+    for k in counts:  # at most the number of candidate blocks
+        check_int("num_deleted", k, min_value=0, max_value=len(candidates))
     rng = np.random.default_rng(seed)
     rows = []
     for k in counts:

@@ -15,6 +15,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_resnet.checks import check_int, check_rate
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
@@ -34,10 +36,7 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, after: Any, warmup_steps: int) -> None:
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(
-                f"`warmup_steps` must be an integer >= 0. Received: warmup_steps={warmup_steps!r}"
-            )
+        check_int("warmup_steps", warmup_steps, min_value=0)
         if not (
             isinstance(after, keras.optimizers.schedules.LearningRateSchedule)
             or isinstance(after, (int, float))
@@ -106,17 +105,13 @@ class EpochStepDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "`initial_learning_rate` must be > 0. "
                 f"Received: initial_learning_rate={initial_learning_rate!r}"
             )
-        if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-            raise ValueError(
-                f"`steps_per_epoch` must be a positive integer. Received: {steps_per_epoch!r}"
-            )
+        check_int("steps_per_epoch", steps_per_epoch, min_value=1)
         boundaries = [float(b) for b in boundaries]
         if boundaries != sorted(boundaries) or any(b < 0 for b in boundaries):
             raise ValueError(
                 f"`boundaries` must be increasing epochs >= 0. Received: boundaries={boundaries!r}"
             )
-        if not 0 < factor <= 1:
-            raise ValueError(f"`factor` must be in (0, 1]. Received: factor={factor!r}")
+        check_rate("factor", factor, include_one=True, exclude_zero=True)
         self.initial_learning_rate = float(initial_learning_rate)
         self.boundaries = boundaries
         self.steps_per_epoch = steps_per_epoch

@@ -13,8 +13,8 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_resnet.blocks import basic_block, batch_norm, bottleneck_block, conv2d
-from keras_resnet.checks import check_choice
+from keras_resnet.blocks import _fill_doc, basic_block, batch_norm, bottleneck_block, conv2d
+from keras_resnet.checks import check_bool, check_choice, check_int, check_rate
 from keras_resnet.config import ResNetConfig
 from keras_resnet.graph import ensure_recursion_limit
 from keras_resnet.layers import SpatialPyramidPooling
@@ -26,17 +26,14 @@ SPP_LEVELS = (1, 2, 4)
 
 
 def _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout):
-    if not isinstance(include_top, bool):
-        raise ValueError(
-            f"`include_top` must be True or False. Received: include_top={include_top!r}"
-        )
+    check_bool("include_top", include_top)
     check_choice("pooling", pooling, POOLINGS)
-    if include_top and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
-        raise ValueError(f"`classes` must be an integer >= 1. Received: classes={classes!r}")
+    if include_top:
+        check_int("classes", classes, min_value=1)
     if classifier_activation is not None and not (
         isinstance(classifier_activation, str) or callable(classifier_activation)
     ):
-        raise ValueError(
+        raise TypeError(
             "`classifier_activation` must be None, a name such as 'softmax', or a callable. "
             f"Received: classifier_activation={classifier_activation!r}"
         )
@@ -48,10 +45,7 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
                 "`classifier_activation` is not a Keras activation. "
                 f"Received: classifier_activation={classifier_activation!r}"
             ) from err
-    if not isinstance(head_dropout, (int, float)) or not 0.0 <= head_dropout < 1.0:
-        raise ValueError(
-            f"`head_dropout` must be in [0, 1). Received: head_dropout={head_dropout!r}"
-        )
+    check_rate("head_dropout", head_dropout)
     if input_shape is not None:
         shape = tuple(input_shape)
         if len(shape) != 3:
@@ -155,6 +149,22 @@ def _pool(x, pooling: str):
     return SpatialPyramidPooling(SPP_LEVELS, name="spp")(x)
 
 
+# The input and head arguments of every builder (ResNet, DenseNet), documented once.
+_HEAD_ARGS = """include_top: Add the classifier (pooling + ``Dense(classes)``).
+        input_shape: ``(height, width, channels)``; spatial sizes may be ``None``.
+            Defaults to ``(None, None, 3)``.
+        input_tensor: Optional Keras tensor to use as the model input.
+        pooling: ``None``, ``"avg"``, ``"max"`` or ``"spp"`` (spatial pyramid over
+            1x1, 2x2, 4x4 grids). With ``include_top`` it defaults to ``"avg"``;
+            without, ``None`` returns the last feature map.
+        classes: Number of classes of the classifier.
+        classifier_activation: Activation of the classifier (``None`` for logits);
+            it always computes in float32, also under mixed-precision policies.
+        head_dropout: Dropout rate before the classifier.
+        name: Model name."""
+
+
+@_fill_doc(head_args=_HEAD_ARGS)
 def ResNet(  # noqa: N802 - Keras-applications naming convention for model builders
     *,
     include_top: bool = True,
@@ -177,18 +187,7 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     (spatial pyramid pooling).
 
     Args:
-        include_top: Add the classifier (pooling + ``Dense(classes)``).
-        input_shape: ``(height, width, channels)``; spatial sizes may be ``None``.
-            Defaults to ``(None, None, 3)``.
-        input_tensor: Optional Keras tensor to use as the model input.
-        pooling: ``None``, ``"avg"``, ``"max"`` or ``"spp"`` (spatial pyramid over
-            1x1, 2x2, 4x4 grids). With ``include_top`` it defaults to ``"avg"``;
-            without, ``None`` returns the last feature map.
-        classes: Number of classes of the classifier.
-        classifier_activation: Activation of the classifier (``None`` for logits);
-            it always computes in float32, also under mixed-precision policies.
-        head_dropout: Dropout rate before the classifier.
-        name: Model name.
+        {head_args}
         config: A :class:`ResNetConfig`; ``**arch`` fields override it.
         weights: Pretrained weights to load, all or nothing (see
             :func:`keras_resnet.weights.load_weights`): a ``.keras`` file, a run folder,

@@ -19,6 +19,8 @@ from typing import Any
 
 import keras
 
+from keras_resnet.checks import check_int, check_ints
+
 # Modules whose import registers built-in records (loaded on the first lookup).
 BUILTIN_MODULES = ["keras_resnet.zoo", "keras_resnet.densenet_zoo"]
 _REGISTRY: dict[str, ModelRecord] = {}
@@ -79,14 +81,11 @@ class ModelRecord:
                 f"`arch` must hold architecture arguments only; move {head} to the record's "
                 f"fields. Received: arch keys {sorted(self.arch)}"
             )
-        shape = tuple(self.input_shape)
-        if len(shape) != 3 or any(isinstance(d, bool) or not isinstance(d, int) for d in shape):
-            raise ValueError(
-                f"`input_shape` must be three integers. Received: input_shape={self.input_shape!r}"
-            )
+        shape = check_ints("input_shape", self.input_shape, min_value=1)
+        if len(shape) != 3:
+            raise ValueError(f"`input_shape` must be three integers. Received: input_shape={shape}")
         object.__setattr__(self, "input_shape", shape)
-        if self.params is not None and (isinstance(self.params, bool) or self.params < 1):
-            raise ValueError(f"`params` must be None or positive. Received: params={self.params!r}")
+        check_int("params", self.params, min_value=1, allow_none=True)
 
     def spec(self) -> dict[str, Any]:
         """Architecture arguments plus the head defaults that :func:`create_model` applies.

@@ -70,7 +70,7 @@ def export_tflite(
             max abs difference <= 1e-4; quantized: finite outputs of the right shape).
 
     Returns:
-        The file path, as a string.
+        The path of the ``.tflite`` file, as a string.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.

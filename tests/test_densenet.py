@@ -106,11 +106,11 @@ def test_dense_layer_block_and_transition_shapes_and_names():
 BAD = [
     ({"growth_rate": 0}, "growth_rate=0"),
     ({"block_sizes": ()}, r"block_sizes=\(\)"),
-    ({"block_sizes": (6, "12")}, r"block_sizes=\(6, '12'\)"),
+    ({"block_sizes": (6, "12")}, r"block_sizes=\(6, '12'\)", TypeError),
     ({"stem": "deep"}, "stem='deep'"),
     ({"stem_width": -1}, "stem_width=-1"),
     ({"bottleneck_width": -4}, "bottleneck_width=-4"),
-    ({"bottleneck_width": 2.5}, "bottleneck_width=2.5"),
+    ({"bottleneck_width": 2.5}, "bottleneck_width=2.5", TypeError),
     ({"compression": 0}, r"compression=0\b"),
     ({"compression": 1.5}, "compression=1.5"),
     ({"dropout": 1.0}, "dropout=1.0"),
@@ -118,11 +118,15 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("arch, match", BAD, ids=[next(iter(a)) for a, _ in BAD])
-def test_bad_architecture_arguments_raise_before_building(arch, match):
-    with pytest.raises(ValueError, match=f"Received: {match}"):
+# a value of the wrong type raises TypeError, a value out of range ValueError
+BAD = [(*b, ValueError) if len(b) == 2 else b for b in BAD]
+
+
+@pytest.mark.parametrize("arch, match, error", BAD, ids=[next(iter(b[0])) for b in BAD])
+def test_bad_architecture_arguments_raise_before_building(arch, match, error):
+    with pytest.raises(error, match=f"Received: {match}"):
         DenseNet(**arch)
-    with pytest.raises(ValueError, match=f"Received: {match}"):
+    with pytest.raises(error, match=f"Received: {match}"):
         create_model("_tiny_densenet", **arch)
 
 

@@ -361,7 +361,7 @@ def test_tflite_float_and_dynamic_quantized(trained, digits, tmp_path):
         ({"class_names": ["a", "b"]}, ValueError, "2 class_names"),
         ({"class_names": "0123456789"}, TypeError, "class_names="),
         ({"image_size": (9, 9)}, ValueError, "image_size="),
-        ({"image_size": "8"}, ValueError, "image_size="),
+        ({"image_size": "8"}, TypeError, "image_size="),  # a wrong type
         ({"resize_method": "magic"}, ValueError, "resize_method='magic'"),
         ({"overwrite": "yes"}, TypeError, "overwrite="),
     ],

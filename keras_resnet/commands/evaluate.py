@@ -18,16 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``evaluate``; returns the exit code.
-
-    Args:
-        args: Parsed ``evaluate`` arguments.
-
-    Example:
-        >>> from keras_resnet.cli import main
-        >>> main(["evaluate", "missing.keras"])  # doctest: +SKIP
-        2
-    """
+    """Run ``evaluate`` on the parsed ``args``; returns the exit code."""
     import json
 
     from keras_resnet.training import evaluate

@@ -1,4 +1,10 @@
-"""``python -m keras_resnet export RUN_OR_MODEL --format ... --output PATH``."""
+"""``python -m keras_resnet export RUN_OR_MODEL --format ... --output PATH``.
+
+Export RUN_OR_MODEL (a training run folder with model.keras and data_info.json, or a
+.keras file) for serving. The preprocessing (mean/std) and class names come from the
+run's data_info.json (for a .keras file: --data-info, or a data_info.json beside it).
+Writes all or nothing; an existing output is kept unless --overwrite.
+"""
 
 from __future__ import annotations
 
@@ -35,17 +41,8 @@ def parse_image_size(text: str) -> tuple[int, int]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` command."""
-    p = subparsers.add_parser(
-        "export",
-        help="export a run or .keras model as a SavedModel, .keras or TFLite file",
-        description=(
-            "Export RUN_OR_MODEL (a training run folder with model.keras and data_info.json, "
-            "or a .keras file) for serving. The preprocessing (mean/std) and class names "
-            "come from the run's data_info.json (for a .keras file: --data-info, or a "
-            "data_info.json beside it). Writes all or nothing; an existing output is kept "
-            "unless --overwrite."
-        ),
-    )
+    help = "export a run or .keras model as a SavedModel, .keras or TFLite file"
+    p = subparsers.add_parser("export", help=help, description=__doc__)
     p.add_argument("model", metavar="RUN_OR_MODEL", help="run folder or .keras file")
     p.add_argument("--format", choices=FORMATS, default="saved_model", help="default saved_model")
     p.add_argument("--output", required=True, help="destination folder or file")

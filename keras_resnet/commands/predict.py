@@ -1,4 +1,10 @@
-"""``python -m keras_resnet predict MODEL IMAGE... [--top-k K]``."""
+"""``python -m keras_resnet predict MODEL IMAGE... [--top-k K]``.
+
+Print the top-k classes of each IMAGE (JPEG, PNG, BMP or GIF). MODEL is a SavedModel
+folder from `export`, a .keras file, a training run folder or a .tflite file; for the
+last three the mean/std and class names come from --data-info or a data_info.json
+beside the model.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,8 @@ import sys
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` command."""
-    p = subparsers.add_parser(
-        "predict",
-        help="classify image files with a SavedModel, .keras, run folder or .tflite",
-        description=(
-            "Print the top-k classes of each IMAGE (JPEG, PNG, BMP or GIF). MODEL is a "
-            "SavedModel folder from `export`, a .keras file, a training run folder or a "
-            ".tflite file; for the last three the mean/std and class names come from "
-            "--data-info or a data_info.json beside the model."
-        ),
-    )
+    help = "classify image files with a SavedModel, .keras, run folder or .tflite"
+    p = subparsers.add_parser("predict", help=help, description=__doc__)
     p.add_argument("model", metavar="MODEL", help="SavedModel folder, .keras, run folder, .tflite")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
     p.add_argument("--top-k", type=int, default=5, help="classes per image (5)")

@@ -30,39 +30,46 @@ _FIELDS = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``train`` command.
+def run_flags(**defaults: Any) -> argparse.ArgumentParser:
+    """The flags ``train`` and ``tune`` share (data, recipe, output), as a parent parser.
 
     Args:
-        subparsers: The ``add_subparsers()`` object of the top-level parser.
+        **defaults: The command's defaults (``train`` leaves them ``None``: they are
+            resolved with the ``--config`` file).
 
     Example:
-        >>> import argparse
-        >>> sub = argparse.ArgumentParser().add_subparsers()
-        >>> register(sub)
+        >>> args = run_flags(epochs=5).parse_args(["--seed", "1"])
+        >>> args.epochs, args.seed, args.dataset
+        (5, 1, None)
     """
-    p = subparsers.add_parser("train", help="train a model with a recipe (default: digits)")
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--dataset", help="data set name")
+    p.add_argument("--recipe", help="training recipe")
+    p.add_argument("--epochs", type=int, help="epochs (tune: per trial; Hyperband: maximum)")
+    p.add_argument("--seed", type=int, help="seed of the weights, data and search")
+    p.add_argument("--output", help="folder (default runs/MODEL-DATASET; tune: runs/tune-DATASET)")
+    p.add_argument("--overwrite", action="store_true", help="replace what --output holds")
+    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    p.add_argument("--data-dir", help="data folder for TFDS / files")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch (tune: per-trial) output")
+    p.set_defaults(**defaults)
+    return p
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` command to ``subparsers`` (see :mod:`keras_resnet.cli`)."""
+    p = subparsers.add_parser(
+        "train", help="train a model with a recipe (default: digits)", description=__doc__,
+        parents=[run_flags()], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     p.add_argument("--model", default=None, help=f"zoo variant (default {DEFAULT_MODEL})")
-    p.add_argument("--dataset", default=None, help=f"data set name (default {DEFAULT_DATASET})")
-    p.add_argument("--recipe", default=None, help="recipe (default: digits on digits, else fast)")
-    p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="global batch size")
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--optimizer", default=None, help="sgd, adamw, adam or rmsprop")
     p.add_argument("--precision", default=None, help="auto, float32, mixed_float16, ...")
     p.add_argument("--strategy", default=None, help="auto, none, mirrored, multi_worker, tpu")
     p.add_argument("--augment", default=None, help="augmentation preset for get_datasets")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--data-dir", default=None, help="data folder for TFDS / files")
-    p.add_argument("--output", default=None, help="run folder (default runs/MODEL-DATASET)")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --output")
     p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (+ model, ...)")
-    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    p.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no per-epoch output (else progress bars on a terminal, one line per epoch in a file)",
-    )
     p.add_argument(
         "--weights", default=None,
         help="pretrained weights: .keras, run folder, .safetensors, timm/keras-hub folder, ...",

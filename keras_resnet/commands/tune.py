@@ -34,23 +34,17 @@ OUTPUTS = ("search", "tune.json", "results.csv", "results.json", "best.json")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``tune`` command.
+    """Add the ``tune`` command to ``subparsers`` (see :mod:`keras_resnet.cli`)."""
+    from keras_resnet.commands.train import run_flags
 
-    Args:
-        subparsers: The ``add_subparsers()`` object of the top-level parser.
-
-    Example:
-        >>> import argparse
-        >>> sub = argparse.ArgumentParser().add_subparsers()
-        >>> register(sub)
-    """
-    p = subparsers.add_parser("tune", help="hyperparameter search with KerasTuner")
-    p.add_argument("--dataset", default="digits", help="data set name (default digits)")
+    p = subparsers.add_parser(
+        "tune", help="hyperparameter search with KerasTuner", description=__doc__,
+        parents=[run_flags(dataset="digits", recipe=DEFAULT_RECIPE, epochs=5, seed=0)],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )  # fmt: skip
     p.add_argument("--baseline", default=DEFAULT_BASELINE, help="zoo variant the space centers on")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, help="training recipe (default fast)")
     p.add_argument("--tuner", default="random", choices=("random", "hyperband", "bayesian"))
     p.add_argument("--max-trials", type=int, default=10, help="maximum number of trials")
-    p.add_argument("--epochs", type=int, default=5, help="epochs per trial (Hyperband: maximum)")
     p.add_argument(
         "--search-space",
         default=None,
@@ -69,13 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="stop a trial's training after this many seconds (scored as it stands)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the oracle and the data")
-    p.add_argument("--output", default=None, help="folder (default runs/tune-DATASET)")
-    p.add_argument("--overwrite", action="store_true", help="start a new search in --output")
     p.add_argument("--no-retrain", action="store_true", help="stop after the search")
-    p.add_argument("--no-export", action="store_true", help="retrain without SavedModel export")
-    p.add_argument("--data-dir", default=None, help="data folder for TFDS / files")
-    p.add_argument("--quiet", action="store_true", help="no per-trial progress output")
     p.set_defaults(func=run)
 
 

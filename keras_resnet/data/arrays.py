@@ -32,37 +32,40 @@ def _check_labels(labels: np.ndarray, num_classes: int | None, what: str) -> np.
     return labels.astype(np.int32)
 
 
+def _refuse(bad: np.ndarray, images: np.ndarray, what: str, problem: str) -> None:
+    """Raise naming how many pixels are ``bad`` (``{n}`` in ``problem``) and the first."""
+    if bad.any():
+        first = _first_index(bad)
+        raise ValueError(
+            f"`{what}` {problem.format(n=int(bad.sum()))}, the first at index {first}. "
+            f"Received: value {images[first]}"
+        )
+
+
 def _check_pixels(images: np.ndarray, what: str) -> np.ndarray:
     """Convert images to uint8, refusing values that would have to be guessed or clipped."""
     if images.dtype == np.uint8:
         return images
     if np.issubdtype(images.dtype, np.integer):
-        bad = (images < 0) | (images > 255)
-        if bad.any():
-            raise ValueError(
-                f"`{what}` integer images must lie in [0, 255]: {int(bad.sum())} pixel(s) do "
-                f"not, the first at index {_first_index(bad)}. Received: value "
-                f"{images[_first_index(bad)]}"
-            )
+        _refuse(
+            (images < 0) | (images > 255),
+            images,
+            what,
+            "integer images must lie in [0, 255]: {n} pixel(s) do not",
+        )
         return images.astype(np.uint8)
     if not np.issubdtype(images.dtype, np.floating):
         raise TypeError(f"`{what}` images must be uint8 or float. Received: dtype={images.dtype}")
-    bad = ~np.isfinite(images)
-    if bad.any():
-        raise ValueError(
-            f"`{what}` images hold {int(bad.sum())} non-finite pixel(s) (NaN or inf), the "
-            f"first at index {_first_index(bad)}. Received: value {images[_first_index(bad)]}"
-        )
+    _refuse(~np.isfinite(images), images, what, "images hold {n} non-finite pixel(s) (NaN or inf)")
     images = images.astype(np.float32)
     if images.max() <= 1.0:
         images = images * 255.0
-    bad = (images < 0) | (images > 255)
-    if bad.any():
-        raise ValueError(
-            f"`{what}` float images must lie in [0, 1] or [0, 255]: {int(bad.sum())} pixel(s) "
-            f"do not, the first at index {_first_index(bad)}. Received: value "
-            f"{images[_first_index(bad)]}"
-        )
+    _refuse(
+        (images < 0) | (images > 255),
+        images,
+        what,
+        "float images must lie in [0, 1] or [0, 255]: {n} pixel(s) do not",
+    )
     return np.round(images).astype(np.uint8)
 
 

@@ -102,6 +102,15 @@ def _file_split(files_labels: tuple | None, channels: int) -> src.Split | None:
     return src.Split(ds, len(files))
 
 
+def _split_roots(root: Path) -> tuple[Path, Path | None, Path | None]:
+    """The train, test and validation folders: ``PATH/train`` etc. if it exists, else PATH."""
+    if "train" not in _classes(root):
+        return root, None, None
+    test = root / "test" if (root / "test").is_dir() else None
+    val = next((root / v for v in ("validation", "val") if (root / v).is_dir()), None)
+    return root / "train", test, val
+
+
 def load_folder_source(path: str, *, name: str, channels: int | None = None) -> src.Source:
     """Images in class subfolders: ``PATH/<class>/*.png|jpg|gif|bmp``.
 
@@ -137,13 +146,7 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
     root = Path(path).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder not found. Received: path={path!r}")
-    top = _classes(root)
-    if "train" in top:
-        train_root = root / "train"
-        test_root = root / "test" if (root / "test").is_dir() else None
-        val_root = next((root / v for v in ("validation", "val") if (root / v).is_dir()), None)
-    else:
-        train_root, test_root, val_root = root, None, None
+    train_root, test_root, val_root = _split_roots(root)
     class_names = _classes(train_root)
     if not class_names:
         raise ValueError(
@@ -162,14 +165,13 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
     val_fl, val_skipped = _split_files(val_root, "validation", class_names, order)
     skipped_all = skipped + test_skipped + val_skipped
     src._warn_skipped(len(skipped_all), str(root), skipped_all)
-    image_shape = (None, None, in_channels)
     return src.Source(
         name=name,
         train=_file_split((train_files, train_labels), in_channels),
         test=_file_split(test_fl, in_channels),
         validation=_file_split(val_fl, in_channels),
         class_names=tuple(class_names),
-        image_shape=image_shape,
+        image_shape=(None, None, in_channels),
         in_memory=False,
         default_augment=src.default_augment_for(name, (*first_size, in_channels)),
         cache_default=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from typing import Any
 
@@ -119,6 +120,20 @@ def _prepare(builder: Any, name: str, download: bool) -> None:
         )
 
 
+def _load_split(builder: Any, name: str, split: str | None, read_config: Any) -> Any:
+    """One split in file order with int32 labels, or None; an empty split is refused."""
+    if split is None:
+        return None
+    ds = builder.as_dataset(
+        split=split, as_supervised=True, shuffle_files=False, read_config=read_config
+    )
+    ds = ds.map(_int32_labels, num_parallel_calls=tf.data.AUTOTUNE)
+    n = _num_examples(builder, split, ds)
+    if n == 0:
+        raise ValueError(f"Split {split!r} of {name!r} is empty. Received: split={split!r}")
+    return src.Split(ds, n)
+
+
 def load_tfds_source(
     name: str,
     *,
@@ -163,18 +178,7 @@ def load_tfds_source(
     splits = _check_splits(name, info, train_split, validation_split, test_split)
     train_split, validation_split, test_split = splits
 
-    def load(split: str | None) -> src.Split | None:
-        if split is None:
-            return None
-        ds = builder.as_dataset(
-            split=split, as_supervised=True, shuffle_files=False, read_config=read_config
-        )
-        ds = ds.map(_int32_labels, num_parallel_calls=tf.data.AUTOTUNE)
-        n = _num_examples(builder, split, ds)
-        if n == 0:
-            raise ValueError(f"Split {split!r} of {name!r} is empty. Received: split={split!r}")
-        return src.Split(ds, n)
-
+    load = functools.partial(_load_split, builder, name, read_config=read_config)
     base = name.split(":")[0].split("/")[0]
     stats = src.KNOWN_STATS.get(base)
     size = info.dataset_size

@@ -148,7 +148,7 @@ def time_training(
         >>> r["images_per_s"] > 0 and math.isfinite(r["loss"])
         True
     """
-    from keras_resnet.zoo import create_model
+    from keras_resnet.registry import create_model
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)

@@ -142,35 +142,27 @@ def make_callbacks(
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks: list[keras.callbacks.Callback] = [LearningRateLogger(), StopOnNaN()]
     if config.early_stopping_patience:
+        patience = config.early_stopping_patience
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor=monitor,
-                mode=mode,
-                patience=config.early_stopping_patience,
-                restore_best_weights=True,
-                verbose=1,
+                monitor, patience=patience, mode=mode, restore_best_weights=True, verbose=1
             )
         )
     if output_dir is None:
         return callbacks + _ema_callbacks(config, None, monitor, ema_check, ema_evaluate)
     out = os.fspath(output_dir)
+    best = os.path.join(out, "best.keras")
     # CSV before the backup: after a kill between the two an epoch is re-run and its
     # row repeated (read_history keeps the last), instead of a row going missing.
-    callbacks.append(HistoryCSV(os.path.join(out, "history.csv"), append=True))
-    callbacks.append(
+    callbacks += [
+        HistoryCSV(os.path.join(out, "history.csv"), append=True),
         keras.callbacks.ModelCheckpoint(
-            os.path.join(out, "best.keras"),
-            monitor=monitor,
-            mode=mode,
-            save_best_only=True,
-            initial_value_threshold=initial_best,
-        )
-    )
-    callbacks.append(
+            best, monitor, mode=mode, save_best_only=True, initial_value_threshold=initial_best
+        ),
         BackupAndRestore(
             os.path.join(out, "backup"), fallback=backup_fallback, delete_checkpoint=False
-        )
-    )
+        ),
+    ]
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
     return callbacks + _ema_callbacks(config, out, monitor, ema_check, ema_evaluate)

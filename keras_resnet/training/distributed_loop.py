@@ -22,6 +22,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet.checks import check_int
 from keras_resnet.training.distribute import tf_config
 
 # Callbacks that depend on ``model.fit`` internals and cannot run in this loop.
@@ -60,8 +61,7 @@ def _per_example_loss(loss: Any) -> Any:
 
 
 def _check_fit_args(model: Any, epochs: Any, callbacks: Any) -> list[keras.callbacks.Callback]:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}")
+    check_int("epochs", epochs, min_value=1)
     if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
         raise ValueError(
             "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
@@ -146,6 +146,18 @@ def _make_steps(model: keras.Model, strategy: Any, one_hot: bool, jit_compile: b
     return train_step, eval_step, tf.function(lambda: strategy.run(replica_sync))
 
 
+def _epoch(steps: tuple, dist_train: Any, dist_val: Any, cb_list: Any) -> dict[str, float]:
+    """One epoch: the training pass (with the batch callbacks), the replica sync and
+    the validation; the epoch's logs."""
+    train_step, eval_step, sync_step = steps
+    logs = _train_epoch(train_step, dist_train, cb_list)
+    if sync_step is not None:
+        sync_step()
+    if dist_val is not None:
+        logs.update({f"val_{k}": v for k, v in _evaluate(eval_step, dist_val).items()})
+    return logs
+
+
 def _train_epoch(train_step: Any, dist_train: Any, cb_list: Any) -> dict[str, float]:
     """One pass over ``dist_train`` with the batch callbacks; the epoch's mean logs."""
     totals = [0.0, 0.0, 0.0]
@@ -171,11 +183,6 @@ def fit_distributed(
 ) -> list[dict[str, float]]:
     """Train a compiled model with a custom loop that works under any ``tf.distribute`` strategy.
 
-    Supported callbacks: every callback that only uses the epoch/batch hooks and the
-    logs (``CSVLogger``, ``ModelCheckpoint``, ``TensorBoard`` epoch logs,
-    ``EarlyStopping``, :class:`LearningRateLogger`, :class:`StopOnNaN`); batch logs
-    carry ``loss`` only. ``BackupAndRestore`` needs ``fit`` and is refused.
-
     Args:
         model: A model compiled (optimizer and loss) in ``strategy.scope()``; the
             metrics are computed here as top-1 ``accuracy`` for sparse or one-hot labels.
@@ -184,7 +191,10 @@ def fit_distributed(
         epochs: Number of epochs (> 0).
         strategy: The strategy the model was built in; ``None`` for the current one.
         validation_data: Optional dataset for ``val_loss`` / ``val_accuracy``.
-        callbacks: Keras callbacks (see above).
+        callbacks: Callbacks that use only the epoch/batch hooks and the logs
+            (``CSVLogger``, ``ModelCheckpoint``, ``TensorBoard`` epoch logs,
+            ``EarlyStopping``, :class:`LearningRateLogger`, :class:`StopOnNaN`); batch
+            logs carry ``loss`` only. ``BackupAndRestore`` needs ``fit``: refused.
         jit_compile: Compile the step with XLA.
         verbose: Print one line per epoch (chief only) when > 0.
 
@@ -208,11 +218,11 @@ def fit_distributed(
     callbacks = _check_fit_args(model, epochs, callbacks)
     strategy = strategy or tf.distribute.get_strategy()
     one_hot = len(train_data.element_spec[1].shape) == 2
-    train_step, eval_step, sync_step = _make_steps(model, strategy, one_hot, jit_compile)
+    steps = _make_steps(model, strategy, one_hot, jit_compile)
     dist_train = strategy.experimental_distribute_dataset(train_data)
-    dist_val = validation_data
-    if dist_val is not None:
-        dist_val = strategy.experimental_distribute_dataset(dist_val)
+    dist_val = None
+    if validation_data is not None:
+        dist_val = strategy.experimental_distribute_dataset(validation_data)
     # Last, so that it records what the other callbacks added (e.g. learning_rate).
     recorder = keras.callbacks.History()
     cb_list = keras.callbacks.CallbackList(callbacks + [recorder], model=model, epochs=epochs)
@@ -220,15 +230,11 @@ def fit_distributed(
     cb_list.on_train_begin()
     for epoch in range(epochs):
         cb_list.on_epoch_begin(epoch)
-        logs = _train_epoch(train_step, dist_train, cb_list)
-        if sync_step is not None:
-            sync_step()
-        if dist_val is not None:
-            logs.update({f"val_{k}": v for k, v in _evaluate(eval_step, dist_val).items()})
+        logs = _epoch(steps, dist_train, dist_val, cb_list)
         cb_list.on_epoch_end(epoch, logs)
         if verbose and is_chief():
-            values_text = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
-            print(f"Epoch {epoch + 1}/{epochs} {values_text}")
+            shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
+            print(f"Epoch {epoch + 1}/{epochs} {shown}")
         if model.stop_training:
             break
     cb_list.on_train_end(logs)

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from keras_resnet.atomic import read_json
+from keras_resnet.checks import check_choice, check_int
 from keras_resnet.export import load_keras_model
 from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.factories import make_loss, make_metrics
@@ -55,12 +56,8 @@ def evaluate(
         >>> evaluate("runs/resnet20-digits")["accuracy"] > 0.9  # doctest: +SKIP
         True
     """
-    if split not in ("test", "validation", "train"):
-        raise ValueError(f"`split` must be test, validation or train. Received: split={split!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
+    check_choice("split", split, ("test", "validation", "train"))
+    check_int("batch_size", batch_size, min_value=1, allow_none=True)
     data_kwargs = dict(data_kwargs or {})
     run_data = None  # a run folder's recorded DataConfig: evaluate on the same pipeline
     label = getattr(model, "name", None)

@@ -103,8 +103,8 @@ def train(
             on digits, ``"fast"`` otherwise).
         output_dir: Run folder (docs/runs.md); ``None`` writes nothing.
         overwrite: Replace a different or finished run in ``output_dir``.
-        model_kwargs: Extra arguments for the model builder.
-        data_kwargs: Extra arguments for ``get_datasets`` (e.g. ``data_dir``).
+        model_kwargs, data_kwargs: Extra arguments for the model builder and for
+            ``get_datasets`` (e.g. ``data_dir``).
         callbacks: Extra callbacks, run after the standard ones.
         export: Also write ``saved_model/`` (serving SavedModel) into ``output_dir``.
         verbose: Progress bars (``model.fit`` verbosity) and the opening line; ``0``
@@ -117,15 +117,14 @@ def train(
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: Bad configuration (also a batch size not divisible by replicas,
-            or an ``output_dir`` that is, or lies below, a regular file).
+        ValueError: Bad configuration, a batch size not divisible by replicas, an
+            ``output_dir`` that is (or lies below) a file; multi-worker training with
+            ``BackupAndRestore`` or on an unfinished run folder (every worker raises it
+            before the cluster starts).
         PermissionError: ``output_dir`` cannot be written (checked first).
         FileExistsError: ``output_dir`` holds a different run and not ``overwrite``;
             ``RunFolderBusyError`` when another process is training there.
         NonFiniteLossError: The loss became NaN or infinite (epoch and step named).
-        ValueError: Multi-worker training with ``BackupAndRestore`` in ``callbacks`` or
-            on an unfinished run folder (it cannot resume), raised on every worker
-            before the cluster starts.
 
     Example:
         >>> result = train("_tiny", "digits", get_recipe("fast", epochs=1),
@@ -137,37 +136,36 @@ def train(
     model_kwargs = dict(model_kwargs or {})
     if weights is not None:
         model_kwargs["weights"] = _check_weights(model, weights)
-    run, data = _describe_job(model, dataset, config, model_kwargs, dict(data_kwargs or {}))
+    run, data = _describe_run(model, dataset, config, model_kwargs, dict(data_kwargs or {}))
     job = _prepare(run, config, output_dir, overwrite, callbacks)
     try:
         if job.state == "finished":
             return _already_finished(job.folder)
-        job.strategy = get_strategy(config.strategy)
-        check_batch_size(config.batch_size, job.strategy)
-        if config.seed is not None:
-            keras.utils.set_random_seed(config.seed)
-        job.datasets = dataset if data is None else get_datasets(data)
+        _data(job, dataset, data)
         net = _model(job, model, model_kwargs, verbose)
         _adopt_preprocessing(job, net, data)
         _claim(job)
         stats = _fit(job, net, callbacks, verbose)
         return _finalize(job, net, stats, export)
     finally:
-        if job.folder is not None:
-            job.folder.unlock()
-        if job.writer is not None and job.writer is not job.folder:
-            shutil.rmtree(job.writer.path, ignore_errors=True)
+        _release(job)
 
 
-def _describe_job(
-    model: Any, dataset: Any, config: TrainConfig, model_kwargs: dict, data_kwargs: dict
-) -> tuple[dict[str, Any], Any]:
-    """The run's description (config.json's ``run``) and its ``DataConfig`` (or None)."""
-    data = config.data_config(dataset, **data_kwargs) if isinstance(dataset, str) else None
-    run = _describe_run(model, dataset, config, model_kwargs, data_kwargs)
-    if data is not None and data.tfds_read_config is None:
-        run["data"] = data.to_dict()  # every data option, as the CLI's DataConfig.from_args
-    return run, data
+def _data(job: _Run, dataset: Any, data: DataConfig | None) -> None:
+    """The strategy (the batch size must divide among its replicas), seed and data."""
+    job.strategy = get_strategy(job.config.strategy)
+    check_batch_size(job.config.batch_size, job.strategy)
+    if job.config.seed is not None:
+        keras.utils.set_random_seed(job.config.seed)
+    job.datasets = dataset if data is None else get_datasets(data)
+
+
+def _release(job: _Run) -> None:
+    """Unlock the run folder and remove a worker's temporary folder."""
+    if job.folder is not None:
+        job.folder.unlock()
+    if job.writer is not None and job.writer is not job.folder:
+        shutil.rmtree(job.writer.path, ignore_errors=True)
 
 
 def _check_weights(model: Any, weights: str | os.PathLike) -> str:
@@ -196,8 +194,8 @@ def _resolve_config(config: TrainConfig | str | None, dataset: Any) -> TrainConf
 
 def _describe_run(
     model: Any, dataset: Any, config: TrainConfig, model_kwargs: dict, data_kwargs: dict
-) -> dict[str, Any]:
-    """The run description of ``config.json``; checks the arguments' kinds first."""
+) -> tuple[dict[str, Any], DataConfig | None]:
+    """``config.json``'s run description (argument kinds checked first) and DataConfig."""
     if isinstance(model, str):
         from keras_resnet.registry import get_record
 
@@ -215,13 +213,17 @@ def _describe_run(
         data_label = f"Datasets:{dataset.info.name}"
     else:
         raise TypeError(f"`dataset` must be a name or a Datasets tuple. Received: {dataset!r}")
-    return {
+    run = {
         "model": label,
         "model_kwargs": model_kwargs,
         "dataset": data_label,
         "data_kwargs": data_kwargs,
         "train_config": config.to_dict(),
     }
+    data = config.data_config(dataset, **data_kwargs) if isinstance(dataset, str) else None
+    if data is not None and data.tfds_read_config is None:
+        run["data"] = data.to_dict()  # every data option, as the CLI's DataConfig.from_args
+    return run, data
 
 
 def _prepare(
@@ -241,9 +243,8 @@ def _prepare(
     if job.multi_worker and config.head_epochs:
         # FineTunePhases rebuilds model.fit's train function; the multi-worker loop has its own.
         raise ValueError(
-            "Two-phase fine-tuning (head_epochs > 0) does not run under the multi-worker "
-            f"strategy yet. Received: head_epochs={config.head_epochs}, "
-            f"strategy={config.strategy!r}"
+            "Two-phase fine-tuning (head_epochs > 0) does not run under the multi-worker strategy"
+            f" yet. Received: head_epochs={config.head_epochs}, strategy={config.strategy!r}"
         )
     if job.multi_worker:
         from keras_resnet.training.distributed_loop import _check_callbacks, is_chief
@@ -341,7 +342,7 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
 
 def _build_model(model: Any, info: Any, model_kwargs: dict[str, Any]) -> keras.Model:
     if isinstance(model, str):
-        from keras_resnet.zoo import create_model
+        from keras_resnet.registry import create_model
 
         kwargs = {"input_shape": tuple(info.image_shape), "classes": info.num_classes}
         return create_model(model, **dict(kwargs, **model_kwargs))
@@ -387,13 +388,12 @@ def _fit(
         multi_worker=job.multi_worker,
         verbose=verbose,
     )
+    images = len(history) * datasets.info.num_examples.get("train", 0)
     stats = {
         **weights_report(cbs),
         "wall_time_s": round(seconds, 2),
         "epochs_this_call": len(history),
-        "images_per_s": round(
-            len(history) * datasets.info.num_examples.get("train", 0) / max(seconds, 1e-9), 1
-        ),
+        "images_per_s": round(images / max(seconds, 1e-9), 1),
     }
     if out is None:
         return dict(stats, history=[dict(h, epoch=float(i)) for i, h in enumerate(history)])

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from keras_resnet.checks import check_float, check_int
+from keras_resnet.checks import check_float, check_int, check_rate
 from keras_resnet.config import ResNetConfig
 from keras_resnet.training import TrainConfig, compile_model, get_recipe
 from keras_resnet.tuning import space as sp
@@ -228,13 +228,9 @@ class ResNetHyperModel(kt.HyperModel):
         hp = kt.HyperParameters()
         hp.values.update(values)
         multiplier = self._value(hp, "width_multiplier")
-        if not sp._is_number(multiplier) or multiplier <= 0:
-            raise ValueError(
-                f"`width_multiplier` must be a positive number. Received: {multiplier!r}"
-            )
+        check_float("width_multiplier", multiplier, min_value=0, min_open=True)
         arch = self.architecture(hp)
-        if not sp._is_number(arch["head_dropout"]) or not 0 <= arch["head_dropout"] < 1:
-            raise ValueError(f"`head_dropout` must be in [0, 1). Received: {arch['head_dropout']}")
+        check_rate("head_dropout", arch["head_dropout"])
         ResNetConfig.from_kwargs(**{k: v for k, v in arch.items() if k != "head_dropout"})
         self._train_config(hp, epochs=10**6)  # TrainConfig validates the recipe values
         from keras_resnet.data import PRESETS

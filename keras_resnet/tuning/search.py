@@ -8,6 +8,7 @@ from typing import Any
 
 import keras_tuner as kt
 
+from keras_resnet.checks import check_choice, check_int
 from keras_resnet.tuning.trial import SKIPPED
 
 TUNERS: tuple[str, ...] = ("random", "hyperband", "bayesian")
@@ -108,15 +109,13 @@ def make_tuner(
         >>> type(tuner).__name__, tuner.oracle.max_trials
         ('BayesianOptimization', 4)
     """
-    if kind not in TUNERS:
-        raise ValueError(f"`kind` must be one of {TUNERS}. Received: kind={kind!r}")
+    check_choice("kind", kind, TUNERS)
     for arg, value in (
         ("max_trials", max_trials),
         ("max_epochs", max_epochs),
         ("executions_per_trial", executions_per_trial),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+        check_int(arg, value, min_value=1)
     common: dict[str, Any] = {
         "objective": objective,
         "directory": os.fspath(directory),

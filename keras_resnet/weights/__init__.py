@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 import keras
 
@@ -48,12 +47,6 @@ __all__ = [
     "read_checkpoint",
     "source_kind",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "KERAS_APPLICATIONS":  # the earlier constant, now read from the registry
-        return keras_applications_variants()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _folder_kind(path: str) -> str:

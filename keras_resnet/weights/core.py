@@ -10,6 +10,7 @@ it writes anything.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import warnings
 from collections.abc import Mapping
@@ -186,3 +187,42 @@ def with_preprocessing(ckpt: Checkpoint, values: Mapping[str, Any]) -> Checkpoin
         if k in fields and v is not None
     }
     return dataclasses.replace(ckpt, preprocessing=Preprocessing(**kept))
+
+
+def _require(module: str, purpose: str, install: str = "'keras-resnet-toolkit[hub]'") -> Any:
+    """Import an optional dependency, or raise ``ImportError`` saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(f"{purpose} needs {module}: pip install {install}") from err
+
+
+def _read(load: Any, source: str, kind: str, **kwargs: Any) -> Any:
+    """``load(source, **kwargs)``, any failure a ``ValueError`` naming the file's kind."""
+    try:
+        return load(source, **kwargs)
+    except Exception as err:  # each library raises its own error types for a bad file
+        raise ValueError(f"{source} is not a readable {kind}: {err}") from err
+
+
+_BN_ORDER = ("weight", "bias", "running_mean", "running_var")
+
+
+def torch_tensors(target: str, params: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """One PyTorch module's parameters in Keras order and layout (timm, torchvision).
+
+    Args:
+        target: The Keras layer name (the classifier ``HEAD`` may be a 1x1 conv).
+        params: The module's tensors by PyTorch name (``weight``, ``running_mean``, ...).
+
+    Example:
+        >>> [w.shape for w in torch_tensors("stem_conv", {"weight": np.ones((8, 3, 7, 7))})]
+        [(7, 7, 3, 8)]
+    """
+    if "running_mean" in params:
+        return [params[k] for k in _BN_ORDER if k in params]
+    weight = params["weight"]
+    if weight.ndim == 4 and target == HEAD:  # timm ResNetV2's head is a 1x1 conv
+        weight = weight[:, :, 0, 0]
+    kernel = weight.transpose(2, 3, 1, 0) if weight.ndim == 4 else weight.T
+    return [kernel] + ([params["bias"]] if "bias" in params else [])

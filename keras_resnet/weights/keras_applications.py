@@ -15,6 +15,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet.checks import check_choice
 from keras_resnet.naming import POST_BN, PREACT_BN, PREDICTIONS, SHORTCUT, STEM, block_name, part
 
 # keras.applications DenseNets use BN epsilon 1.001e-5 and Keras' default momentum; the
@@ -38,12 +39,6 @@ def keras_applications_variants() -> dict[str, str]:
         for r in records()
         if "keras_applications" in r.weights
     }
-
-
-def __getattr__(name: str) -> Any:
-    if name == "KERAS_APPLICATIONS":  # the earlier constant, now read from the registry
-        return keras_applications_variants()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _RULES = (
@@ -200,12 +195,8 @@ def from_keras_applications(
         'resnet50_keras'
     """
     variants = keras_applications_variants()
-    if application not in variants:
-        raise ValueError(
-            f"`application` must be one of {', '.join(variants)}. "
-            f"Received: application={application!r}"
-        )
-    from keras_resnet.zoo import create_model
+    check_choice("application", application, variants)
+    from keras_resnet.registry import create_model
 
     shape = input_shape or ((224, 224, 3) if include_top else (None, None, 3))
     source = getattr(keras.applications, application)(

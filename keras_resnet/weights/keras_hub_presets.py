@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.weights.core import Checkpoint, Preprocessing
+from keras_resnet.weights.core import Checkpoint, Preprocessing, _read, _require
 
 _BLOCK = re.compile(r"^stack(\d+)_block(\d+)_(\d|pre_activation)_(conv|bn)$")
 _STEM = re.compile(r"^conv(\d)_(conv|bn)$")
@@ -78,17 +78,8 @@ def read_keras_hub_preset(source: str) -> Checkpoint:
         >>> "stage2_block1_shortcut_conv" in read_keras_hub_preset(path).tensors
         True
     """
-    try:
-        import keras_hub
-    except ImportError as err:
-        raise ImportError(
-            f"Reading the keras-hub preset {source} needs keras-hub: "
-            "pip install 'keras-resnet-toolkit[hub]'"
-        ) from err
-    try:
-        backbone = keras_hub.models.Backbone.from_preset(source)
-    except Exception as err:  # keras-hub raises several types for a bad preset
-        raise ValueError(f"{source} is not a readable keras-hub preset: {err}") from err
+    keras_hub = _require("keras_hub", f"Reading the keras-hub preset {source}")
+    backbone = _read(keras_hub.models.Backbone.from_preset, source, "keras-hub preset")
     stem_convs = len(getattr(backbone, "input_conv_filters", [0]))
     tensors: dict[str, list[np.ndarray]] = {}
     for layer in backbone.layers:

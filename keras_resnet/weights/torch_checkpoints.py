@@ -24,9 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.weights.core import HEAD, Checkpoint, with_preprocessing
+from keras_resnet.weights.core import (
+    HEAD,
+    Checkpoint,
+    _read,
+    _require,
+    torch_tensors,
+    with_preprocessing,
+)
+from keras_resnet.weights.torch_densenet import from_densenet_state_dict, is_densenet_state_dict
 
-_BN_ORDER = ("weight", "bias", "running_mean", "running_var")
 _DROPPED = ("num_batches_tracked",)
 _DEEP_STEM = {"conv1.0": "stem_conv1", "conv1.1": "stem_bn1", "conv1.3": "stem_conv2",
               "conv1.4": "stem_bn2", "conv1.6": "stem_conv3", "bn1": "stem_bn3"}  # fmt: skip
@@ -70,16 +77,6 @@ def torch_layer_name(module: str, deep_stem: bool = False) -> str | None:
     return None
 
 
-def _convert(target: str, params: dict[str, np.ndarray]) -> list[np.ndarray]:
-    if "running_mean" in params:
-        return [params[k] for k in _BN_ORDER if k in params]
-    weight = params["weight"]
-    if weight.ndim == 4 and target == HEAD:  # timm ResNetV2's head is a 1x1 conv
-        weight = weight[:, :, 0, 0]
-    kernel = weight.transpose(2, 3, 1, 0) if weight.ndim == 4 else weight.T
-    return [kernel] + ([params["bias"]] if "bias" in params else [])
-
-
 def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
     """A timm / torchvision ResNet state dict (numpy arrays) as a :class:`Checkpoint`.
 
@@ -91,10 +88,8 @@ def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
         >>> [w.shape for w in from_state_dict(state, "sd").tensors["predictions"]]
         [(512, 10), (10,)]
     """
-    from keras_resnet.weights import torch_densenet  # imports this module's tensor conversion
-
-    if torch_densenet.is_densenet_state_dict(state):
-        return torch_densenet.from_densenet_state_dict(state, source)
+    if is_densenet_state_dict(state):
+        return from_densenet_state_dict(state, source)
     modules: dict[str, dict[str, np.ndarray]] = {}
     for key, value in state.items():
         key = key.removeprefix("module.")
@@ -111,38 +106,22 @@ def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
             continue
         if target.endswith("#"):
             target = target[:-1] + ("bn" if "running_mean" in params else "conv")
-        tensors[target] = _convert(target, params)
+        tensors[target] = torch_tensors(target, params)
     return Checkpoint(tensors, source)
 
 
 def _read_safetensors(path: str) -> dict[str, np.ndarray]:
-    try:
-        from safetensors.numpy import load_file
-    except ImportError as err:
-        raise ImportError(
-            f"Reading {path} needs the `safetensors` package: "
-            "pip install 'keras-resnet-toolkit[hub]' (or pip install safetensors)"
-        ) from err
-    try:
-        return load_file(path)
-    except Exception as err:  # safetensors raises its own error types for bad files
-        raise ValueError(
-            f"{path} is not a readable .safetensors file (corrupt or truncated?): {err}"
-        ) from err
+    numpy = _require("safetensors.numpy", f"Reading {path}", "safetensors")
+    return _read(numpy.load_file, path, ".safetensors file (corrupt or truncated?)")
 
 
 def _read_torch(path: str) -> dict[str, np.ndarray]:
-    try:
-        import torch
-    except ImportError as err:
-        raise ImportError(
-            f"Reading the PyTorch file {path} needs torch: pip install "
-            "'keras-resnet-toolkit[torch]', or convert it to .safetensors (no torch needed)"
-        ) from err
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
+    torch = _require(
+        "torch",
+        f"Reading the PyTorch file {path}",
+        "'keras-resnet-toolkit[torch]', or convert it to .safetensors (no torch needed)",
+    )
+    state = _read(torch.load, path, "PyTorch checkpoint", map_location="cpu", weights_only=True)
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -166,13 +145,8 @@ def _preprocessing_from_config(config: Mapping[str, Any], source: str) -> dict[s
 
 def _hf_download(handle: str) -> str:
     repo = handle.removeprefix("hf://")
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as err:
-        raise ImportError(
-            f"Downloading {handle} needs huggingface_hub: pip install 'keras-resnet-toolkit[hub]'"
-        ) from err
-    return snapshot_download(repo, allow_patterns=["config.json", "model.safetensors"])
+    hub = _require("huggingface_hub", f"Downloading {handle}")
+    return hub.snapshot_download(repo, allow_patterns=["config.json", "model.safetensors"])
 
 
 def read_torch_checkpoint(source: str) -> Checkpoint:

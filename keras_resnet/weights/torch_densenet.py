@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.weights.core import HEAD, Checkpoint
-from keras_resnet.weights.torch_checkpoints import _convert
+from keras_resnet.weights.core import HEAD, Checkpoint, torch_tensors
 
 _FIXED = {"features.conv0": "stem_conv", "features.norm0": "stem_bn",
           "features.norm5": "post_bn", "classifier": HEAD}  # fmt: skip
@@ -83,5 +82,5 @@ def from_densenet_state_dict(state: Mapping[str, Any], source: str) -> Checkpoin
         if target is None or "weight" not in params:
             tensors[f"<torch:{module}>"] = list(params.values())
         else:
-            tensors[target] = _convert(target, params)
+            tensors[target] = torch_tensors(target, params)
     return Checkpoint(tensors, source)
