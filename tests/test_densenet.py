@@ -14,7 +14,7 @@ import pytest
 from model_checks import trainable_count
 from param_reference import densenet_reference_count
 
-from keras_resnet.analysis import model_table
+from keras_resnet.analysis import count_flops, model_table
 from keras_resnet.dense_blocks import dense_block, dense_layer, transition
 from keras_resnet.densenet import DenseNet, DenseNetConfig
 from keras_resnet.registry import create_model, get_record, records
@@ -279,6 +279,22 @@ def test_hypermodel_maps_hyperparameters_onto_the_builder():
     assert model.get_layer("stage1_transition_conv").filters == 8 + 3 * 8
     with pytest.raises(ValueError, match="baseline='resnet20'"):
         DenseNetHyperModel(TINY, 5, baseline="resnet20")
+
+
+def test_hypermodel_fits_and_applies_the_mac_budget_as_resnets_do():
+    import keras_tuner as kt
+
+    from keras_resnet.densenet_tuning import DenseNetHyperModel
+
+    hm = DenseNetHyperModel(TINY, 3, baseline="_tiny_densenet", recipe="fast")
+    hp = kt.HyperParameters()
+    x, y = np.random.default_rng(0).random((16, *TINY), "float32"), np.arange(16) % 3
+    history = hm.fit(hp, hm.build(hp), x, y, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+    assert history.history["macs"][0] == count_flops(hm.build(kt.HyperParameters()))
+    over = DenseNetHyperModel(TINY, 3, baseline="_tiny_densenet", max_macs=1)
+    with pytest.raises(kt.errors.FailedTrialError, match="over the MAC budget"):
+        over.fit(hp, over.build(hp), x, y, epochs=1, verbose=0)
 
 
 # ---- torchvision / timm DenseNet checkpoints (.safetensors), against a numpy reference ----

@@ -72,6 +72,7 @@ MODULES = [
     # examples build several networks and run a (skipped) search
     "keras_resnet.tuning.space",
     "keras_resnet.tuning.trial",
+    pytest.param("keras_resnet.tuning.base", marks=pytest.mark.slow),
     pytest.param("keras_resnet.tuning.hypermodel", marks=pytest.mark.slow),
     pytest.param("keras_resnet.tuning.search", marks=pytest.mark.slow),
     "keras_resnet.commands.tune",

@@ -1,11 +1,13 @@
 """Hyperparameter search over the ResNet family with KerasTuner.
 
-:class:`ResNetHyperModel` is a ``keras_tuner.HyperModel`` whose ``build(hp)`` maps
+:class:`ResNetHyperModel` (and ``DenseNetHyperModel``, both on :class:`ZooHyperModel`)
+is a ``keras_tuner.HyperModel`` whose ``build(hp)`` maps
 hyperparameters onto :func:`keras_resnet.create_model` and whose ``fit(hp, ...)``
 trains with the recipe's optimizer, loss and callbacks; :func:`make_tuner` builds any
 of KerasTuner's three tuners; :func:`trial_results` lists the trials, best first.
 """
 
+from keras_resnet.tuning.base import ZooHyperModel
 from keras_resnet.tuning.hypermodel import ResNetHyperModel
 from keras_resnet.tuning.search import TUNERS, hyperparameter_names, make_tuner, trial_results
 from keras_resnet.tuning.space import COST_FACTOR, TRAINING_HPS, default_space
@@ -21,4 +23,5 @@ __all__ = [
     "hyperparameter_names",
     "make_tuner",
     "trial_results",
+    "ZooHyperModel",
 ]
