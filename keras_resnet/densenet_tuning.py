@@ -8,7 +8,6 @@ limits and ``fit`` are :class:`~keras_resnet.tuning.base.ZooHyperModel`'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import keras_tuner as kt
@@ -35,14 +34,9 @@ class DenseNetHyperModel(ZooHyperModel):
     Builds, cost limits (``max_macs``, ``max_trial_seconds``), binary heads and ``fit``
     are :class:`~keras_resnet.tuning.base.ZooHyperModel`'s, as for ``ResNetHyperModel``.
 
-    Args:
-        input_shape: ``(height, width, channels)`` of the images.
-        classes: Number of classes; 1 or 2 give one sigmoid unit.
-        baseline: A ``"densenet"`` family name of :func:`keras_resnet.list_models`.
-        space: Optional function ``space(hp)`` called first: what it declares wins
-            (e.g. ``hp.Fixed("bottleneck", True)`` or a narrower ``hp.Choice``).
-        **options: ``recipe``, ``max_macs``, ``max_trial_seconds``, ``name`` and
-            ``tunable`` of :class:`~keras_resnet.tuning.base.ZooHyperModel`.
+    Arguments are :class:`~keras_resnet.tuning.base.ZooHyperModel`'s; ``baseline``
+    defaults to ``"densenet_bc100_k12"``, and ``search_space`` is a function ``space(hp)``
+    called first: what it declares wins (e.g. ``hp.Fixed("bottleneck", True)``).
 
     Example:
         >>> import keras_tuner
@@ -53,24 +47,14 @@ class DenseNetHyperModel(ZooHyperModel):
     """
 
     family = "densenet"
+    default_baseline = "densenet_bc100_k12"
 
-    def __init__(
-        self,
-        input_shape: tuple[int | None, int | None, int],
-        classes: int,
-        *,
-        baseline: str = "densenet_bc100_k12",
-        space: Callable[[kt.HyperParameters], Any] | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(input_shape, classes, baseline=baseline, **options)
-        if space is not None and not callable(space):
-            raise TypeError(f"`space` must be a function of hp. Received: space={space!r}")
+    def _prepare(self, search_space: Any) -> None:
         self._base = DenseNetConfig(**self._record.arch)
-        self._space = space
+        self._space = search_space
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
-        """Declare the space on ``hp``: the ``space(hp)`` function, then the rest.
+        """Declare the space on ``hp``: the ``search_space`` function, then the rest.
 
         Example:
             >>> import keras_tuner

@@ -272,13 +272,15 @@ def test_hypermodel_maps_hyperparameters_onto_the_builder():
         hp.Fixed("compression", 1.0)
         hp.Fixed("bottleneck", False)
 
-    model = DenseNetHyperModel(TINY, 5, baseline="_tiny_densenet", space=space).build(
+    model = DenseNetHyperModel(TINY, 5, baseline="_tiny_densenet", search_space=space).build(
         kt.HyperParameters()
     )
     assert model.get_layer("stage1_layer3_conv1").kernel.shape == (3, 3, 8 + 2 * 8, 8)
     assert model.get_layer("stage1_transition_conv").filters == 8 + 3 * 8
     with pytest.raises(ValueError, match="baseline='resnet20'"):
         DenseNetHyperModel(TINY, 5, baseline="resnet20")
+    with pytest.raises(TypeError, match="`search_space` of DenseNetHyperModel must be a func"):
+        DenseNetHyperModel(TINY, 5, baseline="_tiny_densenet", search_space={"growth_rate": 8})
 
 
 def test_hypermodel_fits_and_applies_the_mac_budget_as_resnets_do():

@@ -10,6 +10,7 @@ the per-trial MAC count and budgets, and ``fit`` through the trial's pipeline an
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -28,7 +29,11 @@ class ZooHyperModel(kt.HyperModel):
         input_shape: ``(height, width, channels)`` of the images.
         classes: Number of classes; 1 or 2 give one sigmoid unit (binary
             cross-entropy), more a softmax head.
-        baseline: Zoo variant the defaults reproduce (:func:`keras_resnet.list_models`).
+        baseline: Zoo variant of the family the defaults reproduce
+            (:func:`keras_resnet.list_models`); ``None``: the family's ``default_baseline``.
+        search_space: Changes to the family's default space: a function ``space(hp)``
+            declaring hyperparameters with ``hp.*`` first (what it declares wins), or
+            what the family accepts besides (``ResNetHyperModel``: a dict).
         recipe: Recipe name or :class:`~keras_resnet.training.TrainConfig` the
             training hyperparameters default to (its ``early_stopping_patience``,
             ``monitor`` ... apply to every trial).
@@ -45,15 +50,19 @@ class ZooHyperModel(kt.HyperModel):
         True
     """
 
-    #: The registry family the ``baseline`` must belong to.
+    #: The registry family the ``baseline`` must belong to, and its default variant.
     family = ""
+    default_baseline = ""
+    #: What a non-function ``search_space`` may be, in words ("" if nothing else).
+    space_dict = ""
 
     def __init__(
         self,
         input_shape: tuple[int | None, int | None, int],
         classes: int,
         *,
-        baseline: str,
+        baseline: str | None = None,
+        search_space: Any = None,
         recipe: str | TrainConfig = "he2015_cifar",
         max_macs: float | None = None,
         max_trial_seconds: float | None = None,
@@ -64,6 +73,7 @@ class ZooHyperModel(kt.HyperModel):
         check_int("classes", classes, min_value=1)
         for arg, value in (("max_macs", max_macs), ("max_trial_seconds", max_trial_seconds)):
             check_float(arg, value, min_value=0, min_open=True, allow_none=True)
+        baseline = self.default_baseline if baseline is None else baseline
         record = get_record(baseline)
         if record.family != self.family:
             raise ValueError(
@@ -83,6 +93,14 @@ class ZooHyperModel(kt.HyperModel):
         if self.binary:
             self._head = {"classes": 1, "classifier_activation": "sigmoid"}
         self._baseline_macs: int | None = None
+        is_dict = isinstance(search_space, Mapping) and self.space_dict
+        if not (search_space is None or callable(search_space) or is_dict):
+            allowed = f"{self.space_dict}, or " if self.space_dict else ""
+            raise TypeError(
+                f"`search_space` of {type(self).__name__} must be {allowed}a function of hp. "
+                f"Received: search_space={search_space!r}"
+            )
+        self._prepare(search_space)
 
     @property
     def binary(self) -> bool:
@@ -90,6 +108,10 @@ class ZooHyperModel(kt.HyperModel):
         return self.classes <= 2
 
     # ----------------------------------------------------------- what a family says
+    def _prepare(self, search_space: Any) -> None:
+        """Check ``search_space`` against the family's space and keep it (subclasses)."""
+        raise NotImplementedError
+
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         """Declare the family's space on ``hp`` (subclasses)."""
         raise NotImplementedError

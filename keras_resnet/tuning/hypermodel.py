@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras_tuner as kt
@@ -35,13 +34,8 @@ class ResNetHyperModel(ZooHyperModel):
     ``space(hp)`` declaring hyperparameters with ``hp.*`` before the defaults (what
     it declares wins). Names and values are checked here, before any search.
 
-    Args:
-        input_shape: ``(height, width, channels)`` of the images.
-        classes: Number of classes; 1 or 2 give one sigmoid unit.
-        baseline: A ``"resnet"`` family name of :func:`keras_resnet.list_models`.
-        search_space: Overrides of the default space (see above).
-        **options: ``recipe``, ``max_macs``, ``max_trial_seconds``, ``name`` and
-            ``tunable`` of :class:`~keras_resnet.tuning.base.ZooHyperModel`.
+    Arguments are :class:`~keras_resnet.tuning.base.ZooHyperModel`'s; ``baseline``
+    defaults to ``"resnet20"``, and ``search_space`` may also be the dict above.
 
     Example:
         >>> import keras_tuner
@@ -53,24 +47,15 @@ class ResNetHyperModel(ZooHyperModel):
     """
 
     family = "resnet"
+    default_baseline = "resnet20"
 
-    def __init__(
-        self,
-        input_shape: tuple[int | None, int | None, int],
-        classes: int,
-        *,
-        baseline: str = "resnet20",
-        search_space: Mapping[str, Any] | Callable[[kt.HyperParameters], Any] | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(input_shape, classes, baseline=baseline, **options)
-        if search_space is not None and not isinstance(search_space, Mapping):
-            if not callable(search_space):
-                raise TypeError(
-                    "`search_space` must be a dict mapping hyperparameter names to values, "
-                    f"lists, ranges or None, or a function of hp. Received: {search_space!r}"
-                )
-        self._arch = {k: v for k, v in model_spec(baseline).items() if k in ResNetConfig.fields()}
+    #: Besides a function of hp, ``search_space`` may be a dict (see above).
+    space_dict = "a dict mapping hyperparameter names to values, lists, ranges or None"
+
+    def _prepare(self, search_space: Any) -> None:
+        self._arch = {
+            k: v for k, v in model_spec(self.baseline).items() if k in ResNetConfig.fields()
+        }
         self._base = ResNetConfig(**self._arch)
         self._space_fn = search_space if callable(search_space) else None
         self._entries = self._merge(dict(search_space or {}) if self._space_fn is None else {})
