@@ -25,7 +25,7 @@ from keras_resnet.blocks import _fill_doc, batch_norm, conv2d
 from keras_resnet.checks import check_choice, check_float, check_int, check_ints, check_rate
 from keras_resnet.config import ArchConfig
 from keras_resnet.dense_blocks import dense_block, transition, transition_channels
-from keras_resnet.models import _HEAD_ARGS, _check_head, _head, _inputs
+from keras_resnet.models import _HEAD_ARGS, _check_head, _head, _inputs, with_weights
 
 DENSENET_STEMS = ("imagenet", "cifar")
 
@@ -155,6 +155,7 @@ def DenseNet(  # noqa: N802 - Keras-applications naming convention for model bui
     head_dropout: float = 0.0,
     name: str = "densenet",
     config: DenseNetConfig | None = None,
+    weights: str | None = None,
     **arch: Any,
 ) -> keras.Model:
     """Build a DenseNet / DenseNet-BC as a functional ``keras.Model`` (channels last).
@@ -165,6 +166,8 @@ def DenseNet(  # noqa: N802 - Keras-applications naming convention for model bui
     Args:
         {head_args}
         config: A :class:`DenseNetConfig`; ``**arch`` fields override it.
+        weights: Pretrained weights to load, all or nothing (see
+            :func:`keras_resnet.weights.load_weights`).
         **arch: Fields of :class:`DenseNetConfig` (``growth_rate``,
             ``block_sizes``, ``stem``, ``stem_width``, ``bottleneck_width``,
             ``compression``, ``dropout``, ``bn_epsilon``, ``bn_momentum``).
@@ -187,4 +190,4 @@ def DenseNet(  # noqa: N802 - Keras-applications naming convention for model bui
     inputs, x = _inputs(input_shape, input_tensor, cfg.total_stride, include_top, pooling, classes)
     x = _features(_stem(x, cfg), cfg)
     x = _head(x, include_top, pooling, classes, classifier_activation, head_dropout)
-    return keras.Model(inputs, x, name=name)
+    return with_weights(keras.Model(inputs, x, name=name), weights)

@@ -215,7 +215,18 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     x = _stem(x, cfg)
     x = _stages(x, cfg)
     x = _head(x, include_top, pooling, classes, classifier_activation, head_dropout)
-    model = keras.Model(inputs, x, name=name)
+    return with_weights(keras.Model(inputs, x, name=name), weights)
+
+
+def with_weights(model: keras.Model, weights: str | None) -> keras.Model:
+    """``model`` after loading ``weights`` into it, all or nothing (``None``: as built).
+
+    Example:
+        >>> model = ResNet(block="basic", stage_depths=(1,), stage_widths=(4,), stem="cifar",
+        ...                stem_width=4, input_shape=(8, 8, 3), classes=2)
+        >>> with_weights(model, None) is model
+        True
+    """
     if weights is not None:
         from keras_resnet.weights import load_weights  # weights reads files: import on use
 

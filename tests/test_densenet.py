@@ -371,3 +371,15 @@ def test_torchvision_densenet121_safetensors_match_reference_in_a_fresh_process(
     subprocess.run([sys.executable, "-c", code], check=True, timeout=600)
     expected = torchvision_densenet_forward(sd, config["block_config"], x)
     assert _rel(np.load(tmp_path / "y.npy"), expected) <= 1e-5
+
+
+def test_builder_loads_weights_as_resnet_does(tmp_path):
+    """``DenseNet(weights=...)`` loads a checkpoint all or nothing, like ``ResNet``."""
+    spec = {**get_record("_tiny_densenet").spec(), "input_shape": TINY, "classes": 3}
+    source = DenseNet(**spec)
+    source.save(tmp_path / "m.keras")
+    loaded = DenseNet(**spec, weights=str(tmp_path / "m.keras"))
+    x = np.random.default_rng(0).random((2, *TINY), "float32")
+    np.testing.assert_array_equal(source.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    with pytest.raises(ValueError):  # another architecture: nothing is loaded
+        DenseNet(**dict(spec, growth_rate=8), weights=str(tmp_path / "m.keras"))

@@ -342,10 +342,13 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
 
 def _build_model(model: Any, info: Any, model_kwargs: dict[str, Any]) -> keras.Model:
     if isinstance(model, str):
-        from keras_resnet.registry import create_model
+        # The registry is a table of builders and their arguments: call the builder
+        # (models.ResNet / densenet.DenseNet) straight from here.
+        from keras_resnet.registry import get_record
 
-        kwargs = {"input_shape": tuple(info.image_shape), "classes": info.num_classes}
-        return create_model(model, **dict(kwargs, **model_kwargs))
+        head = {"input_shape": tuple(info.image_shape), "classes": info.num_classes}
+        record = get_record(model)
+        return record.builder(**{**record.spec(), **head, **model_kwargs})
     if isinstance(model, keras.Model):
         # Variables must be created in the strategy scope: rebuild, copy weights.
         clone = keras.models.clone_model(model)
