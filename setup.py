@@ -29,6 +29,7 @@ setup(
     extras_require={
         "dev": [
             "pytest>=7",
+            "pytest-xdist>=3.5",  # the default suite runs on every core (at most 4)
             "ruff>=0.4",
             "nbclient>=0.9",
             "nbformat>=5.9",
