@@ -222,9 +222,14 @@ def with_weights(model: keras.Model, weights: str | None) -> keras.Model:
     """``model`` after loading ``weights`` into it, all or nothing (``None``: as built).
 
     Example:
-        >>> model = ResNet(block="basic", stage_depths=(1,), stage_widths=(4,), stem="cifar",
-        ...                stem_width=4, input_shape=(8, 8, 3), classes=2)
-        >>> with_weights(model, None) is model
+        >>> import os, tempfile
+        >>> arch = dict(block="basic", stage_depths=(1,), stage_widths=(4,), stem="cifar",
+        ...             stem_width=4, input_shape=(8, 8, 3), classes=2)
+        >>> trained = ResNet(**arch)
+        >>> path = os.path.join(tempfile.mkdtemp(), "trained.keras")
+        >>> trained.save(path)
+        >>> fresh = with_weights(ResNet(**arch), path)
+        >>> all(bool((a == b).all()) for a, b in zip(fresh.get_weights(), trained.get_weights()))
         True
     """
     if weights is not None:
