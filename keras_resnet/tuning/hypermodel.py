@@ -12,7 +12,6 @@ from keras_resnet.config import ResNetConfig
 from keras_resnet.training import TrainConfig
 from keras_resnet.tuning import space as sp
 from keras_resnet.tuning.base import ZooHyperModel, candidates
-from keras_resnet.zoo import model_spec
 
 # Hyperparameters whose combinations decide whether the widths are buildable.
 _WIDTH_HPS = ("block", "groups", "base_width", "width_multiplier", "stem_width", "shortcut")
@@ -53,10 +52,7 @@ class ResNetHyperModel(ZooHyperModel):
     space_dict = "a dict mapping hyperparameter names to values, lists, ranges or None"
 
     def _prepare(self, search_space: Any) -> None:
-        self._arch = {
-            k: v for k, v in model_spec(self.baseline).items() if k in ResNetConfig.fields()
-        }
-        self._base = ResNetConfig(**self._arch)
+        self._base = ResNetConfig(**self._record.arch)
         self._space_fn = search_space if callable(search_space) else None
         self._entries = self._merge(dict(search_space or {}) if self._space_fn is None else {})
         self._validate()
