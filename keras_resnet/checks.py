@@ -252,6 +252,30 @@ def check_floats(
     return tuple(float(v) for v in value)
 
 
+def check_image_size(name: str, value: Any) -> tuple[int, int] | None:
+    """Return an image size as ``(height, width)``: an int means a square; None stays None.
+
+    Example:
+        >>> check_image_size("image_size", 16), check_image_size("image_size", [16, 8])
+        ((16, 16), (16, 8))
+        >>> check_image_size("image_size", 0)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: `image_size` must be an int or a (height, width) pair ... image_size=0
+    """
+    what = "an int or a (height, width) pair of ints >= 1 or None"
+    pair = isinstance(value, (list, tuple))
+    if value is None:
+        return None
+    if (pair and len(value) != 2) or not (pair or isinstance(value, numbers.Integral)):
+        raise _fail(TypeError, name, what, value)
+    sizes = tuple(value) if pair else (value, value)
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in sizes):
+        raise _fail(TypeError, name, what, value)
+    if min(sizes) < 1:
+        raise _fail(ValueError, name, what, value)
+    return (int(sizes[0]), int(sizes[1]))
+
+
 def check_ints(name: str, value: Any, *, min_value: int | None = None) -> tuple[int, ...]:
     """Return a non-empty sequence of integers, each ``>= min_value``, as a tuple.
 

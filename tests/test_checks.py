@@ -152,6 +152,8 @@ def test_get_datasets_takes_a_data_config_and_refuses_foreign_options():
         ({"augment": "heavy"}, ValueError, "augment='heavy'"),
         ({"warmup_epochs": "1"}, TypeError, "warmup_epochs='1'"),
         ({"seed": True}, TypeError, "seed=True"),
+        ({"image_size": [16, 16, 1]}, TypeError, "image_size=\\[16, 16, 1\\]"),
+        ({"image_size": 0}, ValueError, "image_size=0"),
     ],
 )
 def test_train_config_types_are_strict(fields, error, message):
@@ -177,6 +179,12 @@ def test_train_config_normalizes_numbers_and_builds_the_data_config():
     assert get_recipe("fast").data_config(base).image_size == (16, 16)
     with pytest.raises(ValueError, match="batch_size.*TrainConfig"):
         get_recipe("fast").data_config("digits", batch_size=8)
+    # the recipe's training resolution is the data's; a data option cannot contradict it
+    assert data.image_size == (16, 16) and get_recipe("fast").image_size is None
+    assert get_recipe("fast", image_size=[12, 10]).data_config(base).image_size == (12, 10)
+    assert get_recipe("fast").data_config("digits", image_size=12).image_size == (12, 12)
+    with pytest.raises(ValueError, match="image_size.*TrainConfig.*image_size=12"):
+        get_recipe("digits").data_config("digits", image_size=12)
 
 
 def test_config_file_errors_name_the_file(tmp_path):

@@ -65,9 +65,10 @@ def test_every_custom_layer_loads_with_plain_keras_in_a_fresh_process(tmp_path):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A real run folder: one short epoch of _tiny with zero-pad shortcuts on digits."""
+    """A real run folder: one short epoch of _tiny with zero-pad shortcuts on digits,
+    upsampled to 16x16 as the ``digits`` recipe does."""
     out = tmp_path_factory.mktemp("loading") / "run"
-    config = TrainConfig(epochs=1, batch_size=256, use_ema=False)
+    config = TrainConfig(epochs=1, batch_size=256, use_ema=False, image_size=16)
     train("_tiny", "digits", config, output_dir=out, model_kwargs={"shortcut": "zero_pad"},
           export=False, verbose=0)  # fmt: skip
     assert isinstance(keras.saving.load_model(out / "model.keras"), keras.Model)
@@ -84,8 +85,12 @@ def test_evaluate_run_folder_is_the_first_thing_a_process_does(run_dir):
 
 
 def test_evaluate_keras_file_is_the_first_thing_a_process_does(run_dir):
+    # The model takes 16x16 images; the 8x8 digits are resized to the model's input.
     argv = [sys.executable, "-m", "keras_resnet", "evaluate", "model.keras", "--dataset", "digits"]
-    assert "accuracy" in _fresh(argv, run_dir).stdout
+    scores = json.loads(_fresh(argv + ["--json"], run_dir).stdout.strip().splitlines()[-1])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert scores["examples"] == 360
+    assert scores["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
 
 
 @pytest.mark.slow

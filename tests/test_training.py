@@ -48,14 +48,15 @@ def test_recipes_match_the_papers():
 
 def test_digits_recipe_is_the_digits_default():
     fast, digits = T.get_recipe("fast"), T.get_recipe("digits")
-    # same optimizer and schedule as fast; longer, with shifts, smoothing and EMA
+    # same optimizer and schedule as fast; longer, at 16x16, with shifts, smoothing and EMA
     assert (digits.optimizer, digits.schedule, digits.batch_size) == ("sgd", "cosine", 64)
     assert (digits.epochs, digits.augment, digits.label_smoothing, digits.use_ema) == (
-        100,
+        50,
         "mnist",
         0.1,
         True,
     )
+    assert digits.image_size == (16, 16) and fast.image_size is None
     assert digits.validation_fraction == 0.0 and fast.validation_fraction == 0.1
     assert (fast.epochs, fast.augment, fast.use_ema) == (15, "auto", False)
     assert T.default_recipe("digits") == "digits"
@@ -441,6 +442,14 @@ def test_evaluate_run_folder_and_model(finished_run):
         T.evaluate(os.path.join(out, "nope"), synthetic())
     with pytest.raises(ValueError, match="split='dev'"):
         T.evaluate(result.model, synthetic(), split="dev")
+
+
+def test_a_recipe_image_size_must_match_prepared_datasets(tmp_path):
+    with pytest.raises(ValueError, match=r"8x8 images.*image_size=\(16, 16\)"):
+        T.train("_tiny", synthetic(), TINY.replace(image_size=16), output_dir=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    result = T.train("_tiny", synthetic(), TINY.replace(epochs=1, image_size=8), verbose=0)
+    assert len(result.history) == 1
 
 
 def test_train_without_output_and_without_validation():

@@ -25,6 +25,9 @@ def test_defaults_and_precedence(tmp_path):
         == "fast"
     )
     assert spec["output_dir"] == "runs/resnet20-digits"
+    assert spec["config"].image_size == (16, 16)
+    flag = resolve_run(build_parser().parse_args(["train", "--image-size", "8"]))
+    assert flag["config"].image_size == (8, 8)
     path = tmp_path / "c.json"
     path.write_text(
         json.dumps({"recipe": "he2015_cifar", "epochs": 7, "model": "resnet32", "batch_size": 32})

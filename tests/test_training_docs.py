@@ -11,7 +11,7 @@ def _recipe_rows() -> dict[str, list[str]]:
     rows = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("| `") and len(cells) == 12:
+        if line.startswith("| `") and len(cells) == 13:
             rows[cells[0].strip("`")] = cells[1:]
     return rows
 
@@ -19,7 +19,8 @@ def _recipe_rows() -> dict[str, list[str]]:
 def test_recipe_table_matches_the_code():
     rows = _recipe_rows()
     assert sorted(rows) == T.list_recipes()
-    for name, (opt, lr, _, warmup, epochs, batch, wd, ls, ema, augment, val) in rows.items():
+    for name, cells in rows.items():
+        opt, lr, _, warmup, epochs, batch, wd, ls, ema, augment, size, val = cells
         cfg = T.get_recipe(name)
         assert opt.lower().startswith(cfg.optimizer), name
         assert ("Nesterov" in opt) == cfg.nesterov, name
@@ -29,3 +30,5 @@ def test_recipe_table_matches_the_code():
         assert int(batch) == cfg.batch_size and float(wd) == cfg.weight_decay, name
         assert float(ls) == cfg.label_smoothing and (ema == "yes") == cfg.use_ema, name
         assert augment.split()[0] == cfg.augment and float(val) == cfg.validation_fraction, name
+        native = cfg.image_size is None
+        assert size == "native" if native else size == "{}x{}".format(*cfg.image_size), name

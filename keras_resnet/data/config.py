@@ -20,26 +20,6 @@ TFDS_FIELDS = ("train_split", "validation_split", "test_split", "download", "tfd
 AUGMENT_OPTIONS = ("rand_augment", "random_erasing", "mixup", "cutmix")
 
 
-def _image_size(value: Any) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return tuple(checks.check_int("image_size", v, min_value=1) for v in value)
-    if isinstance(value, (list, tuple)) or isinstance(value, bool):
-        raise TypeError(
-            "`image_size` must be an int, a (height, width) pair or None. "
-            f"Received: image_size={value!r}"
-        )
-    try:
-        size = checks.check_int("image_size", value, min_value=1)
-    except TypeError:
-        raise TypeError(
-            "`image_size` must be an int, a (height, width) pair or None. "
-            f"Received: image_size={value!r}"
-        ) from None
-    return (size, size)
-
-
 def _augment_option(name: str, value: Any) -> bool | float | dict:
     if value is None:
         return False
@@ -132,7 +112,7 @@ class DataConfig(checks.ConfigMixin):
         checks.check_str("dataset", self.dataset)
         put("batch_size", checks.check_int("batch_size", self.batch_size, min_value=1))
         checks.check_choice("augment", self.augment, PRESETS)
-        put("image_size", _image_size(self.image_size))
+        put("image_size", checks.check_image_size("image_size", self.image_size))
         put(
             "validation_fraction",
             checks.check_rate("validation_fraction", self.validation_fraction),

@@ -47,7 +47,8 @@ def evaluate(
         batch_size: Evaluation batch size (> 0); default: the run's own batch size for
             a run folder, else 256.
         split: ``"test"``, ``"validation"`` or ``"train"``.
-        data_kwargs: Extra arguments for ``get_datasets``.
+        data_kwargs: Extra arguments for ``get_datasets``. A model with a fixed input
+            size gets its images resized to it unless they set ``image_size``.
 
     Returns:
         ``{"model", "dataset", "split", "examples", "accuracy", "loss"}``.
@@ -80,6 +81,9 @@ def evaluate(
         model = load_keras_model(path)  # a corrupt archive: a clear ValueError
     if dataset is None:
         raise ValueError("`dataset` is required unless `model` is a run folder. Received: None")
+    size = tuple(model.input_shape[1:3])
+    if run_data is None and None not in size:  # images at the size the model was built for
+        data_kwargs.setdefault("image_size", size)
     datasets = _datasets(dataset, run_data, batch_size, data_kwargs)
     data = getattr(datasets, split)
     if data is None:

@@ -7,8 +7,8 @@ interrupted run from its last completed epoch, only finishes a run whose trainin
 ended (export, summary), and returns the summary of a finished one without training.
 
 Under ``MultiWorkerMirroredStrategy`` (``strategy="multi_worker"``, or ``"auto"`` with a
-multi-worker ``TF_CONFIG``) the chief writes the run folder (no ``backup/``: such runs
-cannot resume) and the other workers write to a temporary folder removed at the end.
+multi-worker ``TF_CONFIG``) the chief writes the run folder (no ``backup/``: no resume);
+the other workers write to a temporary folder removed at the end.
 """
 
 from __future__ import annotations
@@ -211,6 +211,12 @@ def _describe_run(
         data_label = dataset
     elif all(hasattr(dataset, a) for a in ("train", "validation", "test", "info")):
         data_label = f"Datasets:{dataset.info.name}"
+        size = tuple(dataset.info.image_shape[:2])
+        if config.image_size not in (None, size):  # prepared pipelines are not resized
+            raise ValueError(
+                f"`dataset` holds {size[0]}x{size[1]} images; build it at the recipe's size or "
+                f"set image_size=None. Received: image_size={config.image_size!r}"
+            )
     else:
         raise TypeError(f"`dataset` must be a name or a Datasets tuple. Received: {dataset!r}")
     run = {
@@ -236,8 +242,7 @@ def _prepare(
     """Step 1: check the output folder, lock it, decide new / resume / trained / finished.
 
     Nothing is deleted or written yet (:func:`_claim` does it once data and model passed
-    their checks), so a refused run leaves the old one intact.
-    """
+    their checks), so a refused run leaves the old one intact."""
     job = _Run(config=config, run=run, multi_worker=uses_multi_worker(config.strategy))
     chief = True
     if job.multi_worker and config.head_epochs:
