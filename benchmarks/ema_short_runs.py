@@ -34,14 +34,7 @@ def run(epochs: int, seed: int) -> dict:
 
     cfg = get_recipe("digits", epochs=epochs, seed=seed, tensorboard=False)
     keras.utils.set_random_seed(seed)
-    datasets = get_datasets(
-        "digits",
-        batch_size=cfg.batch_size,
-        augment=cfg.augment,
-        validation_fraction=cfg.validation_fraction,
-        seed=seed,
-        one_hot=True,
-    )
+    datasets = get_datasets(cfg.data_config("digits"))  # the pipeline train() would build
     raw = RawTestAccuracy(datasets.test, epochs)
     result = train("resnet20", datasets, cfg, verbose=0, callbacks=[raw])
     check = result.summary["weights_check"]

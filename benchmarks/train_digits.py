@@ -30,15 +30,12 @@ import time
 from keras_resnet.training import default_recipe, get_recipe, train
 
 
-def run(
-    recipe: str, epochs: int | None = None, seed: int = 0, image_size=None, **overrides
-) -> dict:
+def run(recipe: str, epochs: int | None = None, seed: int = 0, **overrides) -> dict:
     if epochs is not None:
         overrides["epochs"] = epochs
     cfg = get_recipe(recipe, tensorboard=False, seed=seed, **overrides)
-    data_kwargs = {"image_size": image_size} if image_size else {}
     start = time.perf_counter()
-    result = train("resnet20", "digits", cfg, verbose=0, data_kwargs=data_kwargs)
+    result = train("resnet20", "digits", cfg, verbose=0)
     last = result.history[-1] if result.history else {}
     return {
         "seed": seed,
@@ -96,7 +93,6 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+N-1")
     parser.add_argument("--compare", action="store_true", help="also the other recipes")
-    parser.add_argument("--image-size", type=int, default=None, help="resize (default 8x8)")
     parser.add_argument("--fresh", action="store_true", help="one CLI process per seed")
     parser.add_argument("--jobs", type=int, default=1, help="with --fresh: processes at once")
     parser.add_argument(
@@ -125,20 +121,20 @@ def main() -> None:
         parser.error(str(err))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.fresh:
-        if overrides or args.image_size or args.recipe != default_recipe("digits"):
-            parser.error("--fresh runs the default command: no --set, --image-size, --recipe")
+        if overrides or args.recipe != default_recipe("digits"):
+            parser.error("--fresh runs the default command: no --set, --recipe")
         with tempfile.TemporaryDirectory() as folder:
             with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
                 runs = list(pool.map(lambda s: run_fresh(s, args.epochs, folder), seeds))
     else:
-        runs = [run(args.recipe, args.epochs, s, args.image_size, **overrides) for s in seeds]
+        runs = [run(args.recipe, args.epochs, s, **overrides) for s in seeds]
     result = {
         "model": "resnet20",
         "dataset": "digits",
         "recipe": args.recipe,
         "epochs": runs[0]["epochs"],
         "overrides": overrides,
-        "image_size": args.image_size or 8,
+        "image_size": get_recipe(args.recipe, **overrides).image_size or (8, 8),
         "runs": runs,
         "test_accuracy": spread([r["test_accuracy"] for r in runs]),
         "val_accuracy": spread([r["val_accuracy"] for r in runs]),
