@@ -3,7 +3,8 @@
 With no arguments: ``resnet20`` on the offline digits data with the ``digits`` recipe
 (``fast`` at 16x16 for 50 epochs, small shifts, label smoothing, EMA, no validation
 split: worst 99.17 %, median 99.72 % test accuracy over 20 seeds, docs/training.md;
-others default to ``fast``), written to ``runs/resnet20-digits``. Precedence: recipe < ``--config`` file < flags.
+others default to ``fast``), written to ``runs/resnet20-digits``. Precedence: recipe <
+``--config`` file < flags.
 """
 
 from __future__ import annotations
