@@ -63,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit code (0 on success, 2 for bad arguments).
 
     Example:
-        >>> main(["summary", "_tiny", "--input-shape", "16,16,3"])  # doctest: +SKIP
+        >>> main(["summary", "_tiny", "--input-shape", "16,16,3"])
+        tiny  input (16, 16, 3)
+        ...
         0
     """
     parser = build_parser()

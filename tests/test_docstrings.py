@@ -45,8 +45,8 @@ MODULES = [
     "keras_resnet._export_common",
     "keras_resnet.commands.export",
     "keras_resnet.commands.predict",
-    # training: the examples that would train (train(), TrainResult) are +SKIP; the rest
-    # build optimizers / callbacks / configs and take about a second together
+    # training: train()'s and TrainResult's examples train _tiny for 1-2 epochs (about
+    # 5 s); the rest build optimizers / callbacks / configs
     "keras_resnet.training.config",
     "keras_resnet.lr_schedules",
     "keras_resnet.training.schedules",
@@ -75,7 +75,7 @@ MODULES = [
     pytest.param("keras_resnet.tuning.base", marks=pytest.mark.slow),
     pytest.param("keras_resnet.tuning.hypermodel", marks=pytest.mark.slow),
     pytest.param("keras_resnet.tuning.search", marks=pytest.mark.slow),
-    "keras_resnet.commands.tune",
+    pytest.param("keras_resnet.commands.tune", marks=pytest.mark.slow),  # a 2-trial search
 ]
 
 

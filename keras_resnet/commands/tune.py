@@ -195,10 +195,18 @@ def run(args: argparse.Namespace) -> int:
         args: Parsed ``tune`` arguments.
 
     Example:
+        >>> import json, os, tempfile
         >>> from keras_resnet.cli import main
+        >>> out = os.path.join(tempfile.mkdtemp(), "search")
         >>> main(["tune", "--dataset", "digits", "--baseline", "_tiny", "--max-trials", "2",
-        ...       "--epochs", "1", "--output", "/tmp/tune-doc", "--no-retrain"])  # doctest: +SKIP
+        ...       "--epochs", "1", "--output", out, "--no-retrain", "--quiet"])
+        trial  score   seconds  MACs    status ...
+        Best trial ...
         0
+        >>> with open(os.path.join(out, "best.json")) as f:
+        ...     best = json.load(f)
+        >>> best["status"], sorted(best["hyperparameters"])[:2]
+        ('COMPLETED', ['augment', 'batch_size'])
     """
     for flag in ("max_trials", "epochs", "max_trial_macs", "max_trial_seconds"):
         value = getattr(args, flag)
