@@ -324,3 +324,19 @@ def test_stale_lock_file_does_not_block(tmp_path):
     with RunDir(tmp_path / "r", {}) as rd:
         assert rd.prepare() == "new"
     assert time.monotonic() - start < 5
+
+
+def test_a_run_folder_from_before_a_new_config_field_is_the_same_run(tmp_path):
+    # config.json written by an older version lacks the fields added since (here
+    # TrainConfig.image_size); at their None default they describe the same run.
+    out = tmp_path / "r"
+    cfg = TINY.replace(epochs=1)
+    first = T.train("_tiny", synthetic(), cfg, output_dir=out, export=False, verbose=0)
+    path = out / "config.json"
+    config = json.loads(path.read_text())
+    del config["run"]["train_config"]["image_size"]
+    path.write_text(json.dumps(config))
+    again = T.train("_tiny", synthetic(), cfg, output_dir=out, export=False, verbose=0)
+    assert again.summary == first.summary
+    with pytest.raises(FileExistsError, match=r"train_config\.image_size: None -> \[8, 8\]"):
+        T.train("_tiny", synthetic(), cfg.replace(image_size=8), output_dir=out, verbose=0)

@@ -65,7 +65,8 @@ class RunFolderBusyError(FileExistsError):
 
 
 def spec_differences(old: Any, new: Any) -> list[str]:
-    """The fields that differ between two run descriptions, nested keys dotted.
+    """The fields that differ between two run descriptions, nested keys dotted (a key
+    missing on one side counts as None).
 
     Example:
         >>> spec_differences({"a": 1, "c": {"d": 2}}, {"a": 1, "c": {"d": 3}})
@@ -237,9 +238,10 @@ class RunDir:
                     os.remove(path)
             return "new"
         if os.path.isfile(self.file("config.json")):
-            old = self.config().get("run", {})
-            if old != self.run:
-                diffs = spec_differences(old, self.run)
+            # A key absent on one side equals None on the other: a field added to the
+            # configs since (at its None default) does not make an older run another one.
+            diffs = spec_differences(self.config().get("run", {}), self.run)
+            if diffs:
                 raise FileExistsError(
                     f"`output_dir` {self.path!r} holds a different run ({'; '.join(diffs[:5])})."
                     " Use another output folder, or overwrite=True (--overwrite) to replace it."
