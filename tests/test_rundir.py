@@ -136,7 +136,7 @@ def test_benchmark_set_errors_are_usage_errors():
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2 and "Unknown TrainConfig field(s): nope" in proc.stderr
+    assert proc.returncode == 2 and "Unknown field(s) of TrainConfig: nope" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
