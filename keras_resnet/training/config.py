@@ -356,6 +356,28 @@ def get_recipe(name: str, **overrides: Any) -> TrainConfig:
     return TrainConfig(recipe=name).replace(**dict(_RECIPES[name], **overrides))
 
 
+def resolve_config(config: TrainConfig | str | None, dataset: Any) -> TrainConfig:
+    """The ``TrainConfig`` of a run: ``config`` itself, a recipe by name, or (``None``)
+    the :func:`default_recipe` of ``dataset``.
+
+    Example:
+        >>> resolve_config(None, "digits").recipe, resolve_config("fast", "digits").epochs
+        ('digits', 15)
+        >>> resolve_config({"epochs": 3}, "digits")
+        Traceback (most recent call last):
+        TypeError: `config` must be a TrainConfig, a recipe name or None. Received: <class 'dict'>
+    """
+    if config is None:
+        config = get_recipe(default_recipe(dataset))
+    elif isinstance(config, str):
+        config = get_recipe(config)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(
+            f"`config` must be a TrainConfig, a recipe name or None. Received: {type(config)}"
+        )
+    return config
+
+
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a JSON run-configuration file (``TrainConfig`` fields plus ``model``,
     ``dataset``, ``recipe`` and ``model_kwargs``).

@@ -27,7 +27,7 @@ from keras_resnet.data import DataConfig, get_datasets, validate_for_model
 from keras_resnet.export import load_keras_model
 from keras_resnet.training.backup import best_checkpoint_epoch
 from keras_resnet.training.callbacks import make_callbacks, plot_history
-from keras_resnet.training.config import TrainConfig, default_recipe, get_recipe
+from keras_resnet.training.config import TrainConfig, resolve_config
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
 from keras_resnet.training.ema import selection_data, weights_report
 from keras_resnet.training.factories import compile_model
@@ -49,6 +49,7 @@ class TrainResult:
         output_dir: The run folder, or ``None``.
 
     Example:
+        >>> from keras_resnet.training import get_recipe
         >>> result = train("_tiny", "digits", get_recipe("fast", epochs=1), verbose=0)
         _tiny on digits: test accuracy ...% after 1 epochs (... s of training)
         >>> sorted(result.history[0])
@@ -128,6 +129,7 @@ def train(
 
     Example:
         >>> import tempfile
+        >>> from keras_resnet.training import get_recipe
         >>> folder = tempfile.mkdtemp()
         >>> result = train("_tiny", "digits", get_recipe("fast", epochs=2), output_dir=folder,
         ...                export=False, verbose=0)
@@ -141,7 +143,7 @@ def train(
         >>> again.summary == result.summary
         True
     """
-    config = _resolve_config(config, dataset)
+    config = resolve_config(config, dataset)
     model_kwargs = dict(model_kwargs or {})
     if weights is not None:
         model_kwargs["weights"] = _check_weights(model, weights)
@@ -187,18 +189,6 @@ def _check_weights(model: Any, weights: str | os.PathLike) -> str:
 
     source_kind(weights)  # a bad source fails here, before any heavy work
     return os.fspath(weights)
-
-
-def _resolve_config(config: TrainConfig | str | None, dataset: Any) -> TrainConfig:
-    if config is None:
-        config = get_recipe(default_recipe(dataset))
-    elif isinstance(config, str):
-        config = get_recipe(config)
-    if not isinstance(config, TrainConfig):
-        raise TypeError(
-            f"`config` must be a TrainConfig, a recipe name or None. Received: {type(config)}"
-        )
-    return config
 
 
 def _describe_run(
@@ -334,8 +324,9 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
     steps = _steps_per_epoch(job.datasets, config.batch_size)
     if verbose != 0 and job.state != "trained":
         say(
-            f"Training {job.run['model']} on {info.name}: recipe={config.recipe}, "
-            f"epochs={config.epochs}, batch={config.batch_size} "
+            f"Training {job.run['model']} on {info.name} ({info.image_shape[0]}x"
+            f"{info.image_shape[1]}): recipe={config.recipe}, epochs={config.epochs}, "
+            f"batch={config.batch_size} "
             f"({job.strategy.num_replicas_in_sync} replica(s)), precision={policy}, "
             f"jit_compile={resolve_jit_compile(config.jit_compile)}"
         )
