@@ -129,18 +129,14 @@ def train(
 
     Example:
         >>> import tempfile
-        >>> from keras_resnet.training import get_recipe
-        >>> folder = tempfile.mkdtemp()
-        >>> result = train("_tiny", "digits", get_recipe("fast", epochs=2), output_dir=folder,
-        ...                export=False, verbose=0)
+        >>> args, folder = ("_tiny", "digits", TrainConfig(epochs=2)), tempfile.mkdtemp()
+        >>> result = train(*args, output_dir=folder, export=False, verbose=0)
         _tiny on digits: test accuracy ...% after 2 epochs (... s of training)
         >>> result.summary["epochs_completed"], "model.keras" in os.listdir(folder)
         (2, True)
-        >>> again = train("_tiny", "digits", get_recipe("fast", epochs=2), output_dir=folder,
-        ...               export=False, verbose=0)  # finished: its summary, no training
+        >>> train(*args, output_dir=folder, export=False, verbose=0).summary == result.summary
         Run in ... already finished; not training again (use --overwrite).
         _tiny on digits: test accuracy ...
-        >>> again.summary == result.summary
         True
     """
     config = resolve_config(config, dataset)
