@@ -88,3 +88,24 @@ def test_train_then_evaluate_then_refuse_other_run(tmp_path, capsys):
     assert main(other) == 2
     assert "different run" in capsys.readouterr().err
     assert json.load(open(os.path.join(out, "summary.json"))) == summary
+
+
+def test_image_size_flag_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    import keras
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    argv = [sys.executable, "-m", "keras_resnet", "train", "--model", "_tiny", "--epochs", "1",
+            "--output", str(tmp_path / "r"), "--no-export", "--quiet"]  # fmt: skip
+    bad = subprocess.run(argv + ["--image-size", "0"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--image-size" in bad.stderr
+    assert not (tmp_path / "r").exists()
+    ok = subprocess.run(argv + ["--image-size", "12"], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    run = json.loads((tmp_path / "r" / "config.json").read_text())["run"]
+    assert run["data"]["image_size"] == [12, 12]
+    assert run["train_config"]["image_size"] == [12, 12]
+    model = keras.saving.load_model(tmp_path / "r" / "model.keras")
+    assert tuple(model.input_shape) == (None, 12, 12, 1)
