@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.checks import check_ints, check_path
+from keras_resnet.checks import check_image_size, check_path
 
 SERVE_ENDPOINT = "serve"  # also written as the "serving_default" signature
 
@@ -45,12 +45,7 @@ def _image_size(model: keras.Model, image_size: int | Sequence[int] | None) -> t
     """The (height, width) images are resized to: the model's, or ``image_size``."""
     height, width = model.input_shape[1:3]
     if image_size is not None:
-        size = (image_size, image_size) if isinstance(image_size, int) else image_size
-        size = check_ints("image_size", size, min_value=1)
-        if len(size) != 2:
-            raise ValueError(
-                f"`image_size` must be an int or (height, width). Received: image_size={size}"
-            )
+        size = check_image_size("image_size", image_size)
         for given, fixed, what in ((size[0], height, "height"), (size[1], width, "width")):
             if fixed is not None and given != fixed:
                 raise ValueError(
