@@ -1,6 +1,6 @@
 """``TrainConfig``: every training knob in one frozen, validated dataclass; named recipes.
 
-Recipes (``/work/shared/REFERENCE.md``):
+Recipes (the papers are cited in each entry):
 
 * ``he2015_cifar``: He et al. 2015 Sec. 4.2, SGD 0.1 momentum 0.9, weight decay 1e-4
   on kernels only, batch 128, learning rate / 10 at 50% and 75% of training (32k and
