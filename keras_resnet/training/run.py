@@ -417,13 +417,7 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
         job.monitor = job.monitor[4:]
     initial_best = fallback = None
     if out is not None and job.state == "new":
-        resolved = {
-            "precision": resolve_precision(config.precision),
-            "jit_compile": resolve_jit_compile(config.jit_compile),
-            "strategy": type(job.strategy).__name__,
-            "replicas": int(job.strategy.num_replicas_in_sync),
-            "steps_per_epoch": _steps_per_epoch(datasets, config.batch_size),
-        }
+        resolved = dict(_setup(job), steps_per_epoch=_steps_per_epoch(datasets, config.batch_size))
         out.start(resolved, datasets.info.to_dict())
     elif out is not None:
         done = out.history()
@@ -446,6 +440,16 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
     )
 
 
+def _setup(job: _Run) -> dict[str, Any]:
+    """What ``"auto"`` resolved to on this machine: precision, XLA, strategy, replicas."""
+    return {
+        "precision": resolve_precision(job.config.precision),
+        "jit_compile": resolve_jit_compile(job.config.jit_compile),
+        "strategy": type(job.strategy).__name__,
+        "replicas": int(job.strategy.num_replicas_in_sync),
+    }
+
+
 def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) -> TrainResult:
     """Step 5: test scores, curves, export and ``summary.json`` (written last)."""
     config, datasets, out = job.config, job.datasets, job.writer
@@ -457,10 +461,7 @@ def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) 
         "dataset": datasets.info.name,
         "recipe": config.recipe,
         "epochs": config.epochs,
-        "precision": resolve_precision(config.precision),
-        "jit_compile": resolve_jit_compile(config.jit_compile),
-        "strategy": type(job.strategy).__name__,
-        "replicas": int(job.strategy.num_replicas_in_sync),
+        **_setup(job),
         **param_counts(net),
         **stats,
         "epochs_completed": len(history),

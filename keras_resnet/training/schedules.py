@@ -42,10 +42,6 @@ def make_schedule(
         from keras_resnet.training.fine_tune import fine_tune_schedule
 
         return fine_tune_schedule(config, steps_per_epoch)
-    if config.head_epochs:
-        from keras_resnet.training.fine_tune import fine_tune_schedule
-
-        return fine_tune_schedule(config, steps_per_epoch)
     peak = config.peak_learning_rate
     total_steps = config.epochs * steps_per_epoch
     if config.schedule == "constant":
