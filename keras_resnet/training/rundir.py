@@ -52,7 +52,6 @@ RUN_FILES: tuple[str, ...] = (
     "summary.json",
 )
 LOCK_FILE = ".lock"
-STATES: tuple[str, ...] = ("new", "resume", "trained", "finished")
 
 
 class RunFolderBusyError(FileExistsError):
