@@ -117,6 +117,17 @@ def _array_split(images: np.ndarray, labels: np.ndarray) -> Split:
     return Split(ds, int(images.shape[0]), (images, labels))
 
 
+def _validation_count(num_examples: int, validation_fraction: float) -> int:
+    """``round(num_examples * validation_fraction)``, refused when a part would be empty."""
+    n_val = int(round(num_examples * validation_fraction))
+    if n_val < 1 or n_val >= num_examples:
+        raise ValueError(
+            f"`validation_fraction` leaves an empty train or validation split for "
+            f"{num_examples} training examples. Received: validation_fraction={validation_fraction}"
+        )
+    return n_val
+
+
 def train_validation_split(
     images: np.ndarray,
     labels: np.ndarray,
@@ -151,12 +162,7 @@ def train_validation_split(
         return (images, labels), None
     from sklearn.model_selection import train_test_split
 
-    n_val = int(round(len(labels) * validation_fraction))
-    if n_val < 1 or n_val >= len(labels):
-        raise ValueError(
-            f"`validation_fraction` leaves an empty train or validation split for "
-            f"{len(labels)} training examples. Received: validation_fraction={validation_fraction}"
-        )
+    n_val = _validation_count(len(labels), validation_fraction)
     counts = np.bincount(labels)
     counts = counts[counts > 0]
     stratify = labels if counts.min() >= 2 and n_val >= len(counts) else None
