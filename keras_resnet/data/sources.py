@@ -434,16 +434,11 @@ def mnist_t10k_path() -> Path | None:
         True
         >>> del os.environ[MNIST_T10K_ENV]
     """
-    candidates = []
-    if os.environ.get(MNIST_T10K_ENV):
-        candidates.append(Path(os.environ[MNIST_T10K_ENV]))
-    repo_root = Path(__file__).resolve().parents[2]
-    candidates.append(repo_root.parent / "shared" / "data" / "mnist-t10k")
-    candidates.append(Path.cwd().parent / "shared" / "data" / "mnist-t10k")
-    for c in candidates:
-        if c.is_dir() and _find_idx_pairs(c):
-            return c
-    return None
+    env = os.environ.get(MNIST_T10K_ENV)
+    roots = (Path(__file__).resolve().parents[2], Path.cwd())  # the repository, the cwd
+    candidates = [Path(env)] if env else []
+    candidates += [root.parent / "shared" / "data" / "mnist-t10k" for root in roots]
+    return next((c for c in candidates if c.is_dir() and _find_idx_pairs(c)), None)
 
 
 def load_mnist_t10k_source() -> Source:

@@ -97,12 +97,11 @@ def _builder(name: str, data_dir: str | None) -> Any:
     if data_dir is not None:
         data_dir = os.path.expanduser(str(data_dir))
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
+        return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as e:
         raise ValueError(
             f"Unknown data set. Received: dataset={name!r}. {_supported_message(name)}"
         ) from e
-    return builder
 
 
 def _load_split(builder: Any, name: str, split: str | None, read_config: Any) -> Any:
