@@ -181,9 +181,7 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
         validation=_file_split(val_fl, in_channels),
         class_names=tuple(class_names),
         image_shape=(None, None, in_channels),
-        in_memory=False,
         default_augment=src.default_augment_for(name, (*first_size, in_channels)),
         cache_default=False,
-        shard_by_data=True,
         default_size=first_size,
     )

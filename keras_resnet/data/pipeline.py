@@ -272,9 +272,7 @@ def _plan(source: src.Source, config: DataConfig, train: src.Split) -> _Plan:
     if cache == "auto":
         # arrays are already in memory (cache only what a resize produced); streamed
         # sources say themselves whether they fit (TFDS: by size; folders: never)
-        cache = source.cache_default
-        if cache is None:
-            cache = resize and source.in_memory
+        cache = resize if source.cache_default is None else source.cache_default
     return _Plan(
         config=config,
         preset=preset,
@@ -287,7 +285,7 @@ def _plan(source: src.Source, config: DataConfig, train: src.Split) -> _Plan:
         one_hot=config.one_hot or config.mixes,
         resize=resize,
         cache=cache,
-        shard_by_data=source.in_memory or source.shard_by_data,
+        shard_by_data=source.shard_by_data,
     )
 
 

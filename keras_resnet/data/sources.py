@@ -72,10 +72,9 @@ class Source:
     validation: Split | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
-    in_memory: bool = True
     default_augment: str = "none"
-    cache_default: bool | None = None  # None: cache what a resize produced, in memory only
-    shard_by_data: bool = False  # file-list sources: shard by element under tf.distribute
+    cache_default: bool | None = None  # None (arrays): cache what a resize produced
+    shard_by_data: bool = True  # under tf.distribute: by element; False: by file (TFDS)
     default_size: tuple[int, int] | None = None  # size for images of varying size
 
     @property

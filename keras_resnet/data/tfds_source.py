@@ -182,7 +182,7 @@ def load_tfds_source(
         image_shape=shape,
         mean=mean,
         std=std,
-        in_memory=False,
         default_augment=src.default_augment_for(base, shape),
         cache_default=not size or int(size) < CACHE_LIMIT_BYTES,
+        shard_by_data=False,
     )
