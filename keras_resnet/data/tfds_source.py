@@ -65,29 +65,23 @@ def _check_splits(
 ) -> tuple[str, str | None, str | None]:
     """Check the split strings against the data set (test: ``test``, else ``validation``)."""
     available = list(info.splits.keys())
-
-    def pick(option: str, split: str | None) -> str | None:
-        if split is None or not available:
-            return split
-        try:
-            info.splits[split]
-        except (KeyError, ValueError, AssertionError) as e:
-            raise ValueError(
-                f"Split {split!r} does not exist in {name!r} (available: {available}). "
-                f"Received: {option}={split!r}"
-            ) from e
-        return split
-
     if test is None:
         if not available or "test" in available:
             test = "test"
         elif "validation" in available and validation != "validation":
             test = "validation"
-    return (
-        pick("train_split", train),
-        pick("validation_split", validation),
-        pick("test_split", test),
-    )
+    options = {"train_split": train, "validation_split": validation, "test_split": test}
+    for option, split in options.items():
+        if split is None or not available:
+            continue  # not asked for, or no split info to check against
+        try:
+            info.splits[split]  # parses split strings such as "train[:90%]" too
+        except (KeyError, ValueError, AssertionError) as e:
+            raise ValueError(
+                f"Split {split!r} does not exist in {name!r} (available: {available}). "
+                f"Received: {option}={split!r}"
+            ) from e
+    return train, validation, test
 
 
 def _builder(name: str, data_dir: str | None) -> Any:
