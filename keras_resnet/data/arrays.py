@@ -20,11 +20,10 @@ def _check_labels(labels: np.ndarray, num_classes: int | None, what: str) -> np.
                 f"Labels for `{what}` must be integers. Received: dtype={labels.dtype}"
             )
     labels = labels.astype(np.int64)
-    high = num_classes if num_classes is not None else None
-    bad = (labels < 0) if high is None else (labels < 0) | (labels >= high)
+    bad = (labels < 0) if num_classes is None else (labels < 0) | (labels >= num_classes)
     if bad.any():
         first = _first_index(bad)[0]
-        allowed = f"[0, {high})" if high is not None else ">= 0"
+        allowed = ">= 0" if num_classes is None else f"[0, {num_classes})"
         raise ValueError(
             f"Labels for `{what}` must lie in {allowed}: {int(bad.sum())} label(s) do not, "
             f"the first at index {first}. Received: label {int(labels[first])}"

@@ -125,11 +125,6 @@ def resize_center_crop(
     return tf.image.crop_to_bounding_box(resized, top, left, size[0], size[1])
 
 
-def _shift_for(size: int, fraction: float) -> int:
-    """Pixels of shift for a side of ``size`` pixels (at least 1)."""
-    return max(1, int(math.floor(size * fraction + 0.5)))
-
-
 def batch_preset(preset: str, image_size: tuple[int, int]):
     """Return ``fn(images, seed) -> images`` for the batched part of a preset, or None.
 
@@ -145,16 +140,14 @@ def batch_preset(preset: str, image_size: tuple[int, int]):
         >>> fn(tf.zeros((4, 32, 32, 3), tf.uint8), tf.constant([0, 1])).shape
         TensorShape([4, 32, 32, 3])
     """
-    height = image_size[0]
-    if preset == "cifar":
-        pad = _shift_for(height, 4 / 32)  # pad 4 at 32x32
-        return functools.partial(shift_flip_batch, max_shift=pad, flip=True)
-    if preset == "mnist":
-        shift = _shift_for(height, 0.1)  # ~10% of the side: 3 px at 28, 1 px at 8
-        return functools.partial(shift_flip_batch, max_shift=shift, flip=False)
-    if preset == "imagenet":  # the random-resized-crop ran per example before batching
-        return functools.partial(shift_flip_batch, max_shift=0, flip=True)
-    return None
+    # shift as a fraction of the height, at least 1 px: cifar pads 4 at 32x32; mnist ~10%
+    # (3 px at 28, 1 px at 8) and never flips; imagenet only flips (its random-resized-crop
+    # ran per example before batching)
+    fraction = {"cifar": 4 / 32, "mnist": 0.1, "imagenet": 0.0}.get(preset)
+    if fraction is None:
+        return None
+    shift = max(1, math.floor(image_size[0] * fraction + 0.5)) if fraction else 0
+    return functools.partial(shift_flip_batch, max_shift=shift, flip=preset != "mnist")
 
 
 def keras_option_layers(options: Any, seed: int | None, num_classes: int) -> tuple[list, list]:
@@ -181,22 +174,21 @@ def keras_option_layers(options: Any, seed: int | None, num_classes: int) -> tup
     """
     import keras
 
-    def kwargs(value: Any, key: str) -> dict:
-        if isinstance(value, dict):
-            return dict(value)
-        return {} if value is True else {key: float(value)}
+    def build(layer: type, value: Any, key: str, **defaults: Any) -> keras.Layer:
+        # value: True (the layer's defaults), a number (its `key` argument) or a kwargs dict
+        if not isinstance(value, dict):
+            value = {} if value is True else {key: float(value)}
+        return layer(seed=seed, **{**defaults, **value})
 
-    pixel_layers, mix_layers = [], []
-    if options.rand_augment:
-        kw = kwargs(options.rand_augment, "factor")
-        kw.setdefault("value_range", (0, 255))
-        pixel_layers.append(keras.layers.RandAugment(seed=seed, **kw))
-    if options.random_erasing:
-        kw = kwargs(options.random_erasing, "factor")
-        kw.setdefault("value_range", (0, 255))
-        pixel_layers.append(keras.layers.RandomErasing(seed=seed, **kw))
-    if options.mixup:
-        mix_layers.append(keras.layers.MixUp(seed=seed, **kwargs(options.mixup, "alpha")))
-    if options.cutmix:
-        mix_layers.append(keras.layers.CutMix(seed=seed, **kwargs(options.cutmix, "factor")))
-    return pixel_layers, mix_layers
+    pixel = [
+        (keras.layers.RandAugment, options.rand_augment),
+        (keras.layers.RandomErasing, options.random_erasing),
+    ]
+    mix = [
+        (keras.layers.MixUp, options.mixup, "alpha"),
+        (keras.layers.CutMix, options.cutmix, "factor"),
+    ]
+    return (
+        [build(layer, value, "factor", value_range=(0, 255)) for layer, value in pixel if value],
+        [build(layer, value, key) for layer, value, key in mix if value],
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ import tensorflow as tf
 
 from keras_resnet.data import sources as src
 
+logger = logging.getLogger(__name__)
 _MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
@@ -163,8 +166,14 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
     in_channels, first_size = _first_image(train_files[0], channels)
     test_fl, test_skipped = _split_files(test_root, "test", class_names, order)
     val_fl, val_skipped = _split_files(val_root, "validation", class_names, order)
-    skipped_all = skipped + test_skipped + val_skipped
-    src._warn_skipped(len(skipped_all), str(root), skipped_all)
+    skipped += test_skipped + val_skipped
+    if skipped:
+        msg = (
+            f"Skipped {len(skipped)} corrupt or non-image file(s) in {root}, e.g. "
+            f"{', '.join(skipped[:3])}"
+        )
+        logger.warning(msg)
+        warnings.warn(msg, stacklevel=2)
     return src.Source(
         name=name,
         train=_file_split((train_files, train_labels), in_channels),
@@ -172,10 +181,7 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
         validation=_file_split(val_fl, in_channels),
         class_names=tuple(class_names),
         image_shape=(None, None, in_channels),
-        in_memory=False,
         default_augment=src.default_augment_for(name, (*first_size, in_channels)),
         cache_default=False,
-        shard_by_data=True,
         default_size=first_size,
-        skipped=len(skipped_all),
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -150,16 +149,6 @@ def _stats_from_dataset(ds: tf.data.Dataset, channels: int, limit: int):
     return tuple(float(v) for v in mean), tuple(float(max(v, 1e-3)) for v in std)
 
 
-def _check_stats(name: str, value: Sequence[float], channels: int) -> tuple[float, ...]:
-    value = tuple(float(v) for v in value)
-    if len(value) != channels or (name == "std" and min(value) <= 0):
-        raise ValueError(
-            f"`{name}` must have one {'positive ' if name == 'std' else ''}value per channel "
-            f"({channels}). Received: {name}={value}"
-        )
-    return value
-
-
 # ----------------------------------------------------------------------------- build
 
 
@@ -175,25 +164,10 @@ def _split_validation(source: src.Source, fraction: float, seed: int) -> tuple:
         )
         return src._array_split(xt, yt), src._array_split(xv, yv)
     n = source.train.num_examples
-    n_val = int(round(n * fraction))
-    if n_val < 1 or n_val >= n:
-        raise ValueError(
-            f"`validation_fraction` leaves an empty train or validation split for {n} "
-            f"training examples. Received: validation_fraction={fraction}"
-        )
+    n_val = src._validation_count(n, fraction)
     # streamed sources are read in a fixed order, so take/skip is a stable split
     ds = source.train.dataset
     return src.Split(ds.skip(n_val), n - n_val), src.Split(ds.take(n_val), n_val)
-
-
-def _auto_cache(source: src.Source, option: bool | str, resized: bool) -> bool | str:
-    if option == "auto":
-        # arrays are already in memory (cache only what a resize produced); streamed
-        # sources say themselves whether they fit (TFDS: by size; folders: never)
-        if source.cache_default is not None:
-            return source.cache_default
-        return resized if source.in_memory else False
-    return option
 
 
 def _output_size(source: src.Source, config: DataConfig, preset: str) -> tuple[int, int]:
@@ -229,7 +203,8 @@ class _Plan:
     shard_by_data: bool
 
     def finish(self, images: tf.Tensor, labels: tf.Tensor):
-        """float [0,255] batch -> normalized float32 and int32 / one-hot labels."""
+        """[0,255] batch (uint8 or float) -> normalized float32 and int32 / one-hot labels."""
+        images = tf.cast(images, tf.float32)
         if self.out_channels != self.in_channels:
             images = tf.image.grayscale_to_rgb(images)
         scale = tf.constant([1.0 / (255.0 * s) for s in self.std], tf.float32)
@@ -240,16 +215,13 @@ class _Plan:
             labels = tf.one_hot(labels, self.num_classes, dtype=tf.float32)
         return images, labels
 
-    def finish_uint8(self, images, labels):
-        return self.finish(tf.cast(images, tf.float32), labels)
-
     def deterministic_resize(self, image, label):
-        image = tf.image.resize(image, self.size, method="bilinear", antialias=True)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
-
-    def center_crop(self, image, label):
-        image = aug.resize_center_crop(tf.cast(image, tf.float32), self.size)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
+        """uint8 image -> uint8 ``size`` (the imagenet preset: resize and center-crop)."""
+        if self.preset == "imagenet":
+            image = aug.resize_center_crop(tf.cast(image, tf.float32), self.size)
+        else:
+            image = tf.image.resize(image, self.size, method="bilinear", antialias=True)
+        return tf.saturate_cast(tf.round(image), tf.uint8), label
 
     def with_options(self, ds: tf.data.Dataset) -> tf.data.Dataset:
         opts = tf.data.Options()
@@ -262,11 +234,9 @@ class _Plan:
         return ds.with_options(opts)
 
     def cached(self, ds: tf.data.Dataset, tag: str) -> tf.data.Dataset:
-        if self.cache is True:
-            return ds.cache()
-        if isinstance(self.cache, str) and self.cache:
-            return ds.cache(f"{self.cache}_{tag}")
-        return ds
+        if self.cache is False:
+            return ds
+        return ds.cache("" if self.cache is True else f"{self.cache}_{tag}")
 
 
 def _plan(source: src.Source, config: DataConfig, train: src.Split) -> _Plan:
@@ -281,8 +251,13 @@ def _plan(source: src.Source, config: DataConfig, train: src.Split) -> _Plan:
         )
     # normalization statistics: explicit option > known for the data set > computed on train
     if config.mean is not None:
-        mean = _check_stats("mean", config.mean, out_channels)
-        std = _check_stats("std", config.std, out_channels)
+        mean, std = config.mean, config.std  # DataConfig checked both; not their length
+        for name, value in (("mean", mean), ("std", std)):
+            if len(value) != out_channels:
+                raise ValueError(
+                    f"`{name}` must have one value per channel ({out_channels}). "
+                    f"Received: {name}={value}"
+                )
     else:
         if source.mean is not None:
             mean, std = source.mean, source.std
@@ -293,6 +268,11 @@ def _plan(source: src.Source, config: DataConfig, train: src.Split) -> _Plan:
         if out_channels == 3 and len(mean) == 1:
             mean, std = mean * 3, std * 3
     resize = tuple(source.image_shape[:2]) != size and preset != "imagenet"
+    cache = config.cache
+    if cache == "auto":
+        # arrays are already in memory (cache only what a resize produced); streamed
+        # sources say themselves whether they fit (TFDS: by size; folders: never)
+        cache = resize if source.cache_default is None else source.cache_default
     return _Plan(
         config=config,
         preset=preset,
@@ -304,8 +284,8 @@ def _plan(source: src.Source, config: DataConfig, train: src.Split) -> _Plan:
         num_classes=source.num_classes,
         one_hot=config.one_hot or config.mixes,
         resize=resize,
-        cache=_auto_cache(source, config.cache, resize),
-        shard_by_data=source.in_memory or source.shard_by_data,
+        cache=cache,
+        shard_by_data=source.shard_by_data,
     )
 
 
@@ -313,13 +293,11 @@ def _eval_pipeline(plan: _Plan, split: src.Split | None, tag: str) -> tf.data.Da
     if split is None:
         return None
     ds = split.dataset
-    if plan.preset == "imagenet":
-        ds = ds.map(plan.center_crop, num_parallel_calls=AUTOTUNE)
-    elif plan.resize:
+    if plan.resize or plan.preset == "imagenet":
         ds = ds.map(plan.deterministic_resize, num_parallel_calls=AUTOTUNE)
     ds = plan.cached(ds, tag)
     ds = ds.batch(plan.config.batch_size, num_parallel_calls=AUTOTUNE)
-    ds = ds.map(plan.finish_uint8, num_parallel_calls=AUTOTUNE)
+    ds = ds.map(plan.finish, num_parallel_calls=AUTOTUNE)
     return plan.with_options(ds.prefetch(AUTOTUNE))
 
 

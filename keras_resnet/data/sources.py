@@ -9,9 +9,7 @@ built on top of these in :mod:`keras_resnet.data.pipeline`.
 from __future__ import annotations
 
 import gzip
-import logging
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,6 @@ import tensorflow as tf
 
 from keras_resnet.checks import check_rate
 from keras_resnet.data.arrays import check_arrays
-
-logger = logging.getLogger(__name__)
 
 # Per-channel statistics in [0, 1] pixel units, as published/used by the reference
 # training recipes (torchvision / timm); data sets not listed here get statistics
@@ -38,7 +34,6 @@ KNOWN_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 MNIST_T10K_ENV = "KERAS_RESNET_MNIST_T10K"
-MNIST_T10K_TRAIN = 8000  # project convention: examples 0-7999 train, 8000-9999 test
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 
 
@@ -77,12 +72,10 @@ class Source:
     validation: Split | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
-    in_memory: bool = True
     default_augment: str = "none"
-    cache_default: bool | None = None  # None: cache what a resize produced, in memory only
-    shard_by_data: bool = False  # file-list sources: shard by element under tf.distribute
+    cache_default: bool | None = None  # None (arrays): cache what a resize produced
+    shard_by_data: bool = True  # under tf.distribute: by element; False: by file (TFDS)
     default_size: tuple[int, int] | None = None  # size for images of varying size
-    skipped: int = 0  # files skipped while scanning (not images, corrupt)
 
     @property
     def num_classes(self) -> int:
@@ -123,6 +116,17 @@ def _array_split(images: np.ndarray, labels: np.ndarray) -> Split:
     return Split(ds, int(images.shape[0]), (images, labels))
 
 
+def _validation_count(num_examples: int, validation_fraction: float) -> int:
+    """``round(num_examples * validation_fraction)``, refused when a part would be empty."""
+    n_val = int(round(num_examples * validation_fraction))
+    if n_val < 1 or n_val >= num_examples:
+        raise ValueError(
+            f"`validation_fraction` leaves an empty train or validation split for "
+            f"{num_examples} training examples. Received: validation_fraction={validation_fraction}"
+        )
+    return n_val
+
+
 def train_validation_split(
     images: np.ndarray,
     labels: np.ndarray,
@@ -157,12 +161,7 @@ def train_validation_split(
         return (images, labels), None
     from sklearn.model_selection import train_test_split
 
-    n_val = int(round(len(labels) * validation_fraction))
-    if n_val < 1 or n_val >= len(labels):
-        raise ValueError(
-            f"`validation_fraction` leaves an empty train or validation split for "
-            f"{len(labels)} training examples. Received: validation_fraction={validation_fraction}"
-        )
+    n_val = _validation_count(len(labels), validation_fraction)
     counts = np.bincount(labels)
     counts = counts[counts > 0]
     stratify = labels if counts.min() >= 2 and n_val >= len(counts) else None
@@ -180,8 +179,6 @@ def from_numpy(
     test: tuple[np.ndarray, np.ndarray] | None,
     class_names: Sequence[str] | None,
     num_classes: int | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
 ) -> Source:
     """Build an in-memory :class:`Source` from arrays (validated, converted to uint8).
 
@@ -191,8 +188,6 @@ def from_numpy(
         test: ``(images, labels)`` of the test split, or None.
         class_names: names, one per class, or None (``"0"``, ``"1"``, ...).
         num_classes: int or None (default: from ``class_names`` or the labels).
-        mean: optional known per-channel mean in [0, 1] units.
-        std: optional known per-channel std.
 
     Returns:
         :class:`Source`.
@@ -202,7 +197,6 @@ def from_numpy(
         >>> s.num_classes, s.image_shape, s.train.arrays[0].dtype.name
         (2, (8, 8, 1), 'uint8')
     """
-    x, y = np.asarray(train[0]), np.asarray(train[1])
     if class_names is not None:
         class_names = tuple(str(c) for c in class_names)
         if num_classes is not None and num_classes != len(class_names):
@@ -211,7 +205,7 @@ def from_numpy(
                 f" len(class_names)={len(class_names)}"
             )
         num_classes = len(class_names)
-    x, y = check_arrays(x, y, num_classes=num_classes, what="train")
+    x, y = check_arrays(*train, num_classes=num_classes, what="train")
     if num_classes is None:
         num_classes = int(y.max()) + 1
         if test is not None:
@@ -232,11 +226,8 @@ def from_numpy(
         name=name,
         train=_array_split(x, y),
         test=test_split,
-        class_names=tuple(class_names),
+        class_names=class_names,
         image_shape=shape,
-        mean=tuple(mean) if mean is not None else None,
-        std=tuple(std) if std is not None else None,
-        in_memory=True,
         default_augment=default_augment_for(name, shape),
     )
 
@@ -355,8 +346,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 def _find_idx_pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
     pairs: dict[str, tuple[Path, Path]] = {}
     for images in sorted(folder.glob("*-images-idx3-ubyte*")):
-        prefix = images.name.split("-images-idx3-ubyte")[0]
-        suffix = images.name.split("-images-idx3-ubyte")[1]
+        prefix, suffix = images.name.split("-images-idx3-ubyte", 1)
         labels = folder / f"{prefix}-labels-idx1-ubyte{suffix}"
         if labels.is_file():
             pairs[prefix] = (images, labels)
@@ -413,15 +403,14 @@ def load_idx_source(path: str | os.PathLike, name: str | None = None) -> Source:
         train, test = load(pairs["train"]), load(pairs["t10k"])
     elif len(pairs) == 1:
         x, y = load(next(iter(pairs.values())))
-        cut = MNIST_T10K_TRAIN if len(x) == 10000 else int(round(0.8 * len(x)))
+        cut = int(round(0.8 * len(x)))  # 8000 of the 10,000 MNIST test images
         train, test = (x[:cut], y[:cut]), (x[cut:], y[cut:])
     else:
         raise ValueError(
             f"Ambiguous IDX folder: expected 'train' and 't10k' pairs or a single pair. "
             f"Received: pairs={sorted(pairs)} in path={str(path)!r}"
         )
-    num_classes = int(max(train[1].max(), test[1].max())) + 1
-    return from_numpy(name or f"idx:{folder}", train, test, [str(i) for i in range(num_classes)])
+    return from_numpy(name or f"idx:{folder}", train, test, None)  # classes 0..max(label)
 
 
 def mnist_t10k_path() -> Path | None:
@@ -444,16 +433,11 @@ def mnist_t10k_path() -> Path | None:
         True
         >>> del os.environ[MNIST_T10K_ENV]
     """
-    candidates = []
-    if os.environ.get(MNIST_T10K_ENV):
-        candidates.append(Path(os.environ[MNIST_T10K_ENV]))
-    repo_root = Path(__file__).resolve().parents[2]
-    candidates.append(repo_root.parent / "shared" / "data" / "mnist-t10k")
-    candidates.append(Path.cwd().parent / "shared" / "data" / "mnist-t10k")
-    for c in candidates:
-        if c.is_dir() and _find_idx_pairs(c):
-            return c
-    return None
+    env = os.environ.get(MNIST_T10K_ENV)
+    roots = (Path(__file__).resolve().parents[2], Path.cwd())  # the repository, the cwd
+    candidates = [Path(env)] if env else []
+    candidates += [root.parent / "shared" / "data" / "mnist-t10k" for root in roots]
+    return next((c for c in candidates if c.is_dir() and _find_idx_pairs(c)), None)
 
 
 def load_mnist_t10k_source() -> Source:
@@ -483,14 +467,3 @@ def load_mnist_t10k_source() -> Source:
             f"{MNIST_T10K_ENV}=FOLDER. Received: dataset='mnist_t10k'"
         )
     return load_idx_source(path, name="mnist_t10k")
-
-
-def _warn_skipped(count: int, where: str, examples: list[str]) -> None:
-    """Warn once about files skipped while scanning a source."""
-    if count:
-        msg = (
-            f"Skipped {count} corrupt or non-image file(s) in {where}, e.g. "
-            f"{', '.join(examples[:3])}"
-        )
-        logger.warning(msg)
-        warnings.warn(msg, stacklevel=3)

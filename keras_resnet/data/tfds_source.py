@@ -33,12 +33,8 @@ def _num_examples(builder: Any, split: str, ds: tf.data.Dataset) -> int:
     return int(ds.reduce(0, lambda c, _: c + 1).numpy())
 
 
-def _int32_labels(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    return image, tf.cast(label, tf.int32)
-
-
-def _classification_features(name: str, info: Any) -> tuple[Any, Any]:
-    """The (Image, ClassLabel) features of a TFDS data set; anything else is refused."""
+def _classification_features(name: str, info: Any) -> tuple[tuple, Any]:
+    """The image shape and ClassLabel of a TFDS data set; anything but those is refused."""
     import tensorflow_datasets as tfds
 
     keys = info.supervised_keys
@@ -61,7 +57,7 @@ def _classification_features(name: str, info: Any) -> tuple[Any, Any]:
         raise ValueError(
             f"TFDS data set {name!r} images must be (H, W, 1|3). Received: shape={shape}"
         )
-    return image_feature, label_feature
+    return shape, label_feature
 
 
 def _check_splits(
@@ -69,29 +65,23 @@ def _check_splits(
 ) -> tuple[str, str | None, str | None]:
     """Check the split strings against the data set (test: ``test``, else ``validation``)."""
     available = list(info.splits.keys())
-
-    def pick(option: str, split: str | None) -> str | None:
-        if split is None or not available:
-            return split
-        try:
-            info.splits[split]
-        except (KeyError, ValueError, AssertionError) as e:
-            raise ValueError(
-                f"Split {split!r} does not exist in {name!r} (available: {available}). "
-                f"Received: {option}={split!r}"
-            ) from e
-        return split
-
     if test is None:
         if not available or "test" in available:
             test = "test"
         elif "validation" in available and validation != "validation":
             test = "validation"
-    return (
-        pick("train_split", train),
-        pick("validation_split", validation),
-        pick("test_split", test),
-    )
+    options = {"train_split": train, "validation_split": validation, "test_split": test}
+    for option, split in options.items():
+        if split is None or not available:
+            continue  # not asked for, or no split info to check against
+        try:
+            info.splits[split]  # parses split strings such as "train[:90%]" too
+        except (KeyError, ValueError, AssertionError) as e:
+            raise ValueError(
+                f"Split {split!r} does not exist in {name!r} (available: {available}). "
+                f"Received: {option}={split!r}"
+            ) from e
+    return train, validation, test
 
 
 def _builder(name: str, data_dir: str | None) -> Any:
@@ -101,23 +91,11 @@ def _builder(name: str, data_dir: str | None) -> Any:
     if data_dir is not None:
         data_dir = os.path.expanduser(str(data_dir))
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
+        return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as e:
         raise ValueError(
             f"Unknown data set. Received: dataset={name!r}. {_supported_message(name)}"
         ) from e
-    return builder
-
-
-def _prepare(builder: Any, name: str, download: bool) -> None:
-    """Download and prepare the data set when allowed; refuse an unprepared one else."""
-    if download and not builder.is_prepared():
-        builder.download_and_prepare()
-    elif not builder.is_prepared():
-        raise FileNotFoundError(
-            f"TFDS data set {name!r} is not prepared in data_dir={builder.data_dir!r} and "
-            "download=False. Prepare it with `tfds build` or pass download=True."
-        )
 
 
 def _load_split(builder: Any, name: str, split: str | None, read_config: Any) -> Any:
@@ -127,7 +105,9 @@ def _load_split(builder: Any, name: str, split: str | None, read_config: Any) ->
     ds = builder.as_dataset(
         split=split, as_supervised=True, shuffle_files=False, read_config=read_config
     )
-    ds = ds.map(_int32_labels, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(
+        lambda image, label: (image, tf.cast(label, tf.int32)), num_parallel_calls=tf.data.AUTOTUNE
+    )
     n = _num_examples(builder, split, ds)
     if n == 0:
         raise ValueError(f"Split {split!r} of {name!r} is empty. Received: split={split!r}")
@@ -172,28 +152,31 @@ def load_tfds_source(
     """
     builder = _builder(name, data_dir)
     info = builder.info
-    image_feature, label_feature = _classification_features(name, info)
-    shape = tuple(image_feature.shape)
-    _prepare(builder, name, download)
-    splits = _check_splits(name, info, train_split, validation_split, test_split)
-    train_split, validation_split, test_split = splits
-
+    shape, label_feature = _classification_features(name, info)
+    if not builder.is_prepared():
+        if not download:
+            raise FileNotFoundError(
+                f"TFDS data set {name!r} is not prepared in data_dir={builder.data_dir!r} and "
+                "download=False. Prepare it with `tfds build` or pass download=True."
+            )
+        builder.download_and_prepare()
+    train_split, validation_split, test_split = _check_splits(
+        name, info, train_split, validation_split, test_split
+    )
     load = functools.partial(_load_split, builder, name, read_config=read_config)
     base = name.split(":")[0].split("/")[0]
-    stats = src.KNOWN_STATS.get(base)
-    size = info.dataset_size
-    small = bool(size) and int(size) < CACHE_LIMIT_BYTES
-    image_shape = (shape[0], shape[1], shape[2])
+    mean, std = src.KNOWN_STATS.get(base, (None, None))
+    size = info.dataset_size  # on disk; unknown (0 / None): cache anyway
     return src.Source(
         name=name,
         train=load(train_split),
         test=load(test_split),
         validation=load(validation_split),
         class_names=tuple(label_feature.names),
-        image_shape=image_shape,
-        mean=stats[0] if stats else None,
-        std=stats[1] if stats else None,
-        in_memory=False,
-        default_augment=src.default_augment_for(base, image_shape),
-        cache_default=small or not size,
+        image_shape=shape,
+        mean=mean,
+        std=std,
+        default_augment=src.default_augment_for(base, shape),
+        cache_default=not size or int(size) < CACHE_LIMIT_BYTES,
+        shard_by_data=False,
     )
