@@ -47,20 +47,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-trials", type=int, default=10, help="maximum number of trials")
     p.add_argument(
         "--search-space",
-        default=None,
         help="JSON object (or @file.json): name -> value (fixed), list (choices), "
         '{"min": a, "max": b, "step": s, "sampling": "log"} (range) or null (dropped)',
     )
     p.add_argument(
         "--max-trial-macs",
         type=float,
-        default=None,
         help="skip trials whose network needs more multiply-adds per image (e.g. 2e7)",
     )
     p.add_argument(
         "--max-trial-seconds",
         type=float,
-        default=None,
         help="stop a trial's training after this many seconds (scored as it stands)",
     )
     p.add_argument("--no-retrain", action="store_true", help="stop after the search")
@@ -98,8 +95,7 @@ def parse_search_space(text: str | None) -> dict[str, Any]:
     space: dict[str, Any] = {}
     for name, value in raw.items():
         if isinstance(value, dict):
-            extra = sorted(set(value) - {"min", "max", "step", "sampling"})
-            if extra or not {"min", "max"} <= set(value):
+            if not {"min", "max"} <= set(value) <= {"min", "max", "step", "sampling"}:
                 raise ValueError(
                     f"`--search-space` range for {name!r} needs 'min' and 'max' (optional 'step', "
                     f"'sampling'). Received: {value!r}"
@@ -174,10 +170,7 @@ def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worke
         with open(path, encoding="utf-8") as f:
             old = json.load(f)
         # More trials extend a search; anything else is a different search.
-        same = {k: v for k, v in old.items() if k != "max_trials"} == {
-            k: v for k, v in definition.items() if k != "max_trials"
-        }
-        if not same:
+        if {**old, "max_trials": None} != {**definition, "max_trials": None}:
             raise FileExistsError(
                 f"{out} holds a different search ({path}); use --overwrite or another --output. "
                 f"Received: {json.dumps(definition)}; found: {json.dumps(old)}"
@@ -212,8 +205,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise ValueError(f"`--{flag.replace('_', '-')}` must be positive. Received: {value}")
-    if args.output is not None:
-        check_path("output", args.output)  # `--output ''` is refused, not the default folder
+    # `--output ''` is refused, not the default folder
+    check_path("output", args.output, allow_none=True)
     search_space = parse_search_space(args.search_space)
     from keras_resnet.data import DataConfig, get_datasets
     from keras_resnet.tuning import ResNetHyperModel, make_tuner
@@ -225,7 +218,6 @@ def run(args: argparse.Namespace) -> int:
     worker = "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in tuner_id
     out = f"runs/tune-{args.dataset}" if args.output is None else args.output
     definition = _definition(args)
-    data_kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
     # One DataConfig from the flags (dataset, seed, data_dir), as `train` records it.
     data = functools.partial(get_datasets, DataConfig.from_args(args))
     info = data(batch_size=32, augment="none").info
@@ -257,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} finished.")
         return 0
 
-    return _report(args, tuner, hypermodel, definition, out, data_kwargs)
+    return _report(args, tuner, hypermodel, definition, out)
 
 
 def _definition(args: argparse.Namespace) -> dict[str, Any]:
@@ -273,7 +265,7 @@ def _definition(args: argparse.Namespace) -> dict[str, Any]:
     return definition
 
 
-def _report(args, tuner, hypermodel, definition, out, data_kwargs) -> int:
+def _report(args, tuner, hypermodel, definition, out) -> int:
     """Print and write the results table, retrain the best trial, write ``best.json``."""
     from keras_resnet.tuning import trial_results
 
@@ -293,7 +285,7 @@ def _report(args, tuner, hypermodel, definition, out, data_kwargs) -> int:
     print(f"Best trial {best['trial']}: val score {best['score']:.4f}")
     record: dict[str, Any] = dict(best)
     if not args.no_retrain:
-        record["retrain"] = _retrain(args, tuner, hypermodel, best, out, data_kwargs)
+        record["retrain"] = _retrain(args, tuner, hypermodel, best, out)
     write_json_atomic(os.path.join(out, "best.json"), record)
     print(f"Results: {os.path.join(out, 'results.csv')}, {os.path.join(out, 'best.json')}")
     return 0
@@ -306,7 +298,7 @@ def _read_space_text(text: str) -> str:
     return text
 
 
-def _retrain(args, tuner, hypermodel, best, out, data_kwargs) -> dict[str, Any]:
+def _retrain(args, tuner, hypermodel, best, out) -> dict[str, Any]:
     """Train the best configuration on train + validation; evaluate on test; export."""
     from keras_resnet.training import train
 
@@ -323,7 +315,7 @@ def _retrain(args, tuner, hypermodel, best, out, data_kwargs) -> dict[str, Any]:
         config,
         output_dir=run_dir,
         model_kwargs=arch,
-        data_kwargs=data_kwargs,
+        data_kwargs={"data_dir": args.data_dir} if args.data_dir else {},
         export=not args.no_export,
         verbose=0 if args.quiet else "auto",
     )
