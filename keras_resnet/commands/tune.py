@@ -31,6 +31,8 @@ DEFAULT_BASELINE = "resnet20"
 DEFAULT_RECIPE = "fast"
 # Files and folders this command writes into --output (--overwrite removes only these).
 OUTPUTS = ("search", "tune.json", "results.csv", "results.json", "best.json")
+# Keys of a `--search-space` range object, in the order of a search_space range tuple.
+_RANGE_KEYS = ("min", "max", "step", "sampling")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,9 +83,29 @@ def parse_search_space(text: str | None) -> dict[str, Any]:
         >>> parse_search_space('{"block": "basic", "learning_rate": {"min": 0.01, "max": 0.1}}')
         {'block': 'basic', 'learning_rate': (0.01, 0.1)}
     """
+    space: dict[str, Any] = {}
+    for name, value in _space_json(text).items():
+        if isinstance(value, dict):
+            if not {"min", "max"} <= set(value) <= set(_RANGE_KEYS):
+                raise ValueError(
+                    f"`--search-space` range for {name!r} needs 'min' and 'max' (optional 'step', "
+                    f"'sampling'). Received: {value!r}"
+                )
+            space[name] = tuple(value[k] for k in _RANGE_KEYS if value.get(k) is not None)
+        elif isinstance(value, list):
+            space[name] = [tuple(v) if isinstance(v, list) else v for v in value]
+        else:
+            space[name] = value
+    return space
+
+
+def _space_json(text: str | None) -> dict[str, Any]:
+    """The ``--search-space`` JSON object as written (``@path`` reads a file; none: ``{}``)."""
     if not text:
         return {}
-    text = _read_space_text(text)
+    if text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as f:
+            text = f.read()
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
@@ -92,22 +114,7 @@ def parse_search_space(text: str | None) -> dict[str, Any]:
         ) from None
     if not isinstance(raw, dict):
         raise ValueError(f"`--search-space` must be a JSON object. Received: {text!r}")
-    space: dict[str, Any] = {}
-    for name, value in raw.items():
-        if isinstance(value, dict):
-            if not {"min", "max"} <= set(value) <= {"min", "max", "step", "sampling"}:
-                raise ValueError(
-                    f"`--search-space` range for {name!r} needs 'min' and 'max' (optional 'step', "
-                    f"'sampling'). Received: {value!r}"
-                )
-            space[name] = tuple(
-                value[k] for k in ("min", "max", "step", "sampling") if value.get(k) is not None
-            )
-        elif isinstance(value, list):
-            space[name] = [tuple(v) if isinstance(v, list) else v for v in value]
-        else:
-            space[name] = value
-    return space
+    return raw
 
 
 def format_results(rows: list[dict[str, Any]], names: list[str]) -> str:
@@ -254,9 +261,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _definition(args: argparse.Namespace) -> dict[str, Any]:
     """What makes a search this search (``tune.json``): a rerun must match it."""
-    space = json.loads(_read_space_text(args.search_space)) if args.search_space else {}
     keys = ("dataset", "baseline", "recipe", "tuner", "max_trials", "epochs")
-    definition = {**{k: getattr(args, k) for k in keys}, "search_space": space, "seed": args.seed}
+    definition = {k: getattr(args, k) for k in keys}
+    definition.update(search_space=_space_json(args.search_space), seed=args.seed)
     # Budgets change which trials run; recorded only when set, so searches written
     # before they existed still resume.
     for k in ("max_trial_macs", "max_trial_seconds"):
@@ -289,13 +296,6 @@ def _report(args, tuner, hypermodel, definition, out) -> int:
     write_json_atomic(os.path.join(out, "best.json"), record)
     print(f"Results: {os.path.join(out, 'results.csv')}, {os.path.join(out, 'best.json')}")
     return 0
-
-
-def _read_space_text(text: str) -> str:
-    if text.startswith("@"):
-        with open(text[1:], encoding="utf-8") as f:
-            return f.read()
-    return text
 
 
 def _retrain(args, tuner, hypermodel, best, out) -> dict[str, Any]:
