@@ -150,12 +150,10 @@ def _short(value: Any) -> str:
 
 def _results_csv(rows: list[dict[str, Any]], names: list[str]) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf)
-    columns = ["trial", "status", "score", "best_step", "seconds", "macs"]
-    writer.writerow([*columns, *names])
-    for r in rows:
-        hps = r["hyperparameters"]
-        writer.writerow([r[c] for c in columns] + [hps.get(n, "") for n in names])
+    columns = ["trial", "status", "score", "best_step", "seconds", "macs", *names]
+    writer = csv.DictWriter(buf, columns, restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({**r["hyperparameters"], **r} for r in rows)
     return buf.getvalue()
 
 
