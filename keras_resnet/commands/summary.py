@@ -88,16 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``summary`` command."""
     p = subparsers.add_parser("summary", help="print a model's per-stage parameters and MACs")
     p.add_argument("model", help="variant name (see --list)", nargs="?")
-    p.add_argument(
-        "--input-shape", default=None, type=str, help="H,W,C (default: the variant's own input)"
-    )
+    p.add_argument("--input-shape", help="H,W,C (default: the variant's own input)")
     p.add_argument(
         "--input-size",
         type=int,
-        default=None,
         help="with --zoo: count every variant at SIZExSIZE instead of its own input",
     )
-    p.add_argument("--classes", type=int, default=None, help="override the number of classes")
+    p.add_argument("--classes", type=int, help="override the number of classes")
     p.add_argument("--layers", action="store_true", help="also print Keras' layer-by-layer summary")
     p.add_argument("--list", action="store_true", help="list the variant names")
     p.add_argument(

@@ -19,19 +19,19 @@ DEFAULT_MODEL = "resnet20"
 DEFAULT_DATASET = "digits"
 DEFAULT_RECIPE = "digits"  # on digits; other data sets: default_recipe(dataset) = "fast"
 
-# flag -> TrainConfig field, for the flags that map one to one
-_FIELDS = {
-    "epochs": "epochs",
-    "batch_size": "batch_size",
-    "learning_rate": "learning_rate",
-    "optimizer": "optimizer",
-    "precision": "precision",
-    "strategy": "strategy",
-    "seed": "seed",
-    "augment": "augment",
-    "image_size": "image_size",
-    "head_epochs": "head_epochs",
-}
+# The flags that set the TrainConfig field of the same name.
+_FIELDS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "optimizer",
+    "precision",
+    "strategy",
+    "seed",
+    "augment",
+    "image_size",
+    "head_epochs",
+)
 
 
 def run_flags(**defaults: Any) -> argparse.ArgumentParser:
@@ -115,16 +115,15 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
     file.pop("model", None), file.pop("dataset", None)
     model_kwargs = file.pop("model_kwargs", {})
     data_kwargs = file.pop("data_kwargs", {})
-    if args.output is not None:
-        check_path("output", args.output)  # `--output ''` is refused, not the default folder
+    # `--output ''` is refused, not the default folder
+    check_path("output", args.output, allow_none=True)
     output = file.pop("output", None) if args.output is None else args.output
     if output is None:
         output = f"runs/{model}-{dataset}"
     overrides = dict(file)
-    for flag, field in _FIELDS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            overrides[field] = value
+    for field in _FIELDS:
+        if getattr(args, field) is not None:
+            overrides[field] = getattr(args, field)
     if args.unfreeze is not None:
         overrides["unfreeze"] = int(args.unfreeze) if args.unfreeze.isdigit() else args.unfreeze
     if args.data_dir:

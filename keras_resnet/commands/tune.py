@@ -31,6 +31,8 @@ DEFAULT_BASELINE = "resnet20"
 DEFAULT_RECIPE = "fast"
 # Files and folders this command writes into --output (--overwrite removes only these).
 OUTPUTS = ("search", "tune.json", "results.csv", "results.json", "best.json")
+# Keys of a `--search-space` range object, in the order of a search_space range tuple.
+_RANGE_KEYS = ("min", "max", "step", "sampling")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,20 +49,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-trials", type=int, default=10, help="maximum number of trials")
     p.add_argument(
         "--search-space",
-        default=None,
         help="JSON object (or @file.json): name -> value (fixed), list (choices), "
         '{"min": a, "max": b, "step": s, "sampling": "log"} (range) or null (dropped)',
     )
     p.add_argument(
         "--max-trial-macs",
         type=float,
-        default=None,
         help="skip trials whose network needs more multiply-adds per image (e.g. 2e7)",
     )
     p.add_argument(
         "--max-trial-seconds",
         type=float,
-        default=None,
         help="stop a trial's training after this many seconds (scored as it stands)",
     )
     p.add_argument("--no-retrain", action="store_true", help="stop after the search")
@@ -84,9 +83,29 @@ def parse_search_space(text: str | None) -> dict[str, Any]:
         >>> parse_search_space('{"block": "basic", "learning_rate": {"min": 0.01, "max": 0.1}}')
         {'block': 'basic', 'learning_rate': (0.01, 0.1)}
     """
+    space: dict[str, Any] = {}
+    for name, value in _space_json(text).items():
+        if isinstance(value, dict):
+            if not {"min", "max"} <= set(value) <= set(_RANGE_KEYS):
+                raise ValueError(
+                    f"`--search-space` range for {name!r} needs 'min' and 'max' (optional 'step', "
+                    f"'sampling'). Received: {value!r}"
+                )
+            space[name] = tuple(value[k] for k in _RANGE_KEYS if value.get(k) is not None)
+        elif isinstance(value, list):
+            space[name] = [tuple(v) if isinstance(v, list) else v for v in value]
+        else:
+            space[name] = value
+    return space
+
+
+def _space_json(text: str | None) -> dict[str, Any]:
+    """The ``--search-space`` JSON object as written (``@path`` reads a file; none: ``{}``)."""
     if not text:
         return {}
-    text = _read_space_text(text)
+    if text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as f:
+            text = f.read()
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
@@ -95,23 +114,7 @@ def parse_search_space(text: str | None) -> dict[str, Any]:
         ) from None
     if not isinstance(raw, dict):
         raise ValueError(f"`--search-space` must be a JSON object. Received: {text!r}")
-    space: dict[str, Any] = {}
-    for name, value in raw.items():
-        if isinstance(value, dict):
-            extra = sorted(set(value) - {"min", "max", "step", "sampling"})
-            if extra or not {"min", "max"} <= set(value):
-                raise ValueError(
-                    f"`--search-space` range for {name!r} needs 'min' and 'max' (optional 'step', "
-                    f"'sampling'). Received: {value!r}"
-                )
-            space[name] = tuple(
-                value[k] for k in ("min", "max", "step", "sampling") if value.get(k) is not None
-            )
-        elif isinstance(value, list):
-            space[name] = [tuple(v) if isinstance(v, list) else v for v in value]
-        else:
-            space[name] = value
-    return space
+    return raw
 
 
 def format_results(rows: list[dict[str, Any]], names: list[str]) -> str:
@@ -147,12 +150,10 @@ def _short(value: Any) -> str:
 
 def _results_csv(rows: list[dict[str, Any]], names: list[str]) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf)
-    columns = ["trial", "status", "score", "best_step", "seconds", "macs"]
-    writer.writerow([*columns, *names])
-    for r in rows:
-        hps = r["hyperparameters"]
-        writer.writerow([r[c] for c in columns] + [hps.get(n, "") for n in names])
+    columns = ["trial", "status", "score", "best_step", "seconds", "macs", *names]
+    writer = csv.DictWriter(buf, columns, restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({**r["hyperparameters"], **r} for r in rows)
     return buf.getvalue()
 
 
@@ -174,10 +175,7 @@ def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worke
         with open(path, encoding="utf-8") as f:
             old = json.load(f)
         # More trials extend a search; anything else is a different search.
-        same = {k: v for k, v in old.items() if k != "max_trials"} == {
-            k: v for k, v in definition.items() if k != "max_trials"
-        }
-        if not same:
+        if {**old, "max_trials": None} != {**definition, "max_trials": None}:
             raise FileExistsError(
                 f"{out} holds a different search ({path}); use --overwrite or another --output. "
                 f"Received: {json.dumps(definition)}; found: {json.dumps(old)}"
@@ -212,8 +210,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise ValueError(f"`--{flag.replace('_', '-')}` must be positive. Received: {value}")
-    if args.output is not None:
-        check_path("output", args.output)  # `--output ''` is refused, not the default folder
+    # `--output ''` is refused, not the default folder
+    check_path("output", args.output, allow_none=True)
     search_space = parse_search_space(args.search_space)
     from keras_resnet.data import DataConfig, get_datasets
     from keras_resnet.tuning import ResNetHyperModel, make_tuner
@@ -225,7 +223,6 @@ def run(args: argparse.Namespace) -> int:
     worker = "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in tuner_id
     out = f"runs/tune-{args.dataset}" if args.output is None else args.output
     definition = _definition(args)
-    data_kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
     # One DataConfig from the flags (dataset, seed, data_dir), as `train` records it.
     data = functools.partial(get_datasets, DataConfig.from_args(args))
     info = data(batch_size=32, augment="none").info
@@ -257,14 +254,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} finished.")
         return 0
 
-    return _report(args, tuner, hypermodel, definition, out, data_kwargs)
+    return _report(args, tuner, hypermodel, definition, out)
 
 
 def _definition(args: argparse.Namespace) -> dict[str, Any]:
     """What makes a search this search (``tune.json``): a rerun must match it."""
-    space = json.loads(_read_space_text(args.search_space)) if args.search_space else {}
     keys = ("dataset", "baseline", "recipe", "tuner", "max_trials", "epochs")
-    definition = {**{k: getattr(args, k) for k in keys}, "search_space": space, "seed": args.seed}
+    definition = {k: getattr(args, k) for k in keys}
+    definition.update(search_space=_space_json(args.search_space), seed=args.seed)
     # Budgets change which trials run; recorded only when set, so searches written
     # before they existed still resume.
     for k in ("max_trial_macs", "max_trial_seconds"):
@@ -273,7 +270,7 @@ def _definition(args: argparse.Namespace) -> dict[str, Any]:
     return definition
 
 
-def _report(args, tuner, hypermodel, definition, out, data_kwargs) -> int:
+def _report(args, tuner, hypermodel, definition, out) -> int:
     """Print and write the results table, retrain the best trial, write ``best.json``."""
     from keras_resnet.tuning import trial_results
 
@@ -293,20 +290,13 @@ def _report(args, tuner, hypermodel, definition, out, data_kwargs) -> int:
     print(f"Best trial {best['trial']}: val score {best['score']:.4f}")
     record: dict[str, Any] = dict(best)
     if not args.no_retrain:
-        record["retrain"] = _retrain(args, tuner, hypermodel, best, out, data_kwargs)
+        record["retrain"] = _retrain(args, tuner, hypermodel, best, out)
     write_json_atomic(os.path.join(out, "best.json"), record)
     print(f"Results: {os.path.join(out, 'results.csv')}, {os.path.join(out, 'best.json')}")
     return 0
 
 
-def _read_space_text(text: str) -> str:
-    if text.startswith("@"):
-        with open(text[1:], encoding="utf-8") as f:
-            return f.read()
-    return text
-
-
-def _retrain(args, tuner, hypermodel, best, out, data_kwargs) -> dict[str, Any]:
+def _retrain(args, tuner, hypermodel, best, out) -> dict[str, Any]:
     """Train the best configuration on train + validation; evaluate on test; export."""
     from keras_resnet.training import train
 
@@ -323,7 +313,7 @@ def _retrain(args, tuner, hypermodel, best, out, data_kwargs) -> dict[str, Any]:
         config,
         output_dir=run_dir,
         model_kwargs=arch,
-        data_kwargs=data_kwargs,
+        data_kwargs={"data_dir": args.data_dir} if args.data_dir else {},
         export=not args.no_export,
         verbose=0 if args.quiet else "auto",
     )

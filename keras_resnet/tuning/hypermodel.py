@@ -54,7 +54,13 @@ class ResNetHyperModel(ZooHyperModel):
     def _prepare(self, search_space: Any) -> None:
         self._base = ResNetConfig(**self._record.arch)
         self._space_fn = search_space if callable(search_space) else None
-        self._entries = self._merge(dict(search_space or {}) if self._space_fn is None else {})
+        overrides = dict(search_space or {}) if self._space_fn is None else {}
+        self._check_names(overrides)
+        space = sp.default_space(self._base, self.recipe)
+        if "stage_depths" in overrides:  # a depth family replaces the per-stage depths
+            space = {k: v for k, v in space.items() if not k.endswith("_depth")}
+        space.update(overrides)
+        self._entries = {k: v for k, v in space.items() if v is not None}
         self._validate()
 
     # ----------------------------------------------------------------- the space
@@ -78,17 +84,6 @@ class ResNetHyperModel(ZooHyperModel):
         depths = [f"stage{i}_depth" for i in range(1, len(self._base.stage_depths) + 1)]
         names = (*ResNetConfig.fields(), *depths, *sp.EXTRA_HPS, *sp.TRAINING_HPS)
         return tuple(sorted(names))
-
-    def _merge(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        self._check_names(overrides)
-        space = sp.default_space(self._base, self.recipe)
-        if "stage_depths" in overrides:  # a depth family replaces the per-stage depths
-            space = {k: v for k, v in space.items() if not k.endswith("_depth")}
-            family = overrides["stage_depths"]
-            if isinstance(family, list):
-                overrides["stage_depths"] = [sp._encode("stage_depths", v) for v in family]
-        space.update(overrides)
-        return {k: v for k, v in space.items() if v is not None}
 
     def _check_names(self, names: Any) -> None:
         known = self.known_names()
@@ -182,10 +177,6 @@ class ResNetHyperModel(ZooHyperModel):
         check_rate("head_dropout", arch["head_dropout"])
         ResNetConfig.from_kwargs(**{k: v for k, v in arch.items() if k != "head_dropout"})
         self._train_config(hp, epochs=10**6)  # TrainConfig validates the recipe values
-        from keras_resnet.data import PRESETS
-
-        if self._value(hp, "augment") not in PRESETS:
-            raise ValueError(f"`augment` must be one of {PRESETS}. Received: {values}")
 
     def _value(self, hp: kt.HyperParameters, name: str) -> Any:
         """The trial's value of ``name`` (the default when not declared or inactive)."""

@@ -110,12 +110,9 @@ def make_tuner(
         ('BayesianOptimization', 4)
     """
     check_choice("kind", kind, TUNERS)
-    for arg, value in (
-        ("max_trials", max_trials),
-        ("max_epochs", max_epochs),
-        ("executions_per_trial", executions_per_trial),
-    ):
-        check_int(arg, value, min_value=1)
+    check_int("max_trials", max_trials, min_value=1)
+    check_int("max_epochs", max_epochs, min_value=1)
+    check_int("executions_per_trial", executions_per_trial, min_value=1)
     common: dict[str, Any] = {
         "objective": objective,
         "directory": os.fspath(directory),

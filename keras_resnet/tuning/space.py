@@ -112,8 +112,7 @@ def default_space(base: ResNetConfig, recipe: TrainConfig) -> dict[str, Any]:
         "batch_size": _with([32, 64, 128, 256], recipe.batch_size),
         "schedule": _with(list(SCHEDULES), recipe.schedule),
     }
-    fixed = [n for n in TRAINING_HPS if n not in space]
-    return {**space, **{n: getattr(recipe, n) for n in fixed}}
+    return {**space, **{n: getattr(recipe, n) for n in TRAINING_HPS if n not in space}}
 
 
 def declare(hp: kt.HyperParameters, name: str, spec: Any, default: Any) -> Any:
