@@ -38,8 +38,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# The checks and the TFLite writer live in their own modules; their names stay
-# importable from here (keras_resnet.serving and the CLI use them).
+# The checks and the TFLite writer live in their own modules; these names stay
+# importable from here (the export command uses _check_destination).
 from keras_resnet._export_common import SERVE_ENDPOINT as SERVE_ENDPOINT
 from keras_resnet._export_common import _channel_stats as _channel_stats
 from keras_resnet._export_common import _check_class_names, _num_classes, _probe_images, _tolerance
@@ -53,8 +53,6 @@ from keras_resnet.atomic import write_json_atomic
 from keras_resnet.checks import check_bool, check_choice, check_int, check_path
 from keras_resnet.tflite import QUANTIZE_MODES as QUANTIZE_MODES
 from keras_resnet.tflite import TFLITE_PIXELS as TFLITE_PIXELS
-from keras_resnet.tflite import _tflite_call as _tflite_call
-from keras_resnet.tflite import _tflite_interpreter as _tflite_interpreter
 from keras_resnet.tflite import export_tflite as export_tflite
 
 BYTES_ENDPOINT = "serve_bytes"

@@ -11,7 +11,8 @@ The inference side of :mod:`keras_resnet.export` (which writes the artifacts):
 - :func:`predict_images` classifies image files with any of them (the ``predict``
   command).
 
-Imports go one way: this module uses :mod:`keras_resnet.export`, never the reverse.
+Imports go one way: this module uses :mod:`keras_resnet.export` and its helper modules,
+never the reverse.
 """
 
 from __future__ import annotations
@@ -26,21 +27,16 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.checks import check_choice, check_int, check_path
-from keras_resnet.export import (
-    BYTES_ENDPOINT,
-    METADATA_FILE,
-    TFLITE_PIXELS,
+from keras_resnet._export_common import (
     _channel_stats,
     _check_model,
-    _decode,
     _image_size,
     _normalize,
     _outputs_logits,
-    _tflite_call,
-    _tflite_interpreter,
-    load_keras_model,
 )
+from keras_resnet.checks import check_choice, check_int, check_path
+from keras_resnet.export import BYTES_ENDPOINT, METADATA_FILE, _decode, load_keras_model
+from keras_resnet.tflite import TFLITE_PIXELS, _tflite_call, _tflite_interpreter
 
 DATA_INFO_FILE = "data_info.json"  # what `train --output` writes beside model.keras
 
