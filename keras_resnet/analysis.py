@@ -101,30 +101,18 @@ def model_table(
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
+        group = _group(layer.name)
         row = rows.setdefault(
-            _group(layer.name),
-            {
-                "name": _group(layer.name),
-                "output_shape": None,
-                "params": 0,
-                "trainable_params": 0,
-                "macs": 0,
-            },
+            group,
+            {"name": group, "output_shape": None, "params": 0, "trainable_params": 0, "macs": 0},
         )
         row["output_shape"] = tuple(layer.output.shape[1:])
         row["params"] += sum(int(np.prod(w.shape)) for w in layer.weights)
         row["trainable_params"] += sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
         row["macs"] += _layer_macs(layer)
     result = list(rows.values())
-    result.append(
-        {
-            "name": "total",
-            "output_shape": tuple(model.output.shape[1:]),
-            "params": sum(r["params"] for r in result),
-            "trainable_params": sum(r["trainable_params"] for r in result),
-            "macs": sum(r["macs"] for r in result),
-        }
-    )
+    sums = {key: sum(r[key] for r in result) for key in ("params", "trainable_params", "macs")}
+    result.append({"name": "total", "output_shape": tuple(model.output.shape[1:]), **sums})
     return result
 
 
