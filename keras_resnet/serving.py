@@ -250,14 +250,11 @@ def predict_images(
         listed = "; ".join(f"{str(files[i])!r}: {why}" for i, why in problems.items())
         raise ValueError(f"Cannot read {len(problems)} image file(s): {listed}")
     good = [i for i in range(len(files)) if i not in problems]
-    results: list[dict[str, Any]] = [
-        {"image": str(files[i]), "error": why} for i, why in problems.items()
-    ]
+    results = {i: {"image": str(files[i]), "error": why} for i, why in problems.items()}
     if good:
         probs, names = _classify(kind, path, model_path, [encoded[i] for i in good], data_info)
-        results += [_top_k(files[i], p, names, k) for i, p in zip(good, probs, strict=True)]
-    order = {str(f): n for n, f in enumerate(files)}
-    return sorted(results, key=lambda r: order[r["image"]])
+        results |= {i: _top_k(files[i], p, names, k) for i, p in zip(good, probs, strict=True)}
+    return [results[i] for i in range(len(files))]
 
 
 def _top_k(file: Path, p: np.ndarray, names: Sequence[str] | None, k: int) -> dict[str, Any]:
