@@ -137,10 +137,9 @@ def _convert(archive: keras.export.ExportArchive, saved: Path, quantize: str | N
     try:
         archive.write_out(str(saved), verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        if quantize == "dynamic":
+        if quantize is not None:  # "dynamic" or "float16"
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif quantize == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         return converter.convert()
     finally:
