@@ -150,6 +150,6 @@ def _tolerance(model: keras.Model) -> float:
     return 1e-4 if compute == "float32" else 2e-2
 
 
-def _probe_images(size: tuple[int, int], channels: int, n: int = 2) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (n, size[0], size[1], channels), dtype=np.uint8)
+def _probe_images(size: tuple[int, int], channels: int) -> np.ndarray:
+    """Two seeded random uint8 images, the batch the writers verify their artifacts on."""
+    return np.random.default_rng(0).integers(0, 256, (2, *size, channels), dtype=np.uint8)
