@@ -65,19 +65,17 @@ def _describe(prefix: str, layers: list[keras.layers.Layer]) -> dict[str, Any]:
     output_shape = tuple(layers[-1].output.shape[1:])
     if merge is None:
         kind = "plain"
-        deletable = input_shape == output_shape
+    elif not has_shortcut_layers:
+        kind = "identity"
+    elif input_shape != output_shape:
+        kind = "downsampling"
     else:
-        if not has_shortcut_layers:
-            kind = "identity"
-        elif input_shape != output_shape:
-            kind = "downsampling"
-        else:
-            kind = "projection"  # shortcut="projection_all": a 1x1 conv on every block
-        deletable = True
+        kind = "projection"  # shortcut="projection_all": a 1x1 conv on every block
     return {
         "block": prefix,
         "kind": kind,
-        "deletable": deletable,
+        # a residual block is reduced to its shortcut; a plain block only if it keeps its shape
+        "deletable": merge is not None or input_shape == output_shape,
         "input_shape": input_shape,
         "output_shape": output_shape,
         "_merge": merge,
