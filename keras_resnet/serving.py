@@ -131,13 +131,11 @@ def load_run_preprocessing(run_dir: str | os.PathLike) -> dict[str, Any]:
     mean = _channel_stats(info["mean"], "mean", channels, 0.0)
     std = _channel_stats(info["std"], "std", channels, 1.0)
     names = info.get("class_names")
-    if names is not None:
-        names = tuple(str(n) for n in names)
     shape = info.get("image_shape")
     return {
         "mean": mean,
         "std": std,
-        "class_names": names,
+        "class_names": tuple(str(n) for n in names) if names is not None else None,
         "image_shape": tuple(int(d) for d in shape) if shape else None,
         "num_classes": int(info["num_classes"]) if info.get("num_classes") is not None else None,
         "name": info.get("name"),
