@@ -62,8 +62,7 @@ def run_tflite(path: str | os.PathLike, inputs: np.ndarray, *, num_threads: int 
         >>> run_tflite(path, np.zeros((3, 8, 8, 1), "float32")).shape
         (3, 2)
     """
-    interpreter = _tflite_interpreter(path, num_threads)
-    return _tflite_call(interpreter, inputs)
+    return _tflite_call(_tflite_interpreter(path, num_threads), inputs)
 
 
 def tflite_embeds_normalization(path: str | os.PathLike) -> bool:
