@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.checks import check_image_size, check_path
+from keras_resnet.checks import check_bool, check_image_size, check_path
 
 SERVE_ENDPOINT = "serve"  # also written as the "serving_default" signature
 
@@ -122,6 +122,8 @@ def _outputs_logits(model: keras.Model) -> bool:
 
 
 def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None) -> Path:
+    """The checked destination ``path``; it may exist only with ``overwrite=True``."""
+    check_bool("overwrite", overwrite)
     dest = check_path(name, path)
     if suffix is not None and dest.suffix != suffix:
         raise ValueError(f"`{name}` must end with '{suffix}'. Received: {name}={str(path)!r}")

@@ -275,7 +275,6 @@ def export_saved_model(
         size, channels, classes, mean_, std_, names, k, logits, resize_method, antialias
     )
     check_bool("verify", verify)
-    check_bool("overwrite", overwrite)
     dest = _check_destination(export_dir, "export_dir", overwrite, None)
     archive = _serving_archive(model, spec)
     with _atomic_path(dest, overwrite=overwrite) as tmp:
@@ -338,7 +337,6 @@ def save_keras_model(
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={type(model).__name__}")
-    check_bool("overwrite", overwrite)
     check_bool("verify", verify)
     dest = _check_destination(path, "path", overwrite, ".keras")
     with _atomic_path(dest, overwrite=overwrite) as tmp:

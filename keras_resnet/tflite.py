@@ -92,7 +92,6 @@ def export_tflite(
     embed = mean is not None or std is not None
     mean_ = _channel_stats(mean, "mean", channels, 0.0)
     std_ = _channel_stats(std, "std", channels, 1.0)
-    check_bool("overwrite", overwrite)
     check_bool("verify", verify)
     dest = _check_destination(path, "path", overwrite, ".tflite")
     archive = _tflite_archive(model, size, channels, mean_, std_ if embed else None)
