@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.checks import check_image_size, check_path
+from keras_resnet.checks import check_bool, check_image_size, check_path
 
 SERVE_ENDPOINT = "serve"  # also written as the "serving_default" signature
 
@@ -122,6 +122,8 @@ def _outputs_logits(model: keras.Model) -> bool:
 
 
 def _check_destination(path: Any, name: str, overwrite: bool, suffix: str | None) -> Path:
+    """The checked destination ``path``; it may exist only with ``overwrite=True``."""
+    check_bool("overwrite", overwrite)
     dest = check_path(name, path)
     if suffix is not None and dest.suffix != suffix:
         raise ValueError(f"`{name}` must end with '{suffix}'. Received: {name}={str(path)!r}")
@@ -150,6 +152,6 @@ def _tolerance(model: keras.Model) -> float:
     return 1e-4 if compute == "float32" else 2e-2
 
 
-def _probe_images(size: tuple[int, int], channels: int, n: int = 2) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (n, size[0], size[1], channels), dtype=np.uint8)
+def _probe_images(size: tuple[int, int], channels: int) -> np.ndarray:
+    """Two seeded random uint8 images, the batch the writers verify their artifacts on."""
+    return np.random.default_rng(0).integers(0, 256, (2, *size, channels), dtype=np.uint8)

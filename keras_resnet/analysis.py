@@ -16,10 +16,6 @@ from keras_resnet.checks import check_int
 from keras_resnet.naming import HEAD, STAGE, STEM
 
 
-def _known_shape(model: keras.Model) -> bool:
-    return all(d is not None for d in model.input_shape[1:])
-
-
 def with_input_shape(model: keras.Model, input_shape: tuple[int, int, int]) -> keras.Model:
     """Rebuild a functional model with a concrete input shape (new, untrained weights).
 
@@ -96,7 +92,7 @@ def model_table(
         )
     elif input_shape is not None and tuple(model.input_shape[1:]) != tuple(input_shape):
         model = with_input_shape(model, input_shape)
-    if not _known_shape(model):
+    if None in model.input_shape[1:]:
         raise ValueError(
             "The model's input size is unknown; pass `input_shape`, e.g. (224, 224, 3). "
             f"Received: model.input_shape={model.input_shape}"
@@ -105,30 +101,18 @@ def model_table(
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
+        group = _group(layer.name)
         row = rows.setdefault(
-            _group(layer.name),
-            {
-                "name": _group(layer.name),
-                "output_shape": None,
-                "params": 0,
-                "trainable_params": 0,
-                "macs": 0,
-            },
+            group,
+            {"name": group, "output_shape": None, "params": 0, "trainable_params": 0, "macs": 0},
         )
         row["output_shape"] = tuple(layer.output.shape[1:])
         row["params"] += sum(int(np.prod(w.shape)) for w in layer.weights)
         row["trainable_params"] += sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
         row["macs"] += _layer_macs(layer)
     result = list(rows.values())
-    result.append(
-        {
-            "name": "total",
-            "output_shape": tuple(model.output.shape[1:]),
-            "params": sum(r["params"] for r in result),
-            "trainable_params": sum(r["trainable_params"] for r in result),
-            "macs": sum(r["macs"] for r in result),
-        }
-    )
+    sums = {key: sum(r[key] for r in result) for key in ("params", "trainable_params", "macs")}
+    result.append({"name": "total", "output_shape": tuple(model.output.shape[1:]), **sums})
     return result
 
 
@@ -259,22 +243,6 @@ def zoo_table(
     return rows
 
 
-def _loss_gradients(
-    model: keras.Model, x: Any, labels: Any, loss: Any, training: bool, variables: list
-) -> list:
-    """Gradients of ``loss`` w.r.t. ``variables``; the model's state is restored after."""
-    import tensorflow as tf
-
-    state = [v.numpy() for v in model.non_trainable_variables]
-    try:
-        with tf.GradientTape() as tape:
-            value = loss(labels, model(x, training=training))
-        return tape.gradient(value, variables)
-    finally:
-        for var, saved in zip(model.non_trainable_variables, state, strict=True):
-            var.assign(saved)
-
-
 def gradient_norms(
     model: keras.Model,
     x: Any,
@@ -334,7 +302,14 @@ def gradient_norms(
         )
     weighted = [layer for layer in model.layers if getattr(layer, "kernel", None) is not None]
     kernels = [layer.kernel for layer in weighted]
-    grads = _loss_gradients(model, np.asarray(x), labels, loss, training, kernels)
+    state = [v.numpy() for v in model.non_trainable_variables]
+    try:
+        with tf.GradientTape() as tape:
+            value = loss(labels, model(np.asarray(x), training=training))
+        grads = tape.gradient(value, kernels)
+    finally:  # measuring must not train: restore BN moving statistics and seeds
+        for var, saved in zip(model.non_trainable_variables, state, strict=True):
+            var.assign(saved)
     rows = []
     for depth, (layer, kernel, grad) in enumerate(zip(weighted, kernels, grads, strict=True), 1):
         g = 0.0 if grad is None else float(tf.norm(tf.cast(grad, "float32")))

@@ -30,7 +30,7 @@ import os
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# The checks and the TFLite writer live in their own modules; their names stay
-# importable from here (keras_resnet.serving and the CLI use them).
+# The checks and the TFLite writer live in their own modules; these names stay
+# importable from here (the export command uses _check_destination).
 from keras_resnet._export_common import SERVE_ENDPOINT as SERVE_ENDPOINT
 from keras_resnet._export_common import _channel_stats as _channel_stats
 from keras_resnet._export_common import _check_class_names, _num_classes, _probe_images, _tolerance
@@ -53,8 +53,6 @@ from keras_resnet.atomic import write_json_atomic
 from keras_resnet.checks import check_bool, check_choice, check_int, check_path
 from keras_resnet.tflite import QUANTIZE_MODES as QUANTIZE_MODES
 from keras_resnet.tflite import TFLITE_PIXELS as TFLITE_PIXELS
-from keras_resnet.tflite import _tflite_call as _tflite_call
-from keras_resnet.tflite import _tflite_interpreter as _tflite_interpreter
 from keras_resnet.tflite import export_tflite as export_tflite
 
 BYTES_ENDPOINT = "serve_bytes"
@@ -143,14 +141,17 @@ def _head(
 
 @dataclass(frozen=True)
 class _Serving:
-    """The checked serving arguments of :func:`export_saved_model`."""
+    """The checked serving arguments of :func:`export_saved_model`.
 
-    size: tuple[int, int]
+    The fields are named and ordered like the keys they fill in the metadata file.
+    """
+
+    image_size: tuple[int, int]
     channels: int
-    classes: int
+    num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    names: tuple[str, ...] | None
+    class_names: tuple[str, ...] | None
     top_k: int
     logits: bool
     resize_method: str
@@ -160,48 +161,10 @@ class _Serving:
         return {
             "format": "keras_resnet.saved_model/1",
             "model_name": model.name,
-            "image_size": list(self.size),
-            "channels": self.channels,
-            "num_classes": self.classes,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "class_names": list(self.names) if self.names is not None else None,
-            "top_k": self.top_k,
-            "logits": self.logits,
-            "resize_method": self.resize_method,
-            "antialias": self.antialias,
+            **asdict(self),  # tuples are written as JSON lists
             "signatures": {"serving_default": "images", BYTES_ENDPOINT: "image_bytes"},
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         }
-
-
-def _check_serving(
-    model: Any,
-    mean: Any,
-    std: Any,
-    class_names: Any,
-    top_k: Any,
-    image_size: Any,
-    logits: Any,
-    resize_method: Any,
-    antialias: Any,
-) -> _Serving:
-    _check_model(model)
-    size = _image_size(model, image_size)
-    channels = int(model.input_shape[-1])
-    classes = _num_classes(model)
-    mean_ = _channel_stats(mean, "mean", channels, 0.0)
-    std_ = _channel_stats(std, "std", channels, 1.0)
-    names = _check_class_names(class_names, classes)
-    k = min(check_int("top_k", top_k, min_value=1), classes)
-    if logits is None:
-        logits = _outputs_logits(model)
-    check_bool("logits", logits)
-    check_bool("antialias", antialias)
-    check_choice("resize_method", resize_method, _RESIZE_METHODS)
-    return _Serving(
-        size, channels, classes, mean_, std_, names, k, logits, resize_method, antialias
-    )
 
 
 def _serving_archive(model: keras.Model, spec: _Serving) -> keras.export.ExportArchive:
@@ -209,16 +172,18 @@ def _serving_archive(model: keras.Model, spec: _Serving) -> keras.export.ExportA
 
     def run(x: tf.Tensor) -> dict[str, tf.Tensor]:
         outputs = model(_normalize(x, spec.mean, spec.std), training=False)
-        return _head(outputs, spec.logits, spec.top_k, spec.names)
+        return _head(outputs, spec.logits, spec.top_k, spec.class_names)
 
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
         return run(
-            _resize(tf.cast(images, tf.float32), spec.size, spec.resize_method, spec.antialias)
+            _resize(
+                tf.cast(images, tf.float32), spec.image_size, spec.resize_method, spec.antialias
+            )
         )
 
     def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
         return run(
-            _decode(image_bytes, spec.size, spec.channels, spec.resize_method, spec.antialias)
+            _decode(image_bytes, spec.image_size, spec.channels, spec.resize_method, spec.antialias)
         )
 
     archive = keras.export.ExportArchive()
@@ -293,11 +258,23 @@ def export_saved_model(
         >>> out["probabilities"].shape.as_list(), out["top_k_names"].shape.as_list()
         ([2, 3], [2, 3])
     """
-    spec = _check_serving(
-        model, mean, std, class_names, top_k, image_size, logits, resize_method, antialias
+    _check_model(model)
+    size = _image_size(model, image_size)
+    channels = int(model.input_shape[-1])
+    classes = _num_classes(model)
+    mean_ = _channel_stats(mean, "mean", channels, 0.0)
+    std_ = _channel_stats(std, "std", channels, 1.0)
+    names = _check_class_names(class_names, classes)
+    k = min(check_int("top_k", top_k, min_value=1), classes)
+    if logits is None:
+        logits = _outputs_logits(model)
+    check_bool("logits", logits)
+    check_bool("antialias", antialias)
+    check_choice("resize_method", resize_method, _RESIZE_METHODS)
+    spec = _Serving(
+        size, channels, classes, mean_, std_, names, k, logits, resize_method, antialias
     )
     check_bool("verify", verify)
-    check_bool("overwrite", overwrite)
     dest = _check_destination(export_dir, "export_dir", overwrite, None)
     archive = _serving_archive(model, spec)
     with _atomic_path(dest, overwrite=overwrite) as tmp:
@@ -309,7 +286,7 @@ def export_saved_model(
 
 
 def _verify_saved_model(path: Path, model: keras.Model, spec: _Serving) -> None:
-    images = _probe_images(spec.size, spec.channels)
+    images = _probe_images(spec.image_size, spec.channels)
     normalized = normalize_images(images, spec.mean, spec.std)
     expected = np.asarray(model(normalized, training=False), "float32")
     if spec.logits:
@@ -360,7 +337,6 @@ def save_keras_model(
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={type(model).__name__}")
-    check_bool("overwrite", overwrite)
     check_bool("verify", verify)
     dest = _check_destination(path, "path", overwrite, ".keras")
     with _atomic_path(dest, overwrite=overwrite) as tmp:
@@ -420,19 +396,13 @@ def load_keras_model(path: str | os.PathLike, *, compile: bool = False) -> keras
         ) from None
 
 
-def _probe_floats(model: keras.Model) -> np.ndarray | None:
-    shape = model.input_shape
-    if not isinstance(shape, tuple) or len(shape) < 2:
-        return None
-    dims = [d if d is not None else 32 for d in shape[1:]]
-    return np.random.default_rng(0).normal(size=(2, *dims)).astype("float32")
-
-
 def _verify_keras_file(path: Path, model: keras.Model) -> None:
     reloaded = load_keras_model(path)
-    probe = _probe_floats(model) if len(model.inputs) == 1 else None
-    if probe is None:
-        return
+    shape = model.input_shape
+    if len(model.inputs) != 1 or not isinstance(shape, tuple) or len(shape) < 2:
+        return  # only reloading is checked for models a single probe batch cannot feed
+    dims = [d if d is not None else 32 for d in shape[1:]]
+    probe = np.random.default_rng(0).normal(size=(2, *dims)).astype("float32")
     expected = np.asarray(model(probe, training=False), "float32")
     got = np.asarray(reloaded(probe, training=False), "float32")
     diff = float(np.max(np.abs(got - expected)))

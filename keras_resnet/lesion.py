@@ -65,19 +65,17 @@ def _describe(prefix: str, layers: list[keras.layers.Layer]) -> dict[str, Any]:
     output_shape = tuple(layers[-1].output.shape[1:])
     if merge is None:
         kind = "plain"
-        deletable = input_shape == output_shape
+    elif not has_shortcut_layers:
+        kind = "identity"
+    elif input_shape != output_shape:
+        kind = "downsampling"
     else:
-        if not has_shortcut_layers:
-            kind = "identity"
-        elif input_shape != output_shape:
-            kind = "downsampling"
-        else:
-            kind = "projection"  # shortcut="projection_all": a 1x1 conv on every block
-        deletable = True
+        kind = "projection"  # shortcut="projection_all": a 1x1 conv on every block
     return {
         "block": prefix,
         "kind": kind,
-        "deletable": deletable,
+        # a residual block is reduced to its shortcut; a plain block only if it keeps its shape
+        "deletable": merge is not None or input_shape == output_shape,
         "input_shape": input_shape,
         "output_shape": output_shape,
         "_merge": merge,
@@ -140,24 +138,10 @@ def delete_blocks(model: keras.Model, blocks: Sequence[str]) -> keras.Model:
         True
     """
     _check_model(model)
-    if isinstance(blocks, str) or not isinstance(blocks, Sequence):
-        raise TypeError(f"`blocks` must be a list of block names. Received: blocks={blocks!r}")
-    described = {p: _describe(p, layers) for p, layers in _blocks(model).items()}
-    for name in blocks:
-        if name not in described:
-            raise ValueError(
-                f"`blocks` contains an unknown block; valid names: {', '.join(described)}. "
-                f"Received: blocks={list(blocks)!r}"
-            )
-        if not described[name]["deletable"]:
-            raise ValueError(
-                f"Block {name!r} is a plain block that changes the shape "
-                f"{described[name]['input_shape']} -> {described[name]['output_shape']}; "
-                f"nothing can stand in for it. Received: blocks={list(blocks)!r}"
-            )
-    merges = {described[n]["_merge"]: n for n in blocks if described[n]["_merge"]}
-    firsts = {described[n]["_first"]: n for n in blocks if not described[n]["_merge"]}
-    lasts = {described[n]["_last"]: n for n in blocks if not described[n]["_merge"]}
+    selected = _named_blocks(model, blocks)
+    merges = {b["_merge"]: b["block"] for b in selected if b["_merge"]}
+    firsts = {b["_first"]: b["block"] for b in selected if not b["_merge"]}
+    lasts = {b["_last"]: b["block"] for b in selected if not b["_merge"]}
     block_inputs: dict[str, Any] = {}
 
     def call_function(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
@@ -181,29 +165,39 @@ def delete_blocks(model: keras.Model, blocks: Sequence[str]) -> keras.Model:
     return clone
 
 
-def _select(model: keras.Model, blocks: str | Sequence[str]) -> list[dict[str, Any]]:
-    described = list_blocks(model)
-    if isinstance(blocks, str):
-        if blocks not in BLOCK_SELECTIONS:
-            raise ValueError(
-                "`blocks` must be 'identity', 'all' or a list of block names. "
-                f"Received: blocks={blocks!r}"
-            )
-        if blocks == "identity":
-            return [b for b in described if b["deletable"] and b["kind"] in ("identity", "plain")]
-        return [b for b in described if b["deletable"]]
-    if not isinstance(blocks, Sequence):
-        raise TypeError(
-            f"`blocks` must be 'identity', 'all' or a list of block names. Received: {blocks!r}"
-        )
-    by_name = {b["block"]: b for b in described}
-    unknown = [n for n in blocks if n not in by_name]
+def _named_blocks(model: keras.Model, blocks: Any) -> list[dict[str, Any]]:
+    """The described blocks named in ``blocks``, checked to exist and to be deletable."""
+    if isinstance(blocks, str) or not isinstance(blocks, Sequence):
+        raise TypeError(f"`blocks` must be a list of block names. Received: blocks={blocks!r}")
+    described = {p: _describe(p, layers) for p, layers in _blocks(model).items()}
+    unknown = [n for n in blocks if n not in described]
     if unknown:
         raise ValueError(
             f"`blocks` contains unknown block names {unknown}; valid names: "
-            f"{', '.join(by_name)}. Received: blocks={list(blocks)!r}"
+            f"{', '.join(described)}. Received: blocks={list(blocks)!r}"
         )
-    return [by_name[n] for n in blocks]
+    for name in blocks:
+        if not described[name]["deletable"]:
+            raise ValueError(
+                f"Block {name!r} is a plain block that changes the shape "
+                f"{described[name]['input_shape']} -> {described[name]['output_shape']}; "
+                f"nothing can stand in for it. Received: blocks={list(blocks)!r}"
+            )
+    return [described[n] for n in blocks]
+
+
+def _select(model: keras.Model, blocks: str | Sequence[str]) -> list[dict[str, Any]]:
+    if not isinstance(blocks, str):
+        return _named_blocks(model, blocks)
+    if blocks not in BLOCK_SELECTIONS:
+        raise ValueError(
+            "`blocks` must be 'identity', 'all' or a list of block names. "
+            f"Received: blocks={blocks!r}"
+        )
+    described = list_blocks(model)
+    if blocks == "identity":
+        return [b for b in described if b["deletable"] and b["kind"] in ("identity", "plain")]
+    return [b for b in described if b["deletable"]]
 
 
 def _predict_labels(model: keras.Model, images: Any) -> np.ndarray:

@@ -11,7 +11,8 @@ The inference side of :mod:`keras_resnet.export` (which writes the artifacts):
 - :func:`predict_images` classifies image files with any of them (the ``predict``
   command).
 
-Imports go one way: this module uses :mod:`keras_resnet.export`, never the reverse.
+Imports go one way: this module uses :mod:`keras_resnet.export` and its helper modules,
+never the reverse.
 """
 
 from __future__ import annotations
@@ -26,21 +27,16 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.checks import check_choice, check_int, check_path
-from keras_resnet.export import (
-    BYTES_ENDPOINT,
-    METADATA_FILE,
-    TFLITE_PIXELS,
+from keras_resnet._export_common import (
     _channel_stats,
     _check_model,
-    _decode,
     _image_size,
     _normalize,
     _outputs_logits,
-    _tflite_call,
-    _tflite_interpreter,
-    load_keras_model,
 )
+from keras_resnet.checks import check_choice, check_int, check_path
+from keras_resnet.export import BYTES_ENDPOINT, METADATA_FILE, _decode, load_keras_model
+from keras_resnet.tflite import TFLITE_PIXELS, _tflite_call, _tflite_interpreter
 
 DATA_INFO_FILE = "data_info.json"  # what `train --output` writes beside model.keras
 
@@ -66,8 +62,7 @@ def run_tflite(path: str | os.PathLike, inputs: np.ndarray, *, num_threads: int 
         >>> run_tflite(path, np.zeros((3, 8, 8, 1), "float32")).shape
         (3, 2)
     """
-    interpreter = _tflite_interpreter(path, num_threads)
-    return _tflite_call(interpreter, inputs)
+    return _tflite_call(_tflite_interpreter(path, num_threads), inputs)
 
 
 def tflite_embeds_normalization(path: str | os.PathLike) -> bool:
@@ -135,13 +130,11 @@ def load_run_preprocessing(run_dir: str | os.PathLike) -> dict[str, Any]:
     mean = _channel_stats(info["mean"], "mean", channels, 0.0)
     std = _channel_stats(info["std"], "std", channels, 1.0)
     names = info.get("class_names")
-    if names is not None:
-        names = tuple(str(n) for n in names)
     shape = info.get("image_shape")
     return {
         "mean": mean,
         "std": std,
-        "class_names": names,
+        "class_names": tuple(str(n) for n in names) if names is not None else None,
         "image_shape": tuple(int(d) for d in shape) if shape else None,
         "num_classes": int(info["num_classes"]) if info.get("num_classes") is not None else None,
         "name": info.get("name"),
@@ -254,14 +247,11 @@ def predict_images(
         listed = "; ".join(f"{str(files[i])!r}: {why}" for i, why in problems.items())
         raise ValueError(f"Cannot read {len(problems)} image file(s): {listed}")
     good = [i for i in range(len(files)) if i not in problems]
-    results: list[dict[str, Any]] = [
-        {"image": str(files[i]), "error": why} for i, why in problems.items()
-    ]
+    results = {i: {"image": str(files[i]), "error": why} for i, why in problems.items()}
     if good:
         probs, names = _classify(kind, path, model_path, [encoded[i] for i in good], data_info)
-        results += [_top_k(files[i], p, names, k) for i, p in zip(good, probs, strict=True)]
-    order = {str(f): n for n, f in enumerate(files)}
-    return sorted(results, key=lambda r: order[r["image"]])
+        results |= {i: _top_k(files[i], p, names, k) for i, p in zip(good, probs, strict=True)}
+    return [results[i] for i in range(len(files))]
 
 
 def _top_k(file: Path, p: np.ndarray, names: Sequence[str] | None, k: int) -> dict[str, Any]:

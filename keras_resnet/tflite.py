@@ -92,7 +92,6 @@ def export_tflite(
     embed = mean is not None or std is not None
     mean_ = _channel_stats(mean, "mean", channels, 0.0)
     std_ = _channel_stats(std, "std", channels, 1.0)
-    check_bool("overwrite", overwrite)
     check_bool("verify", verify)
     dest = _check_destination(path, "path", overwrite, ".tflite")
     archive = _tflite_archive(model, size, channels, mean_, std_ if embed else None)
@@ -137,10 +136,9 @@ def _convert(archive: keras.export.ExportArchive, saved: Path, quantize: str | N
     try:
         archive.write_out(str(saved), verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        if quantize == "dynamic":
+        if quantize is not None:  # "dynamic" or "float16"
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif quantize == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         return converter.convert()
     finally:

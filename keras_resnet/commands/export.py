@@ -62,8 +62,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``export``; returns the exit code."""
-    from pathlib import Path
-
     from keras_resnet import export, serving
 
     if args.quantize is not None and args.format != "tflite":
@@ -116,5 +114,5 @@ def run(args: argparse.Namespace) -> int:
             std=prep.get("std"),
             image_size=image_size,
         )
-    print(f"wrote {Path(out)}")
+    print(f"wrote {out}")
     return 0

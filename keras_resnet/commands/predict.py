@@ -41,16 +41,13 @@ def run(args: argparse.Namespace) -> int:
         if "error" in result:
             failed += 1
             print(f"error: skipped {result['image']!r}: {result['error']}", file=sys.stderr)
-            if args.json:
-                print(json.dumps(result))
-            continue
         if args.json:
             print(json.dumps(result))
-            continue
-        print(result["image"])
-        for rank, entry in enumerate(result["top_k"], 1):
-            label = entry["name"] if entry["name"] is not None else str(entry["id"])
-            print(f"  {rank}. {label:<20} id={entry['id']:<5} p={entry['probability']:.4f}")
+        elif "error" not in result:
+            print(result["image"])
+            for rank, entry in enumerate(result["top_k"], 1):
+                label = entry["name"] if entry["name"] is not None else str(entry["id"])
+                print(f"  {rank}. {label:<20} id={entry['id']:<5} p={entry['probability']:.4f}")
     if failed:
         print(f"error: {failed} of {len(results)} image(s) could not be read", file=sys.stderr)
     return 1 if failed else 0
