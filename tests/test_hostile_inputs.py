@@ -165,6 +165,19 @@ def test_predict_images_api_raises_naming_the_files_or_skips(run_dir, tmp_path):
         serving.predict_images(run_dir, images, errors="ignore")
 
 
+def test_predict_images_keeps_the_input_order_when_a_file_is_listed_twice(run_dir, tmp_path):
+    # The results used to be re-sorted by path: [a, b, a, c, b] came back as [a, a, c, b, b].
+    names = {"b.png": 0, "a.png": 120, "c.png": 250}
+    for name, value in names.items():
+        (tmp_path / name).write_bytes(_png(value))
+    images = [str(tmp_path / n) for n in ("a.png", "b.png", "a.png", "c.png", "b.png")]
+    results = serving.predict_images(run_dir, images, top_k=3)
+    assert [r["image"] for r in results] == images
+    assert results[0]["top_k"] == results[2]["top_k"] and results[1]["top_k"] == results[4]["top_k"]
+    alone = serving.predict_images(run_dir, [images[3]], top_k=3)
+    assert results[3]["top_k"] == alone[0]["top_k"]
+
+
 def _corrupt_archives(folder, good):
     folder.mkdir()
     raw = good.read_bytes()
