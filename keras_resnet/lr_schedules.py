@@ -18,6 +18,13 @@ from keras import ops
 from keras_resnet.checks import check_int, check_rate
 
 
+def _rate(schedule: Any, step: Any) -> Any:
+    """The float32 learning rate of a schedule (or a constant) at ``step``."""
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        schedule = schedule(step)
+    return ops.cast(schedule, "float32")
+
+
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up in front of another schedule (Goyal et al. 2017).
@@ -37,10 +44,7 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, after: Any, warmup_steps: int) -> None:
         check_int("warmup_steps", warmup_steps, min_value=0)
-        if not (
-            isinstance(after, keras.optimizers.schedules.LearningRateSchedule)
-            or isinstance(after, (int, float))
-        ):
+        if not isinstance(after, (keras.optimizers.schedules.LearningRateSchedule, int, float)):
             raise TypeError(
                 "`after` must be a LearningRateSchedule or a float. "
                 f"Received: after={type(after).__name__}"
@@ -50,27 +54,22 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
 
     def __call__(self, step: Any) -> Any:
         step = ops.cast(step, "float32")
-        if isinstance(self.after, keras.optimizers.schedules.LearningRateSchedule):
-            base = ops.cast(self.after(step), "float32")
-        else:
-            base = ops.cast(self.after, "float32")
+        base = _rate(self.after, step)
         if self.warmup_steps == 0:
             return base
         ramp = ops.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
         return base * ramp
 
     def get_config(self) -> dict[str, Any]:
-        after = self.after
-        if isinstance(after, keras.optimizers.schedules.LearningRateSchedule):
-            after = keras.saving.serialize_keras_object(after)
-        return {"after": after, "warmup_steps": self.warmup_steps}
+        # A float is serialized (and deserialized) as itself.
+        return {
+            "after": keras.saving.serialize_keras_object(self.after),
+            "warmup_steps": self.warmup_steps,
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> WarmUp:
-        config = dict(config)
-        if isinstance(config["after"], dict):
-            config["after"] = keras.saving.deserialize_keras_object(config["after"])
-        return cls(**config)
+        return cls(keras.saving.deserialize_keras_object(config["after"]), config["warmup_steps"])
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -153,19 +152,13 @@ class TwoPhase(keras.optimizers.schedules.LearningRateSchedule):
         self.second = second
         self.switch_step = int(switch_step)
 
-    @staticmethod
-    def _value(schedule: Any, step: Any) -> Any:
-        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-            return ops.cast(schedule(step), "float32")
-        return ops.cast(schedule, "float32")
-
     def __call__(self, step: Any) -> Any:
         step = ops.cast(step, "float32")
         later = ops.maximum(step - float(self.switch_step), 0.0)
         return ops.where(
             step < float(self.switch_step),
-            self._value(self.first, step),
-            self._value(self.second, later),
+            _rate(self.first, step),
+            _rate(self.second, later),
         )
 
     def get_config(self) -> dict[str, Any]:

@@ -71,10 +71,8 @@ def candidates(key: str) -> list[tuple[str, bool]]:
         >>> ("mixed_float16", True) in candidates("tensorflow:NVIDIA H100")
         True
     """
-    policies = ["float32", "mixed_bfloat16"] if key.endswith(":TPU") else ["float32"]
-    if not key.endswith(":TPU"):
-        policies += ["mixed_float16", "mixed_bfloat16"]
-    return [(p, jit) for p in policies for jit in (False, True)]
+    float16 = [] if key.endswith(":TPU") else ["mixed_float16"]  # TPUs compute in bfloat16
+    return [(p, jit) for p in ["float32", *float16, "mixed_bfloat16"] for jit in (False, True)]
 
 
 def cached_choice(key: str) -> dict[str, Any] | None:
@@ -84,10 +82,14 @@ def cached_choice(key: str) -> dict[str, Any] | None:
         >>> cached_choice("tensorflow:no such device") is None
         True
     """
+    return _read_cache().get(key)
+
+
+def _read_cache() -> dict[str, Any]:
     try:
-        return json.loads(cache_path().read_text()).get(key)
+        return json.loads(cache_path().read_text())
     except (OSError, ValueError):
-        return None
+        return {}
 
 
 def record_choice(key: str, results: list[dict[str, Any]], source: str) -> dict[str, Any]:
@@ -120,14 +122,10 @@ def record_choice(key: str, results: list[dict[str, Any]], source: str) -> dict[
         "date": datetime.date.today().isoformat(),
         "measured": results,
     }
-    path = cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError):
-        table = {}
+    table = _read_cache()
     table[key] = choice
-    write_json_atomic(path, table)
+    cache_path().parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(cache_path(), table)
     return choice
 
 
@@ -149,15 +147,12 @@ def time_training(
         True
     """
     from keras_resnet.registry import create_model
+    from keras_resnet.training.precision import precision_scope  # imports this module
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    previous = keras.mixed_precision.dtype_policy()  # not precision_scope: no import cycle
-    keras.mixed_precision.set_dtype_policy(precision)
-    try:
+    with precision_scope(precision):
         net = create_model(model, input_shape=(input_size, input_size, 3), classes=10)
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)
     net.compile(
         keras.optimizers.SGD(0.01, momentum=0.9),
         "sparse_categorical_crossentropy",

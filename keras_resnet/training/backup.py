@@ -68,16 +68,13 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 write_text_atomic(self._state_path("previous"), f.read())
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
         write_json_atomic(current, state)
-        keep = {name, *self._referenced("previous")}
+        try:  # the weights previous.json names, unless it is damaged
+            keep = {name, read_json(self._state_path("previous"))["weights"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            keep = {name}
         for path in glob.glob(os.path.join(self.backup_dir, "*.weights.h5")):
             if os.path.basename(path) not in keep:
                 os.remove(path)
-
-    def _referenced(self, which: str) -> list[str]:
-        try:
-            return [read_json(self._state_path(which))["weights"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            return []
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if not self.model.built:

@@ -148,48 +148,37 @@ def make_callbacks(
                 monitor, patience=patience, mode=mode, restore_best_weights=True, verbose=1
             )
         )
-    if output_dir is None:
-        return callbacks + _ema_callbacks(config, None, monitor, ema_check, ema_evaluate)
-    out = os.fspath(output_dir)
-    best = os.path.join(out, "best.keras")
-    # CSV before the backup: after a kill between the two an epoch is re-run and its
-    # row repeated (read_history keeps the last), instead of a row going missing.
-    callbacks += [
-        HistoryCSV(os.path.join(out, "history.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(
-            best, monitor, mode=mode, save_best_only=True, initial_value_threshold=initial_best
-        ),
-        BackupAndRestore(
-            os.path.join(out, "backup"), fallback=backup_fallback, delete_checkpoint=False
-        ),
-    ]
-    if config.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
-    return callbacks + _ema_callbacks(config, out, monitor, ema_check, ema_evaluate)
-
-
-def _ema_callbacks(
-    config: TrainConfig,
-    out: str | None,
-    monitor: str,
-    ema_check: tuple[Any, str] | None,
-    ema_evaluate: Callable[[keras.Model, Any], dict[str, float]] | None,
-) -> list[keras.callbacks.Callback]:
-    # Last: its on_train_begin sees the weights BackupAndRestore restored, and its
-    # on_train_end the best weights EarlyStopping put back.
-    if not config.use_ema:
-        return []
-    data, split = ema_check if ema_check is not None else (None, "validation")
-    return [
-        ModelEMA(
-            config.ema_momentum,
-            selection_data=data,
-            selection_split=split,
-            monitor=monitor,
-            state_path=os.path.join(out, "backup", "ema.npz") if out else None,
-            evaluate_fn=ema_evaluate,
+    out = os.fspath(output_dir) if output_dir is not None else None
+    if out is not None:
+        best = os.path.join(out, "best.keras")
+        # CSV before the backup: after a kill between the two an epoch is re-run and its
+        # row repeated (read_history keeps the last), instead of a row going missing.
+        callbacks += [
+            HistoryCSV(os.path.join(out, "history.csv"), append=True),
+            keras.callbacks.ModelCheckpoint(
+                best, monitor, mode=mode, save_best_only=True, initial_value_threshold=initial_best
+            ),
+            BackupAndRestore(
+                os.path.join(out, "backup"), fallback=backup_fallback, delete_checkpoint=False
+            ),
+        ]
+        if config.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
+    if config.use_ema:
+        # Last: its on_train_begin sees the weights BackupAndRestore restored, and its
+        # on_train_end the best weights EarlyStopping put back.
+        data, split = ema_check if ema_check is not None else (None, "validation")
+        callbacks.append(
+            ModelEMA(
+                config.ema_momentum,
+                selection_data=data,
+                selection_split=split,
+                monitor=monitor,
+                state_path=os.path.join(out, "backup", "ema.npz") if out else None,
+                evaluate_fn=ema_evaluate,
+            )
         )
-    ]
+    return callbacks
 
 
 def read_history(path: str | os.PathLike) -> list[dict[str, float]]:

@@ -149,21 +149,13 @@ class TrainConfig(checks.ConfigMixin):
         put("seed", checks.check_int("seed", self.seed, allow_none=True))
         put("image_size", checks.check_image_size("image_size", self.image_size))
         number("learning_rate", min_value=0, min_open=True)
-        for name in ("momentum", "weight_decay", "min_lr_fraction", "label_smoothing"):
+        rates = ("momentum", "weight_decay", "min_lr_fraction", "label_smoothing")
+        for name in (*rates, "validation_fraction"):
             put(name, checks.check_rate(name, getattr(self, name)))
-        put(
-            "validation_fraction",
-            checks.check_rate("validation_fraction", self.validation_fraction),
-        )
         put("decay_factor", checks.check_rate("decay_factor", self.decay_factor, exclude_zero=True))
         number("ema_momentum", min_value=0, max_value=1, min_open=True, max_open=True)
         number("warmup_epochs", min_value=0, max_value=self.epochs)
-        put(
-            "clipnorm",
-            checks.check_float(
-                "clipnorm", self.clipnorm, min_value=0, min_open=True, allow_none=True
-            ),
-        )
+        number("clipnorm", min_value=0, min_open=True, allow_none=True)
         put("decay_at", checks.check_floats("decay_at", self.decay_at))
         if any(not 0.0 < x < 1.0 for x in self.decay_at) or list(self.decay_at) != sorted(
             self.decay_at

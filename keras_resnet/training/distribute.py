@@ -99,11 +99,8 @@ def get_strategy(name: str = "auto") -> Any:
         # One per program: TF configures the collective ops once, at startup, and a
         # second instance re-initialises the cluster (and hangs), so reuse the first.
         global _MULTI_WORKER
-        if _MULTI_WORKER is not None:
-            return _MULTI_WORKER
         try:
-            _MULTI_WORKER = tf.distribute.MultiWorkerMirroredStrategy()
-            return _MULTI_WORKER
+            _MULTI_WORKER = _MULTI_WORKER or tf.distribute.MultiWorkerMirroredStrategy()
         except RuntimeError as err:
             if "program startup" not in str(err):
                 raise
@@ -113,6 +110,7 @@ def get_strategy(name: str = "auto") -> Any:
                 "(later calls reuse the same cluster setup), or pass the data set by name "
                 f"to train(). TensorFlow said: {err}"
             ) from None
+        return _MULTI_WORKER
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)

@@ -60,17 +60,6 @@ def _per_example_loss(loss: Any) -> Any:
     return loss.call if isinstance(loss, keras.losses.Loss) else loss
 
 
-def _check_fit_args(model: Any, epochs: Any, callbacks: Any) -> list[keras.callbacks.Callback]:
-    check_int("epochs", epochs, min_value=1)
-    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
-        raise ValueError(
-            "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
-        )
-    callbacks = list(callbacks)
-    _check_callbacks(callbacks)
-    return callbacks
-
-
 def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
     for cb in callbacks:
         if type(cb).__name__ in UNSUPPORTED_CALLBACKS:
@@ -80,18 +69,23 @@ def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
             )
 
 
-def _make_steps(model: keras.Model, strategy: Any, one_hot: bool, jit_compile: bool) -> tuple:
-    """The distributed train and eval steps (each returning the summed loss, hits and
-    example count) and the step that averages the replicas' float non-trainable
-    variables (``None`` when there is nothing to average)."""
+def _summed(strategy: Any, replica_fn: Any, jit_compile: bool | None) -> Any:
+    """A ``tf.function`` running ``replica_fn`` on each replica and summing its outputs."""
     import tensorflow as tf
 
-    optimizer, per_example_loss = model.optimizer, _per_example_loss(model.loss)
-    with strategy.scope():
-        # Build the optimizer variables here: inside strategy.run they would be
-        # created in a replica context, which tf.distribute forbids.
-        optimizer.build(model.trainable_variables)
-    sum_ = tf.distribute.ReduceOp.SUM
+    @tf.function(jit_compile=jit_compile)
+    def step(batch):
+        out = strategy.run(replica_fn, args=batch)
+        return [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in out]
+
+    return step
+
+
+def _scorer(model: keras.Model, data: Any) -> Any:
+    """``fn(y, y_pred) -> (per-example losses, hits)`` for the labels of ``data``."""
+    import tensorflow as tf
+
+    per_example_loss, one_hot = _per_example_loss(model.loss), len(data.element_spec[1].shape) == 2
 
     def per_example(y, y_pred):
         losses = per_example_loss(y, tf.cast(y_pred, "float32"))
@@ -100,10 +94,38 @@ def _make_steps(model: keras.Model, strategy: Any, one_hot: bool, jit_compile: b
         truth = tf.reshape(truth, tf.shape(hits))
         return tf.reshape(losses, [-1]), tf.cast(tf.equal(hits, truth), "float32")
 
+    return per_example
+
+
+def _eval_step(model: keras.Model, data: Any, strategy: Any, jit_compile: bool | None) -> Any:
+    """The distributed eval step: the summed loss, hits and example count of a batch."""
+    import tensorflow as tf
+
+    per_example = _scorer(model, data)
+
+    def replica_eval(x, y):
+        losses, hits = per_example(y, model(x, training=False))
+        return tf.reduce_sum(losses), tf.reduce_sum(hits), tf.cast(tf.shape(x)[0], "float32")
+
+    return _summed(strategy, replica_eval, jit_compile)
+
+
+def _make_steps(model: keras.Model, strategy: Any, data: Any, jit_compile: bool) -> tuple:
+    """The distributed train and eval steps (each returning the summed loss, hits and
+    example count) and the step that averages the replicas' float non-trainable
+    variables (``None`` when there is nothing to average)."""
+    import tensorflow as tf
+
+    optimizer, per_example = model.optimizer, _scorer(model, data)
+    with strategy.scope():
+        # Build the optimizer variables here: inside strategy.run they would be
+        # created in a replica context, which tf.distribute forbids.
+        optimizer.build(model.trainable_variables)
+
     def replica_train(x, y):
         ctx = tf.distribute.get_replica_context()
         count = tf.cast(tf.shape(x)[0], "float32")
-        global_count = ctx.all_reduce(sum_, count)
+        global_count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, count)
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
             losses, hits = per_example(y, y_pred)
@@ -116,19 +138,8 @@ def _make_steps(model: keras.Model, strategy: Any, one_hot: bool, jit_compile: b
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return tf.reduce_sum(losses), tf.reduce_sum(hits), count
 
-    def replica_eval(x, y):
-        losses, hits = per_example(y, model(x, training=False))
-        return tf.reduce_sum(losses), tf.reduce_sum(hits), tf.cast(tf.shape(x)[0], "float32")
-
-    def reduced(fn):
-        @tf.function(jit_compile=jit_compile)
-        def step(batch):
-            out = strategy.run(fn, args=batch)
-            return [strategy.reduce(sum_, v, axis=None) for v in out]
-
-        return step
-
-    train_step, eval_step = reduced(replica_train), reduced(replica_eval)
+    train_step = _summed(strategy, replica_train, jit_compile)
+    eval_step = _eval_step(model, data, strategy, jit_compile)
     # Keras 3 creates BatchNormalization moving statistics with aggregation="none", so
     # each replica updates its own copy from its own shard; average the float
     # non-trainable variables across replicas once per epoch (what the MEAN
@@ -146,28 +157,28 @@ def _make_steps(model: keras.Model, strategy: Any, one_hot: bool, jit_compile: b
     return train_step, eval_step, tf.function(lambda: strategy.run(replica_sync))
 
 
+def _means(totals: list[float]) -> dict[str, float]:
+    """Per-example ``loss`` and ``accuracy`` from summed (loss, hits, examples)."""
+    seen = max(totals[2], 1.0)
+    return {"loss": totals[0] / seen, "accuracy": totals[1] / seen}
+
+
 def _epoch(steps: tuple, dist_train: Any, dist_val: Any, cb_list: Any) -> dict[str, float]:
     """One epoch: the training pass (with the batch callbacks), the replica sync and
     the validation; the epoch's logs."""
     train_step, eval_step, sync_step = steps
-    logs = _train_epoch(train_step, dist_train, cb_list)
-    if sync_step is not None:
-        sync_step()
-    if dist_val is not None:
-        logs.update({f"val_{k}": v for k, v in _evaluate(eval_step, dist_val).items()})
-    return logs
-
-
-def _train_epoch(train_step: Any, dist_train: Any, cb_list: Any) -> dict[str, float]:
-    """One pass over ``dist_train`` with the batch callbacks; the epoch's mean logs."""
     totals = [0.0, 0.0, 0.0]
     for step, batch in enumerate(dist_train):
         cb_list.on_train_batch_begin(step)
         values = [float(v) for v in train_step(batch)]
         totals = [t + v for t, v in zip(totals, values, strict=True)]
         cb_list.on_train_batch_end(step, {"loss": values[0] / max(values[2], 1.0)})
-    seen = max(totals[2], 1.0)
-    return {"loss": totals[0] / seen, "accuracy": totals[1] / seen}
+    logs = _means(totals)
+    if sync_step is not None:
+        sync_step()
+    if dist_val is not None:
+        logs.update({f"val_{k}": v for k, v in _evaluate(eval_step, dist_val).items()})
+    return logs
 
 
 def fit_distributed(
@@ -215,17 +226,21 @@ def fit_distributed(
     """
     import tensorflow as tf
 
-    callbacks = _check_fit_args(model, epochs, callbacks)
+    check_int("epochs", epochs, min_value=1)
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        raise ValueError(
+            "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
+        )
+    _check_callbacks(callbacks)
     strategy = strategy or tf.distribute.get_strategy()
-    one_hot = len(train_data.element_spec[1].shape) == 2
-    steps = _make_steps(model, strategy, one_hot, jit_compile)
+    steps = _make_steps(model, strategy, train_data, jit_compile)
     dist_train = strategy.experimental_distribute_dataset(train_data)
     dist_val = None
     if validation_data is not None:
         dist_val = strategy.experimental_distribute_dataset(validation_data)
     # Last, so that it records what the other callbacks added (e.g. learning_rate).
     recorder = keras.callbacks.History()
-    cb_list = keras.callbacks.CallbackList(callbacks + [recorder], model=model, epochs=epochs)
+    cb_list = keras.callbacks.CallbackList([*callbacks, recorder], model=model, epochs=epochs)
     model.stop_training = False
     cb_list.on_train_begin()
     for epoch in range(epochs):
@@ -248,8 +263,7 @@ def _evaluate(eval_step: Any, dist_data: Any) -> dict[str, float]:
     totals = [0.0, 0.0, 0.0]
     for batch in dist_data:
         totals = [t + float(v) for t, v in zip(totals, eval_step(batch), strict=True)]
-    n = max(totals[2], 1.0)
-    return {"loss": totals[0] / n, "accuracy": totals[1] / n}
+    return _means(totals)
 
 
 def evaluate_distributed(
@@ -282,20 +296,5 @@ def evaluate_distributed(
     if getattr(model, "loss", None) is None:
         raise ValueError("`model` must be compiled with a loss. Received: an uncompiled model")
     strategy = strategy or tf.distribute.get_strategy()
-    one_hot = len(data.element_spec[1].shape) == 2
-    per_example_loss, sum_ = _per_example_loss(model.loss), tf.distribute.ReduceOp.SUM
-
-    def replica_eval(x, y):
-        y_pred = model(x, training=False)
-        losses = tf.reshape(per_example_loss(y, tf.cast(y_pred, "float32")), [-1])
-        hits = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
-        truth = tf.argmax(y, axis=-1, output_type=tf.int32) if one_hot else tf.cast(y, tf.int32)
-        ok = tf.cast(tf.equal(hits, tf.reshape(truth, tf.shape(hits))), "float32")
-        return tf.reduce_sum(losses), tf.reduce_sum(ok), tf.cast(tf.shape(x)[0], "float32")
-
-    @tf.function
-    def eval_step(batch):
-        out = strategy.run(replica_eval, args=batch)
-        return [strategy.reduce(sum_, v, axis=None) for v in out]
-
+    eval_step = _eval_step(model, data, strategy, jit_compile=None)  # tf.function's default
     return _evaluate(eval_step, strategy.experimental_distribute_dataset(data))

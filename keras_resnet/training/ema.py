@@ -19,6 +19,7 @@ went from 94 % training accuracy to 13.6 % test accuracy (issue 13.3).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet.training.fitting import evaluate_model
 from keras_resnet.training.messages import say
 
 # Batches of the training split used for the end-of-run check when a run has no
@@ -172,8 +174,7 @@ class ModelEMA(keras.callbacks.Callback):
         if self.state_path is None:
             return
         arrays = {f"v{i}": keras.ops.convert_to_numpy(a) for i, a in enumerate(self._average)}
-        folder = os.path.dirname(self.state_path) or "."
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(os.path.dirname(self.state_path) or ".", exist_ok=True)
         tmp = f"{self.state_path}.tmp.npz"
         np.savez(tmp, epochs=epoch + 1, step=self._step, paths=self._paths(), **arrays)
         os.replace(tmp, self.state_path)
@@ -186,11 +187,8 @@ class ModelEMA(keras.callbacks.Callback):
         # the same optimizer step (a backup that fell back to an older state is not).
         saved = None
         if self.state_path is not None and os.path.isfile(self.state_path):
-            try:
-                with np.load(self.state_path) as f:
-                    saved = {k: f[k] for k in f.files}
-            except (OSError, ValueError):
-                saved = None
+            with contextlib.suppress(OSError, ValueError), np.load(self.state_path) as f:
+                saved = {k: f[k] for k in f.files}
         if (
             saved is None
             or int(saved["step"]) != self._step
@@ -263,13 +261,7 @@ class ModelEMA(keras.callbacks.Callback):
         return (-scores["loss"],)
 
     def _scores(self) -> dict[str, float]:
-        if self.evaluate_fn is not None:
-            scores = self.evaluate_fn(self.model, self.selection_data)
-        elif isinstance(self.selection_data, tuple):
-            x, y = self.selection_data
-            scores = self.model.evaluate(x, y, verbose=0, return_dict=True)
-        else:
-            scores = self.model.evaluate(self.selection_data, verbose=0, return_dict=True)
+        scores = (self.evaluate_fn or evaluate_model)(self.model, self.selection_data)
         return {"accuracy": float(scores["accuracy"]), "loss": float(scores["loss"])}
 
     @staticmethod

@@ -14,10 +14,6 @@ from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.factories import make_loss, make_metrics
 
 
-def _one_hot(dataset: Any) -> bool:
-    return len(dataset.element_spec[1].shape) == 2
-
-
 def _datasets(dataset: Any, run_data: dict | None, batch_size: int | None, data_kwargs: dict):
     """Evaluation pipelines: a run's recorded ``DataConfig``, a name, or ``Datasets``."""
     if not isinstance(dataset, str):
@@ -91,7 +87,7 @@ def evaluate(
     data = getattr(datasets, split)
     if data is None:
         raise ValueError(f"the data set has no {split!r} split. Received: split={split!r}")
-    one_hot = _one_hot(data)
+    one_hot = len(data.element_spec[1].shape) == 2
     model.compile(
         loss=make_loss(TrainConfig(), one_hot=one_hot), metrics=make_metrics(one_hot=one_hot)
     )

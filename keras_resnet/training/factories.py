@@ -35,9 +35,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
         >>> type(opt).__name__
         'AdamW'
     """
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"`config` must be a TrainConfig. Received: {type(config).__name__}")
-    lr = make_schedule(config, steps_per_epoch)
+    lr = make_schedule(config, steps_per_epoch)  # checks that config is a TrainConfig
     common: dict[str, Any] = {
         "learning_rate": lr,
         "weight_decay": config.weight_decay or None,

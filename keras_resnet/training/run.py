@@ -74,7 +74,6 @@ class _Run:
     multi_worker: bool = False
     strategy: Any = None
     datasets: Any = None
-    monitor: str = "loss"
     fine_tune: Any = None  # FineTunePhases of a two-phase run (config.head_epochs)
 
 
@@ -412,25 +411,25 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
     """Write ``config.json`` of a new run, or pick up where an interrupted one stopped;
     the standard callbacks either way."""
     config, datasets, out = job.config, job.datasets, job.writer
-    job.monitor = config.monitor
-    if datasets.validation is None and job.monitor.startswith("val_"):
-        job.monitor = job.monitor[4:]
+    monitor = config.monitor
+    if datasets.validation is None and monitor.startswith("val_"):
+        monitor = monitor[4:]
     initial_best = fallback = None
     if out is not None and job.state == "new":
         resolved = dict(_setup(job), steps_per_epoch=_steps_per_epoch(datasets, config.batch_size))
         out.start(resolved, datasets.info.to_dict())
     elif out is not None:
         done = out.history()
-        values = [r[job.monitor] for r in done if math.isfinite(r.get(job.monitor, math.nan))]
+        values = [r[monitor] for r in done if math.isfinite(r.get(monitor, math.nan))]
         if values:
-            initial_best = min(values) if job.monitor.endswith("loss") else max(values)
-        epoch = best_checkpoint_epoch(done, job.monitor)
+            initial_best = min(values) if monitor.endswith("loss") else max(values)
+        epoch = best_checkpoint_epoch(done, monitor)
         fallback = (out.file("best.keras"), epoch) if epoch is not None else None
         say(f"Resuming the run in {out.path} after epoch {len(done)} of {config.epochs}.")
     return make_callbacks(
         config,
         out.path if out is not None else None,
-        monitor=job.monitor,
+        monitor=monitor,
         initial_best=initial_best,
         backup_fallback=fallback,
         ema_check=selection_data(datasets),

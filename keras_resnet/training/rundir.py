@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 # The project's atomic writers live in keras_resnet.atomic (export uses them too).
@@ -173,7 +174,9 @@ class RunDir:
                 os.close(fd)
                 if err.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                owner = _read_pid(path)
+                owner = "unknown"
+                with contextlib.suppress(OSError):
+                    owner = Path(path).read_text(encoding="utf-8").strip() or owner
                 raise RunFolderBusyError(
                     f"run folder {self.path} is in use by another run (process {owner}); "
                     "wait for it to end, stop it, or use another output folder."
@@ -293,11 +296,3 @@ class RunDir:
     def summary(self) -> dict[str, Any]:
         """``summary.json`` of a finished run."""
         return read_json(self.file("summary.json"))
-
-
-def _read_pid(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() or "unknown"
-    except OSError:
-        return "unknown"
