@@ -231,6 +231,7 @@ def fit_distributed(
         raise ValueError(
             "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
         )
+    callbacks = list(callbacks)  # checked, then run: a generator must not be used up
     _check_callbacks(callbacks)
     strategy = strategy or tf.distribute.get_strategy()
     steps = _make_steps(model, strategy, train_data, jit_compile)
