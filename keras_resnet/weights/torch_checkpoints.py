@@ -32,7 +32,7 @@ from keras_resnet.weights.core import (
     torch_tensors,
     with_preprocessing,
 )
-from keras_resnet.weights.torch_densenet import from_densenet_state_dict, is_densenet_state_dict
+from keras_resnet.weights.torch_densenet import densenet_layer_name
 
 _DROPPED = ("num_batches_tracked",)
 _DEEP_STEM = {"conv1.0": "stem_conv1", "conv1.1": "stem_bn1", "conv1.3": "stem_conv2",
@@ -78,29 +78,31 @@ def torch_layer_name(module: str, deep_stem: bool = False) -> str | None:
 
 
 def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
-    """A timm / torchvision ResNet state dict (numpy arrays) as a :class:`Checkpoint`.
+    """A timm / torchvision ResNet or DenseNet state dict (numpy arrays) as a :class:`Checkpoint`.
 
-    Unmapped modules stay in the checkpoint under ``<torch:...>`` names, so the load
-    reports them as extra tensors instead of silently dropping them.
+    A DenseNet is recognised by its ``features.denseblock*`` keys and named by
+    :func:`~keras_resnet.weights.torch_densenet.densenet_layer_name`. Unmapped modules
+    stay in the checkpoint under ``<torch:...>`` names, so the load reports them as
+    extra tensors instead of silently dropping them.
 
     Example:
         >>> state = {"fc.weight": np.zeros((10, 512)), "fc.bias": np.zeros(10)}
         >>> [w.shape for w in from_state_dict(state, "sd").tensors["predictions"]]
         [(512, 10), (10,)]
+        >>> state = {"features.denseblock1.denselayer1.conv.1.weight": np.zeros((8, 4, 1, 1))}
+        >>> [w.shape for w in from_state_dict(state, "sd").tensors["stage1_layer1_conv1"]]
+        [(1, 1, 4, 8)]
     """
-    if is_densenet_state_dict(state):
-        return from_densenet_state_dict(state, source)
     modules: dict[str, dict[str, np.ndarray]] = {}
     for key, value in state.items():
-        key = key.removeprefix("module.")
-        module, _, param = key.rpartition(".")
-        if param in _DROPPED:
-            continue
-        modules.setdefault(module, {})[param] = np.asarray(value, dtype="float32")
+        module, _, param = key.removeprefix("module.").rpartition(".")
+        if param not in _DROPPED:
+            modules.setdefault(module, {})[param] = np.asarray(value, dtype="float32")
+    dense = any(module.startswith("features.denseblock") for module in modules)
     deep = "conv1.0" in modules
     tensors: dict[str, list[np.ndarray]] = {}
     for module, params in modules.items():
-        target = torch_layer_name(module, deep_stem=deep)
+        target = densenet_layer_name(module) if dense else torch_layer_name(module, deep)
         if target is None or "weight" not in params and "running_mean" not in params:
             tensors[f"<torch:{module}>"] = list(params.values())
             continue
