@@ -16,6 +16,7 @@ moving_variance`` (``num_batches_tracked`` is dropped).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -27,10 +28,10 @@ import numpy as np
 from keras_resnet.weights.core import (
     HEAD,
     Checkpoint,
+    Preprocessing,
     _read,
     _require,
     torch_tensors,
-    with_preprocessing,
 )
 from keras_resnet.weights.torch_densenet import densenet_layer_name
 
@@ -130,19 +131,21 @@ def _read_torch(path: str) -> dict[str, np.ndarray]:
     return {k: v.float().numpy() for k, v in state.items() if hasattr(v, "numpy")}
 
 
-def _preprocessing_from_config(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+def _preprocessing(config: Mapping[str, Any], source: str) -> Preprocessing:
+    """timm's ``pretrained_cfg`` and ``label_names`` (from ``config.json``)."""
     cfg = config.get("pretrained_cfg") or {}
+    mean, std = (tuple(cfg[k]) if cfg.get(k) is not None else None for k in ("mean", "std"))
     size = cfg.get("input_size")
     names = config.get("label_names") or None
-    return {
-        "mean": cfg.get("mean"),
-        "std": cfg.get("std"),
-        "input_size": tuple(size[-2:]) if size else None,
-        "crop_pct": cfg.get("crop_pct"),
-        "interpolation": cfg.get("interpolation"),
-        "class_names": tuple(names) if names else None,
-        "source": source,
-    }
+    return Preprocessing(
+        mean=mean,
+        std=std,
+        input_size=tuple(size[-2:]) if size else None,
+        crop_pct=cfg.get("crop_pct"),
+        interpolation=cfg.get("interpolation"),
+        class_names=tuple(names) if names else None,
+        source=source,
+    )
 
 
 def _hf_download(handle: str) -> str:
@@ -189,4 +192,4 @@ def read_torch_checkpoint(source: str) -> Checkpoint:
             )
     state = _read_safetensors(path) if path.endswith(".safetensors") else _read_torch(path)
     ckpt = from_state_dict(state, source)
-    return with_preprocessing(ckpt, _preprocessing_from_config(config, source))
+    return dataclasses.replace(ckpt, preprocessing=_preprocessing(config, source))
