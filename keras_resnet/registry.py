@@ -135,8 +135,7 @@ def list_models(include_private: bool = False) -> list[str]:
         >>> "resnet50" in list_models()
         True
     """
-    _load_builtin()
-    return sorted(n for n in _REGISTRY if include_private or not n.startswith("_"))
+    return sorted(r.name for r in records(include_private))
 
 
 def records(include_private: bool = False) -> list[ModelRecord]:

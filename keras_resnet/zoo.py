@@ -35,24 +35,9 @@ _D = {"stem": "deep", "shortcut": "avg_down"}  # ResNet-C stem + ResNet-D shortc
 
 
 def _resnet(
-    name: str,
-    arch: dict[str, Any],
-    params: int | None = None,
-    source: str = "",
-    description: str = "",
-    **fields: Any,
+    name: str, arch: dict[str, Any], params: int | None = None, source: str = "", **fields: Any
 ) -> None:
-    register(
-        ModelRecord(
-            name,
-            ResNet,
-            arch,
-            params=params,
-            params_source=source,
-            description=description,
-            **fields,
-        )
-    )
+    register(ModelRecord(name, ResNet, arch, params=params, params_source=source, **fields))
 
 
 def _imagenet(depth: int, **kw: Any) -> dict[str, Any]:
@@ -135,22 +120,11 @@ _resnet("resnet50d", _imagenet(50, **_D), 25_576_264, _XRES, **_same(timm="resne
 _resnet("resnet101d", _imagenet(101, **_D), 44_568_392, _XRES, **_same(timm="resnet101d"))
 _resnet("resnet152d", _imagenet(152, **_D), 60_212_040, _XRES, **_same(timm="resnet152d"))
 # Pre-activation (He et al. 2016) with the v1.5 stride: timm's ResNetV2 with BatchNorm.
-_BIT = "BiT-R{}x1 / timm resnetv2_{} (Kolesnikov et al. 2020)"
-_resnet(
-    "resnet50v2",
-    _imagenet(50, preact=True),
-    25_549_352,
-    _BIT.format(50, 50),
-    **_same(timm="resnetv2_50"),
-)
-_resnet(
-    "resnet101v2",
-    _imagenet(101, preact=True),
-    44_541_480,
-    _BIT.format(101, 101),
-    **_same(timm="resnetv2_101"),
-)
-_resnet("resnet152v2", _imagenet(152, preact=True), **_same(timm="resnetv2_152"))
+_BIT = "BiT-R{0}x1 / timm resnetv2_{0} (Kolesnikov et al. 2020)"
+for _depth, _count in ((50, 25_549_352), (101, 44_541_480), (152, None)):
+    _source = _BIT.format(_depth) if _count else ""
+    _timm = _same(timm=f"resnetv2_{_depth}")
+    _resnet(f"resnet{_depth}v2", _imagenet(_depth, preact=True), _count, _source, **_timm)
 # ResNeXt (Xie et al. 2017) and Wide ResNet-50/101 (Zagoruyko & Komodakis 2016).
 for _name, _depth, _kw, _count in (
     ("resnext50_32x4d", 50, {"groups": 32, "base_width": 4}, 25_028_904),

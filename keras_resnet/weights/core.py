@@ -13,7 +13,6 @@ import dataclasses
 import importlib
 import logging
 import warnings
-from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -170,23 +169,6 @@ def checkpoint_of(model: keras.Model, source: str) -> Checkpoint:
     return Checkpoint(
         {layer.name: layer.get_weights() for layer in model.layers if layer.weights}, source
     )
-
-
-def with_preprocessing(ckpt: Checkpoint, values: Mapping[str, Any]) -> Checkpoint:
-    """``ckpt`` with preprocessing fields taken from ``values`` (unknown keys ignored).
-
-    Example:
-        >>> ckpt = with_preprocessing(Checkpoint({}, "x"), {"mean": [0.5], "foo": 1})
-        >>> ckpt.preprocessing.mean
-        (0.5,)
-    """
-    fields = {f.name for f in dataclasses.fields(Preprocessing)}
-    kept = {
-        k: tuple(v) if isinstance(v, list) else v
-        for k, v in values.items()
-        if k in fields and v is not None
-    }
-    return dataclasses.replace(ckpt, preprocessing=Preprocessing(**kept))
 
 
 def _require(module: str, purpose: str, install: str = "'keras-resnet-toolkit[hub]'") -> Any:

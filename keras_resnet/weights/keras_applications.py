@@ -17,6 +17,7 @@ import keras
 
 from keras_resnet.checks import check_choice
 from keras_resnet.naming import POST_BN, PREACT_BN, PREDICTIONS, SHORTCUT, STEM, block_name, part
+from keras_resnet.weights.core import _shapes
 
 # keras.applications DenseNets use BN epsilon 1.001e-5 and Keras' default momentum; the
 # layout is ours, so only these two arguments change (no separate *_keras variant).
@@ -88,8 +89,7 @@ def keras_applications_name(layer_name: str, family: str = "resnet") -> str | No
         >>> keras_applications_name("conv3_block2_1_bn", family="densenet")
         'stage2_layer2_bn2'
     """
-    if family not in ("resnet", "densenet"):
-        raise ValueError(f"`family` must be 'resnet' or 'densenet'. Received: family={family!r}")
+    check_choice("family", family, ("resnet", "densenet"))
     for pattern, target in _RULES if family == "resnet" else _DENSENET_RULES:
         match = pattern.match(layer_name)
         if match:
@@ -123,10 +123,9 @@ def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> 
             raise TypeError(
                 f"`{arg}` must be a keras.Model. Received: {arg}={type(value).__name__}"
             )
-    copies: list[tuple[keras.layers.Layer, list[Any]]] = []
-    copied: set[str] = set()
     # Only the DenseNets concatenate feature maps.
     dense = any(isinstance(layer, keras.layers.Concatenate) for layer in source.layers)
+    copies: dict[str, list[Any]] = {}  # our layer name -> the source layer's weights
     for layer in source.layers:
         if not layer.weights:
             continue
@@ -145,22 +144,20 @@ def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> 
                 f"({', '.join(keras_applications_variants().values())})"
             ) from None
         values = layer.get_weights()
-        shapes = [tuple(w.shape) for w in target.weights]
-        if [tuple(v.shape) for v in values] != shapes:
+        if _shapes(values) != _shapes(target.weights):
             raise ValueError(
                 f"Shape mismatch for {layer.name!r} -> {target_name!r}: source "
-                f"{[tuple(v.shape) for v in values]}, model {shapes}"
+                f"{_shapes(values)}, model {_shapes(target.weights)}"
             )
-        copies.append((target, values))
-        copied.add(target_name)
-    missing = [layer.name for layer in model.layers if layer.weights and layer.name not in copied]
+        copies[target_name] = values
+    missing = [layer.name for layer in model.layers if layer.weights and layer.name not in copies]
     if missing:
         raise ValueError(
             f"`model` has layers with no counterpart in `source`: {missing[:5]}"
             + (" ..." if len(missing) > 5 else "")
         )
-    for target, values in copies:  # only write once everything matched
-        target.set_weights(values)
+    for name, values in copies.items():  # only write once everything matched
+        model.get_layer(name).set_weights(values)
     return model
 
 

@@ -114,18 +114,17 @@ def read_keras_applications(source: str, model: keras.Model, variant: str | None
         (1000, 'caffe')
     """
     app = _application_of(model, variant)
-    tensors: dict[str, list[np.ndarray]] = {}
     if source == "imagenet":
         include_top = any(layer.name == "predictions" for layer in model.layers)
         built = getattr(keras.applications, app)(weights="imagenet", include_top=include_top)
         layers = [(layer.name, layer.get_weights()) for layer in built.layers if layer.weights]
     else:
         layers = _read_legacy_h5(source)
-    for name, values in layers:
-        target = keras_applications_name(name) or f"<keras.applications:{name}>"
-        tensors[target] = values
-    prep = _TF if app.endswith("V2") else _CAFFE
-    return Checkpoint(tensors, source, prep)
+    tensors = {
+        keras_applications_name(name) or f"<keras.applications:{name}>": values
+        for name, values in layers
+    }
+    return Checkpoint(tensors, source, _TF if app.endswith("V2") else _CAFFE)
 
 
 def _read_legacy_h5(path: str) -> list[tuple[str, list[np.ndarray]]]:

@@ -16,6 +16,7 @@ moving_variance`` (``num_batches_tracked`` is dropped).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -27,12 +28,12 @@ import numpy as np
 from keras_resnet.weights.core import (
     HEAD,
     Checkpoint,
+    Preprocessing,
     _read,
     _require,
     torch_tensors,
-    with_preprocessing,
 )
-from keras_resnet.weights.torch_densenet import from_densenet_state_dict, is_densenet_state_dict
+from keras_resnet.weights.torch_densenet import densenet_layer_name
 
 _DROPPED = ("num_batches_tracked",)
 _DEEP_STEM = {"conv1.0": "stem_conv1", "conv1.1": "stem_bn1", "conv1.3": "stem_conv2",
@@ -78,29 +79,31 @@ def torch_layer_name(module: str, deep_stem: bool = False) -> str | None:
 
 
 def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
-    """A timm / torchvision ResNet state dict (numpy arrays) as a :class:`Checkpoint`.
+    """A timm / torchvision ResNet or DenseNet state dict (numpy arrays) as a :class:`Checkpoint`.
 
-    Unmapped modules stay in the checkpoint under ``<torch:...>`` names, so the load
-    reports them as extra tensors instead of silently dropping them.
+    A DenseNet is recognised by its ``features.denseblock*`` keys and named by
+    :func:`~keras_resnet.weights.torch_densenet.densenet_layer_name`. Unmapped modules
+    stay in the checkpoint under ``<torch:...>`` names, so the load reports them as
+    extra tensors instead of silently dropping them.
 
     Example:
         >>> state = {"fc.weight": np.zeros((10, 512)), "fc.bias": np.zeros(10)}
         >>> [w.shape for w in from_state_dict(state, "sd").tensors["predictions"]]
         [(512, 10), (10,)]
+        >>> state = {"features.denseblock1.denselayer1.conv.1.weight": np.zeros((8, 4, 1, 1))}
+        >>> [w.shape for w in from_state_dict(state, "sd").tensors["stage1_layer1_conv1"]]
+        [(1, 1, 4, 8)]
     """
-    if is_densenet_state_dict(state):
-        return from_densenet_state_dict(state, source)
     modules: dict[str, dict[str, np.ndarray]] = {}
     for key, value in state.items():
-        key = key.removeprefix("module.")
-        module, _, param = key.rpartition(".")
-        if param in _DROPPED:
-            continue
-        modules.setdefault(module, {})[param] = np.asarray(value, dtype="float32")
+        module, _, param = key.removeprefix("module.").rpartition(".")
+        if param not in _DROPPED:
+            modules.setdefault(module, {})[param] = np.asarray(value, dtype="float32")
+    dense = any(module.startswith("features.denseblock") for module in modules)
     deep = "conv1.0" in modules
     tensors: dict[str, list[np.ndarray]] = {}
     for module, params in modules.items():
-        target = torch_layer_name(module, deep_stem=deep)
+        target = densenet_layer_name(module) if dense else torch_layer_name(module, deep)
         if target is None or "weight" not in params and "running_mean" not in params:
             tensors[f"<torch:{module}>"] = list(params.values())
             continue
@@ -128,19 +131,21 @@ def _read_torch(path: str) -> dict[str, np.ndarray]:
     return {k: v.float().numpy() for k, v in state.items() if hasattr(v, "numpy")}
 
 
-def _preprocessing_from_config(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+def _preprocessing(config: Mapping[str, Any], source: str) -> Preprocessing:
+    """timm's ``pretrained_cfg`` and ``label_names`` (from ``config.json``)."""
     cfg = config.get("pretrained_cfg") or {}
+    mean, std = (tuple(cfg[k]) if cfg.get(k) is not None else None for k in ("mean", "std"))
     size = cfg.get("input_size")
     names = config.get("label_names") or None
-    return {
-        "mean": cfg.get("mean"),
-        "std": cfg.get("std"),
-        "input_size": tuple(size[-2:]) if size else None,
-        "crop_pct": cfg.get("crop_pct"),
-        "interpolation": cfg.get("interpolation"),
-        "class_names": tuple(names) if names else None,
-        "source": source,
-    }
+    return Preprocessing(
+        mean=mean,
+        std=std,
+        input_size=tuple(size[-2:]) if size else None,
+        crop_pct=cfg.get("crop_pct"),
+        interpolation=cfg.get("interpolation"),
+        class_names=tuple(names) if names else None,
+        source=source,
+    )
 
 
 def _hf_download(handle: str) -> str:
@@ -187,4 +192,4 @@ def read_torch_checkpoint(source: str) -> Checkpoint:
             )
     state = _read_safetensors(path) if path.endswith(".safetensors") else _read_torch(path)
     ckpt = from_state_dict(state, source)
-    return with_preprocessing(ckpt, _preprocessing_from_config(config, source))
+    return dataclasses.replace(ckpt, preprocessing=_preprocessing(config, source))

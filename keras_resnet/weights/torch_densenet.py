@@ -1,4 +1,4 @@
-"""torchvision and timm DenseNet checkpoints (PyTorch state dicts) as :class:`Checkpoint`.
+"""Layer names of torchvision and timm DenseNet checkpoints (PyTorch state dicts).
 
 Layout (torchvision ``densenet121/161/169/201``, timm ``densenet121.tv_in1k`` ...):
 ``features.conv0``, ``features.norm0``,
@@ -6,35 +6,20 @@ Layout (torchvision ``densenet121/161/169/201``, timm ``densenet121.tv_in1k`` ..
 ``features.transition{s}.{norm,conv}``, ``features.norm5``, ``classifier``. Old
 torchvision checkpoints spell ``norm.1`` / ``conv.1`` for ``norm1`` / ``conv1``
 (torchvision renames them on load; so do we). Our names are in docs/densenet.md
-("Layout and layer names"); the tensors convert as for ResNets.
+("Layout and layer names"); the tensors convert as for ResNets
+(:func:`~keras_resnet.weights.torch_checkpoints.from_state_dict`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
 
-import numpy as np
-
-from keras_resnet.weights.core import HEAD, Checkpoint, torch_tensors
+from keras_resnet.weights.core import HEAD
 
 _FIXED = {"features.conv0": "stem_conv", "features.norm0": "stem_bn",
           "features.norm5": "post_bn", "classifier": HEAD}  # fmt: skip
 _LAYER = re.compile(r"^features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?(\d)$")
 _TRANSITION = re.compile(r"^features\.transition(\d+)\.(norm|conv)$")
-
-
-def is_densenet_state_dict(state: Mapping[str, Any]) -> bool:
-    """Whether ``state`` has torchvision / timm DenseNet keys (``features.denseblock*``).
-
-    Example:
-        >>> is_densenet_state_dict({"features.denseblock1.denselayer1.conv1.weight": 0})
-        True
-        >>> is_densenet_state_dict({"layer1.0.conv1.weight": 0})
-        False
-    """
-    return any(k.removeprefix("module.").startswith("features.denseblock") for k in state)
 
 
 def densenet_layer_name(module: str) -> str | None:
@@ -58,29 +43,3 @@ def densenet_layer_name(module: str) -> str | None:
     if match:
         return f"stage{match[1]}_transition_{'bn' if match[2] == 'norm' else 'conv'}"
     return None
-
-
-def from_densenet_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
-    """A torchvision / timm DenseNet state dict (numpy arrays) as a :class:`Checkpoint`.
-
-    Unmapped modules stay under ``<torch:...>`` names, so the load reports them as
-    extra tensors instead of silently dropping them.
-
-    Example:
-        >>> state = {"classifier.weight": np.zeros((10, 1024)), "classifier.bias": np.zeros(10)}
-        >>> [w.shape for w in from_densenet_state_dict(state, "sd").tensors["predictions"]]
-        [(1024, 10), (10,)]
-    """
-    modules: dict[str, dict[str, np.ndarray]] = {}
-    for key, value in state.items():
-        module, _, param = key.removeprefix("module.").rpartition(".")
-        if param != "num_batches_tracked":
-            modules.setdefault(module, {})[param] = np.asarray(value, dtype="float32")
-    tensors: dict[str, list[np.ndarray]] = {}
-    for module, params in modules.items():
-        target = densenet_layer_name(module)
-        if target is None or "weight" not in params:
-            tensors[f"<torch:{module}>"] = list(params.values())
-        else:
-            tensors[target] = torch_tensors(target, params)
-    return Checkpoint(tensors, source)
