@@ -167,7 +167,9 @@ def DenseNet(  # noqa: N802 - Keras-applications naming convention for model bui
         {head_args}
         config: A :class:`DenseNetConfig`; ``**arch`` fields override it.
         weights: Pretrained weights to load, all or nothing (see
-            :func:`keras_resnet.weights.load_weights`).
+            :func:`keras_resnet.weights.load_weights`); keras.applications weights
+            also set its BN epsilon and momentum unless ``config`` or ``**arch`` do
+            (:func:`keras_resnet.weights.checkpoint_arch`).
         **arch: Fields of :class:`DenseNetConfig` (``growth_rate``,
             ``block_sizes``, ``stem``, ``stem_width``, ``bottleneck_width``,
             ``compression``, ``dropout``, ``bn_epsilon``, ``bn_momentum``).
@@ -185,6 +187,10 @@ def DenseNet(  # noqa: N802 - Keras-applications naming convention for model bui
         >>> tuple(model.output.shape), model.get_layer("stage1_transition_conv").filters
         ((None, 3), 8)
     """
+    if weights is not None and config is None:
+        from keras_resnet.weights import checkpoint_arch  # weights reads files: on use
+
+        arch = {**checkpoint_arch(weights, name), **arch}  # e.g. keras.applications' BN
     cfg = DenseNetConfig.resolve(config, arch)
     _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout)
     inputs, x = _inputs(input_shape, input_tensor, cfg.total_stride, include_top, pooling, classes)

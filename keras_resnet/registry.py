@@ -193,9 +193,10 @@ def create_model(name: str, /, **overrides: Any) -> keras.Model:
     """
     record = get_record(name)
     weights = overrides.pop("weights", None)
-    model = record.builder(**dict(record.spec(), **overrides))
-    if weights is not None:
-        from keras_resnet.weights import load_weights  # reads files: imported on use
+    if weights is None:
+        return record.builder(**dict(record.spec(), **overrides))
+    from keras_resnet.weights import checkpoint_arch, load_weights  # reads files: on use
 
-        load_weights(model, weights, variant=name)
+    model = record.builder(**{**record.spec(), **checkpoint_arch(weights, name), **overrides})
+    load_weights(model, weights, variant=name)
     return model

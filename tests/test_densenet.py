@@ -223,6 +223,57 @@ def test_densenet121_from_keras_applications_gives_equal_outputs():
     )
 
 
+def _legacy_h5(model: keras.Model, path) -> str:
+    """``model``'s weights in keras.applications' download format (legacy HDF5, by name)."""
+    import h5py
+    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+
+    with h5py.File(path, "w") as f:
+        save_weights_to_hdf5_group(f, model)
+    return str(path)
+
+
+def test_keras_applications_h5_loads_through_weights_with_its_bn_and_preprocessing(tmp_path):
+    # The weights= path read DenseNet layer names with the ResNet rules (every tensor
+    # "extra"), left torchvision's BN epsilon/momentum and gave ResNet preprocessing.
+    from keras.src.applications.densenet import DenseNet as KerasDenseNet
+
+    ref = KerasDenseNet([1, 2, 1, 1], weights=None, input_shape=(32, 32, 3), classes=5)
+    _randomize(ref, seed=4)
+    path = _legacy_h5(ref, tmp_path / "densenet.h5")
+    # What train("densenet121", weights=...) does: the record's builder, named densenet121.
+    model = DenseNet(block_sizes=(1, 2, 1, 1), name="densenet121", input_shape=(32, 32, 3),
+                     classes=5, weights=path)  # fmt: skip
+    bn = model.get_layer("stage2_layer1_bn1")
+    assert (bn.epsilon, bn.momentum) == (1.001e-5, 0.99)
+    prep = model.pretrained_preprocessing
+    assert (prep.mode, prep.mean, prep.std) == (
+        "torch",
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+    )
+    x = np.random.default_rng(5).normal(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+    kept = DenseNet(block_sizes=(1, 2, 1, 1), name="densenet121", input_shape=(32, 32, 3),
+                    classes=5, bn_epsilon=1e-3, weights=path)  # fmt: skip
+    assert kept.get_layer("stage2_layer1_bn1").epsilon == 1e-3  # the caller's BN wins
+
+
+@pytest.mark.slow
+def test_create_model_densenet121_loads_a_keras_applications_h5_exactly(tmp_path):
+    ref = keras.applications.DenseNet121(weights=None, input_shape=(32, 32, 3))
+    _randomize(ref, seed=6)
+    path = _legacy_h5(ref, tmp_path / "densenet121.h5")
+    model = create_model("densenet121", input_shape=(32, 32, 3), weights=path)
+    assert model.get_layer("post_bn").epsilon == 1.001e-5
+    x = np.random.default_rng(7).normal(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
 def test_cli_trains_a_densenet_and_it_loads_and_exports_in_a_fresh_process(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

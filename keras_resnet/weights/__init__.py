@@ -25,6 +25,7 @@ import keras
 
 from keras_resnet.weights.core import Checkpoint, Preprocessing, assign
 from keras_resnet.weights.keras_applications import (
+    checkpoint_arch,
     from_keras_applications,
     keras_applications_name,
     keras_applications_variants,
@@ -39,6 +40,7 @@ __all__ = [
     "Checkpoint",
     "Preprocessing",
     "assign",
+    "checkpoint_arch",
     "from_keras_applications",
     "keras_applications_name",
     "keras_applications_variants",

@@ -10,6 +10,7 @@ layout of ``keras.applications.DenseNet121/169/201``. With internet access,
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -22,6 +23,32 @@ from keras_resnet.weights.core import _shapes
 # keras.applications DenseNets use BN epsilon 1.001e-5 and Keras' default momentum; the
 # layout is ours, so only these two arguments change (no separate *_keras variant).
 _KERAS_DENSENET_BN = {"bn_epsilon": 1.001e-5, "bn_momentum": 0.99}
+
+
+def checkpoint_arch(source: str | os.PathLike, variant: str) -> dict[str, Any]:
+    """Architecture fields ``variant`` needs to compute exactly what ``source``'s weights did.
+
+    keras.applications' DenseNets (``"imagenet"`` or their ``.h5``) use BN epsilon
+    1.001e-5 and Keras' default momentum 0.99, where the DenseNet variants use
+    torchvision's; every other checkpoint matches its variant as registered.
+    ``create_model`` and ``DenseNet`` build with these fields (under the caller's).
+
+    Args:
+        source: A weights source, as for :func:`keras_resnet.weights.load_weights`.
+        variant: The registry name of the model being built.
+
+    Example:
+        >>> checkpoint_arch("imagenet", "densenet121")
+        {'bn_epsilon': 1.001e-05, 'bn_momentum': 0.99}
+        >>> checkpoint_arch("imagenet", "resnet50_keras"), checkpoint_arch("x.pth", "densenet121")
+        ({}, {})
+    """
+    from keras_resnet.weights import source_kind  # the package imports this module
+
+    if source_kind(source) != "keras_applications":
+        return {}
+    application = {v: k for k, v in keras_applications_variants().items()}.get(variant, "")
+    return dict(_KERAS_DENSENET_BN) if application.startswith("DenseNet") else {}
 
 
 def keras_applications_variants() -> dict[str, str]:

@@ -3,9 +3,9 @@
 - a keras_resnet ``.keras`` file or a run folder (its ``model.keras``): layers by name;
 - a ``.weights.h5`` file (Keras 3 stores it by position, not by name): read into a
   fresh copy of the target architecture first;
-- a keras.applications ResNet ``.h5`` (legacy format, layers by name) or
+- a keras.applications ResNet or DenseNet ``.h5`` (legacy format, layers by name) or
   ``"imagenet"`` (downloads through keras.applications): names mapped onto the
-  ``*_keras`` variants.
+  ``*_keras`` variants and the DenseNets.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ _CAFFE = Preprocessing(
 )
 _TF = Preprocessing(
     mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=(224, 224), mode="tf",
+    source="keras.applications",
+)  # fmt: skip
+# keras.applications.densenet uses "torch" (scale to [0, 1], ImageNet mean and std).
+_TORCH = Preprocessing(
+    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_size=(224, 224), mode="torch",
     source="keras.applications",
 )  # fmt: skip
 
@@ -100,7 +105,7 @@ def _application_of(model: keras.Model, variant: str | None) -> str:
 
 
 def read_keras_applications(source: str, model: keras.Model, variant: str | None) -> Checkpoint:
-    """keras.applications ResNet weights (``"imagenet"`` or a legacy ``.h5``).
+    """keras.applications ResNet or DenseNet weights (``"imagenet"`` or a legacy ``.h5``).
 
     Example:
         >>> import tempfile
@@ -120,11 +125,13 @@ def read_keras_applications(source: str, model: keras.Model, variant: str | None
         layers = [(layer.name, layer.get_weights()) for layer in built.layers if layer.weights]
     else:
         layers = _read_legacy_h5(source)
+    family = "densenet" if app.startswith("DenseNet") else "resnet"
     tensors = {
-        keras_applications_name(name) or f"<keras.applications:{name}>": values
+        keras_applications_name(name, family) or f"<keras.applications:{name}>": values
         for name, values in layers
     }
-    return Checkpoint(tensors, source, _TF if app.endswith("V2") else _CAFFE)
+    prep = _TORCH if family == "densenet" else _TF if app.endswith("V2") else _CAFFE
+    return Checkpoint(tensors, source, prep)
 
 
 def _read_legacy_h5(path: str) -> list[tuple[str, list[np.ndarray]]]:
