@@ -36,8 +36,7 @@ from keras_resnet.naming import (
     GATE,
     HIGHWAY,
     OUT,
-    PREACT_BN,
-    PREACT_RELU,
+    PREACT,
     RELU,
     SHORTCUT_BN,
     SHORTCUT_CONV,
@@ -142,6 +141,12 @@ def batch_norm(
     )(x)
 
 
+def _bn_relu(x, bn_kw: dict, prefix: str, index: int | None = None):
+    """BatchNormalization then ReLU, named ``{prefix}_bn{index}`` and ``{prefix}_relu{index}``."""
+    x = batch_norm(x, **bn_kw, name=part(prefix, BN, index))
+    return layers.ReLU(name=part(prefix, RELU, index))(x)
+
+
 def _resolve_kind(kind: str | None) -> str | None:
     kind = SHORTCUT_ALIASES.get(kind, kind)
     if kind not in SHORTCUTS + _INTERNAL_SHORTCUTS:
@@ -231,17 +236,9 @@ def _squeeze_excite(x, ratio: float, name: str):
     return layers.Multiply(name=f"{name}_se_scale")([x, s])
 
 
-def _bn_relu(x, index: int, bn_kw: dict, name: str):
-    x = batch_norm(x, **bn_kw, name=part(name, BN, index))
-    return layers.ReLU(name=part(name, RELU, index))(x)
-
-
 def _enter(x, out_channels: int, strides: int, kind, preact: bool, bias: bool, bn_kw, name):
     """A block's entry: the pre-activation (if any) and the shortcut tensor."""
-    preact_input = None
-    if preact:
-        y = batch_norm(x, **bn_kw, name=part(name, PREACT_BN))
-        preact_input = layers.ReLU(name=part(name, PREACT_RELU))(y)
+    preact_input = _bn_relu(x, bn_kw, part(name, PREACT)) if preact else None
     short = shortcut(
         x,
         out_channels,
@@ -353,7 +350,7 @@ def basic_block(
     entry, short = _enter(x, filters, strides, kind, preact, use_bias, bn_kw, name)
     y = conv2d(entry, filters, 3, strides=strides, groups=groups,
                use_bias=use_bias and not preact, name=part(name, CONV, 1))  # fmt: skip
-    y = _bn_relu(y, 1, bn_kw, name)
+    y = _bn_relu(y, bn_kw, name, 1)
     if dropout:
         y = layers.Dropout(dropout, name=part(name, DROPOUT))(y)
     y = conv2d(y, filters, 3, use_bias=use_bias, zero_init=preact and zero_init_last_bn,
@@ -419,10 +416,10 @@ def bottleneck_block(
     inner_bias = use_bias and not preact
     entry, short = _enter(x, 4 * filters, strides, kind, preact, use_bias, bn_kw, name)
     y = conv2d(entry, width, 1, strides=stride1, use_bias=inner_bias, name=part(name, CONV, 1))
-    y = _bn_relu(y, 1, bn_kw, name)
+    y = _bn_relu(y, bn_kw, name, 1)
     y = conv2d(y, width, 3, strides=stride3, groups=groups, use_bias=inner_bias,
                name=part(name, CONV, 2))  # fmt: skip
-    y = _bn_relu(y, 2, bn_kw, name)
+    y = _bn_relu(y, bn_kw, name, 2)
     if dropout:
         y = layers.Dropout(dropout, name=part(name, DROPOUT))(y)
     y = conv2d(y, 4 * filters, 1, use_bias=use_bias, zero_init=preact and zero_init_last_bn,

@@ -13,12 +13,12 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_resnet.blocks import _fill_doc, basic_block, batch_norm, bottleneck_block, conv2d
+from keras_resnet.blocks import _bn_relu, _fill_doc, basic_block, bottleneck_block, conv2d
 from keras_resnet.checks import check_bool, check_choice, check_int, check_rate
 from keras_resnet.config import ResNetConfig
 from keras_resnet.graph import ensure_recursion_limit
 from keras_resnet.layers import SpatialPyramidPooling
-from keras_resnet.naming import POST_BN, PREDICTIONS, block_name
+from keras_resnet.naming import POST, PREDICTIONS, STEM, block_name
 
 POOLINGS = (None, "avg", "max", "spp")
 # Spatial pyramid pooling grids (He et al. 2014): 1x1, 2x2 and 4x4 bins.
@@ -75,14 +75,12 @@ def _stem(x, cfg: ResNetConfig):
         for i, (f, s) in enumerate([(half, 2), (half, 1), (cfg.stem_width, 1)], start=1):
             x = conv2d(x, f, 3, strides=s, use_bias=cfg.use_bias, name=f"stem_conv{i}")
             if post or i < 3:
-                x = batch_norm(x, **bn_kw, name=f"stem_bn{i}")
-                x = layers.ReLU(name=f"stem_relu{i}")(x)
+                x = _bn_relu(x, bn_kw, STEM, i)
     else:
         k, s = (3, 1) if cfg.stem == "cifar" else (7, 2)
         x = conv2d(x, cfg.stem_width, k, strides=s, use_bias=cfg.use_bias, name="stem_conv")
         if post:
-            x = batch_norm(x, **bn_kw, name="stem_bn")
-            x = layers.ReLU(name="stem_relu")(x)
+            x = _bn_relu(x, bn_kw, STEM)
     if cfg.stem == "cifar":
         return x
     if cfg.stem_pool_padding == "zeros":  # keras.applications, layer for layer
@@ -136,8 +134,7 @@ def _stages(x, cfg: ResNetConfig):
                 **extra,
             )
     if cfg.preact:
-        x = batch_norm(x, epsilon=cfg.bn_epsilon, momentum=cfg.bn_momentum, name=POST_BN)
-        x = layers.ReLU(name="post_relu")(x)
+        x = _bn_relu(x, {"epsilon": cfg.bn_epsilon, "momentum": cfg.bn_momentum}, POST)
     return x
 
 
