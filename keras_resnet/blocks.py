@@ -20,7 +20,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from keras_resnet.config import SHORTCUT_ALIASES, SHORTCUTS
+from keras_resnet.checks import check_choice
+from keras_resnet.config import SHORTCUT_ALIASES, SHORTCUTS, STRIDE_IN
 from keras_resnet.layers import (
     FusedBatchNormalization,
     GroupedConv2D,
@@ -66,7 +67,6 @@ def conv_init() -> keras.initializers.Initializer:
 
 # Highway networks start biased towards carrying the input (Srivastava et al. 2015).
 HIGHWAY_GATE_BIAS = -1.0
-_INTERNAL_SHORTCUTS = ("subsample",)
 
 
 def conv2d(
@@ -147,17 +147,6 @@ def _bn_relu(x, bn_kw: dict, prefix: str, index: int | None = None):
     return layers.ReLU(name=part(prefix, RELU, index))(x)
 
 
-def _resolve_kind(kind: str | None) -> str | None:
-    kind = SHORTCUT_ALIASES.get(kind, kind)
-    if kind not in SHORTCUTS + _INTERNAL_SHORTCUTS:
-        raise ValueError(
-            "`shortcut` must be one of "
-            + ", ".join(repr(k) for k in SHORTCUTS + tuple(SHORTCUT_ALIASES))
-            + f". Received: shortcut={kind!r}"
-        )
-    return kind
-
-
 def shortcut(
     x,
     filters: int,
@@ -199,7 +188,9 @@ def shortcut(
         >>> tuple(shortcut(inputs, 32, strides=2, kind="zero_pad", name="b").shape)
         (None, 4, 4, 32)
     """
-    kind = _resolve_kind(kind)
+    kind = SHORTCUT_ALIASES.get(kind, kind)
+    if kind != "subsample":  # internal: keras.applications ResNetV2 layout (_block_plan)
+        check_choice("shortcut", kind, SHORTCUTS + tuple(SHORTCUT_ALIASES))
     if kind is None:
         return None
     same_shape = x.shape[-1] == filters and strides == 1
@@ -345,9 +336,8 @@ def basic_block(
         >>> tuple(y.shape)
         (None, 4, 4, 32)
     """
-    kind = _resolve_kind(shortcut)
     bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
-    entry, short = _enter(x, filters, strides, kind, preact, use_bias, bn_kw, name)
+    entry, short = _enter(x, filters, strides, shortcut, preact, use_bias, bn_kw, name)
     y = conv2d(entry, filters, 3, strides=strides, groups=groups,
                use_bias=use_bias and not preact, name=part(name, CONV, 1))  # fmt: skip
     y = _bn_relu(y, bn_kw, name, 1)
@@ -357,7 +347,7 @@ def basic_block(
                name=part(name, CONV, 2))  # fmt: skip
     if not preact:
         y = batch_norm(y, **bn_kw, zero_init=zero_init_last_bn, name=part(name, BN, 2))
-    return _merge(y, short, entry, strides=strides, kind=kind, preact=preact,
+    return _merge(y, short, entry, strides=strides, kind=shortcut, preact=preact,
                   drop_path=drop_path, se_ratio=se_ratio, name=name)  # fmt: skip
 
 
@@ -407,14 +397,12 @@ def bottleneck_block(
         >>> tuple(y.shape)
         (None, 4, 4, 256)
     """
-    if stride_in not in ("3x3", "1x1"):
-        raise ValueError(f"`stride_in` must be '3x3' or '1x1'. Received: stride_in={stride_in!r}")
-    kind = _resolve_kind(shortcut)
+    check_choice("stride_in", stride_in, STRIDE_IN)
     bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
     width = int(filters * base_width / 64) * groups
     stride1, stride3 = (strides, 1) if stride_in == "1x1" else (1, strides)
     inner_bias = use_bias and not preact
-    entry, short = _enter(x, 4 * filters, strides, kind, preact, use_bias, bn_kw, name)
+    entry, short = _enter(x, 4 * filters, strides, shortcut, preact, use_bias, bn_kw, name)
     y = conv2d(entry, width, 1, strides=stride1, use_bias=inner_bias, name=part(name, CONV, 1))
     y = _bn_relu(y, bn_kw, name, 1)
     y = conv2d(y, width, 3, strides=stride3, groups=groups, use_bias=inner_bias,
@@ -426,5 +414,5 @@ def bottleneck_block(
                name=part(name, CONV, 3))  # fmt: skip
     if not preact:
         y = batch_norm(y, **bn_kw, zero_init=zero_init_last_bn, name=part(name, BN, 3))
-    return _merge(y, short, entry, strides=strides, kind=kind, preact=preact,
+    return _merge(y, short, entry, strides=strides, kind=shortcut, preact=preact,
                   drop_path=drop_path, se_ratio=se_ratio, name=name)  # fmt: skip
