@@ -16,7 +16,6 @@ from keras import layers
 from keras_resnet.blocks import _bn_relu, _fill_doc, basic_block, bottleneck_block, conv2d
 from keras_resnet.checks import check_bool, check_choice, check_int, check_rate
 from keras_resnet.config import ResNetConfig
-from keras_resnet.graph import ensure_recursion_limit
 from keras_resnet.layers import SpatialPyramidPooling
 from keras_resnet.naming import POST, PREDICTIONS, STEM, block_name
 
@@ -207,7 +206,6 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     """
     cfg = ResNetConfig.resolve(config, arch)
     _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout)
-    ensure_recursion_limit(cfg.num_blocks)  # Keras walks the graph recursively
     inputs, x = _inputs(input_shape, input_tensor, cfg.total_stride, include_top, pooling, classes)
     x = _stem(x, cfg)
     x = _stages(x, cfg)
