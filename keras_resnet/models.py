@@ -29,13 +29,6 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
     check_choice("pooling", pooling, POOLINGS)
     if include_top:
         check_int("classes", classes, min_value=1)
-    if classifier_activation is not None and not (
-        isinstance(classifier_activation, str) or callable(classifier_activation)
-    ):
-        raise TypeError(
-            "`classifier_activation` must be None, a name such as 'softmax', or a callable. "
-            f"Received: classifier_activation={classifier_activation!r}"
-        )
     if isinstance(classifier_activation, str):
         try:
             keras.activations.get(classifier_activation)
@@ -44,6 +37,11 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
                 "`classifier_activation` is not a Keras activation. "
                 f"Received: classifier_activation={classifier_activation!r}"
             ) from err
+    elif classifier_activation is not None and not callable(classifier_activation):
+        raise TypeError(
+            "`classifier_activation` must be None, a name such as 'softmax', or a callable. "
+            f"Received: classifier_activation={classifier_activation!r}"
+        )
     check_rate("head_dropout", head_dropout)
     if input_shape is not None:
         shape = tuple(input_shape)
@@ -57,12 +55,11 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
                 "`input_shape` needs a known positive channel count. "
                 f"Received: input_shape={input_shape!r}"
             )
-        for d in shape[:2]:
-            if d is not None and (not isinstance(d, int) or d < 1):
-                raise ValueError(
-                    "`input_shape` spatial sizes must be positive integers or None. "
-                    f"Received: input_shape={input_shape!r}"
-                )
+        if any(d is not None and (not isinstance(d, int) or d < 1) for d in shape[:2]):
+            raise ValueError(
+                "`input_shape` spatial sizes must be positive integers or None. "
+                f"Received: input_shape={input_shape!r}"
+            )
 
 
 def _stem(x, cfg: ResNetConfig):
