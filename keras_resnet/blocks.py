@@ -133,7 +133,6 @@ def batch_norm(
         (None, 4, 4, 3)
     """
     return FusedBatchNormalization(
-        axis=-1,
         epsilon=epsilon,
         momentum=momentum,
         gamma_initializer="zeros" if zero_init else "ones",
