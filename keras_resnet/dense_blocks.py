@@ -65,12 +65,11 @@ def dense_layer(
     """
     bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
     h = _bn_relu(x, bn_kw, name, 1)
-    n = 1
     if bottleneck_width:
         h = conv2d(h, bottleneck_width * growth_rate, 1, name=f"{name}_conv1")
         h = _dropout(h, dropout, f"{name}_dropout1")
         h = _bn_relu(h, bn_kw, name, 2)
-        n = 2
+    n = 2 if bottleneck_width else 1  # the 3x3 is conv2 after a bottleneck
     h = conv2d(h, growth_rate, 3, name=f"{name}_conv{n}")
     h = _dropout(h, dropout, f"{name}_dropout{n}")
     # Concatenate (not Lambda): serializable and loads in safe mode.

@@ -120,23 +120,22 @@ def _stem(x, cfg: DenseNetConfig):
 
 
 def _features(x, cfg: DenseNetConfig):
-    bn = {"bn_epsilon": cfg.bn_epsilon, "bn_momentum": cfg.bn_momentum}
+    # The options every dense layer and transition takes.
+    shared = {"dropout": cfg.dropout, "bn_epsilon": cfg.bn_epsilon, "bn_momentum": cfg.bn_momentum}
     for s, n in enumerate(cfg.block_sizes, start=1):
         x = dense_block(
             x,
             n,
             cfg.growth_rate,
             bottleneck_width=cfg.bottleneck_width,
-            dropout=cfg.dropout,
-            **bn,
+            **shared,
             name=f"stage{s}",
         )
         if s < len(cfg.block_sizes):
             x = transition(
                 x,
                 compression=cfg.compression,
-                dropout=cfg.dropout,
-                **bn,
+                **shared,
                 name=f"stage{s}_transition",
             )
     return _bn_relu(x, {"epsilon": cfg.bn_epsilon, "momentum": cfg.bn_momentum}, POST)
