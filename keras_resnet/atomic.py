@@ -207,24 +207,22 @@ def atomic_path(dest: Path, *, overwrite: bool) -> Iterator[Path]:
         yield tmp
         if not (tmp.exists()):
             raise RuntimeError(f"Export wrote nothing to the temporary path {str(tmp)!r}")
-        if dest.exists() or dest.is_symlink():
-            if not overwrite:
-                raise FileExistsError(
-                    f"{str(dest)!r} appeared during the export; pass overwrite=True to "
-                    "replace it. Received: overwrite=False"
-                )
-            if dest.is_file() and tmp.is_file():
-                os.replace(tmp, dest)  # atomic for files
-            else:
-                old = dest.with_name(f".{dest.stem}.old-{tag}{dest.suffix}")
-                os.replace(dest, old)
-                try:
-                    os.replace(tmp, dest)
-                except BaseException:
-                    os.replace(old, dest)
-                    raise
-                remove_path(old)
-        else:
-            os.replace(tmp, dest)
+        exists = dest.exists() or dest.is_symlink()
+        if exists and not overwrite:
+            raise FileExistsError(
+                f"{str(dest)!r} appeared during the export; pass overwrite=True to "
+                "replace it. Received: overwrite=False"
+            )
+        if not exists or (dest.is_file() and tmp.is_file()):
+            os.replace(tmp, dest)  # atomic for files
+        else:  # a folder: move the old one aside first, and back if the rename fails
+            old = dest.with_name(f".{dest.stem}.old-{tag}{dest.suffix}")
+            os.replace(dest, old)
+            try:
+                os.replace(tmp, dest)
+            except BaseException:
+                os.replace(old, dest)
+                raise
+            remove_path(old)
     finally:
         remove_path(tmp)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from keras_resnet.config import SHORTCUT_ALIASES, SHORTCUTS
+from keras_resnet.checks import check_choice
+from keras_resnet.config import SHORTCUT_ALIASES, SHORTCUTS, STRIDE_IN
 from keras_resnet.layers import (
     FusedBatchNormalization,
     GroupedConv2D,
@@ -36,8 +37,7 @@ from keras_resnet.naming import (
     GATE,
     HIGHWAY,
     OUT,
-    PREACT_BN,
-    PREACT_RELU,
+    PREACT,
     RELU,
     SHORTCUT_BN,
     SHORTCUT_CONV,
@@ -67,7 +67,6 @@ def conv_init() -> keras.initializers.Initializer:
 
 # Highway networks start biased towards carrying the input (Srivastava et al. 2015).
 HIGHWAY_GATE_BIAS = -1.0
-_INTERNAL_SHORTCUTS = ("subsample",)
 
 
 def conv2d(
@@ -134,7 +133,6 @@ def batch_norm(
         (None, 4, 4, 3)
     """
     return FusedBatchNormalization(
-        axis=-1,
         epsilon=epsilon,
         momentum=momentum,
         gamma_initializer="zeros" if zero_init else "ones",
@@ -142,15 +140,10 @@ def batch_norm(
     )(x)
 
 
-def _resolve_kind(kind: str | None) -> str | None:
-    kind = SHORTCUT_ALIASES.get(kind, kind)
-    if kind not in SHORTCUTS + _INTERNAL_SHORTCUTS:
-        raise ValueError(
-            "`shortcut` must be one of "
-            + ", ".join(repr(k) for k in SHORTCUTS + tuple(SHORTCUT_ALIASES))
-            + f". Received: shortcut={kind!r}"
-        )
-    return kind
+def _bn_relu(x, bn_kw: dict, prefix: str, index: int | None = None):
+    """BatchNormalization then ReLU, named ``{prefix}_bn{index}`` and ``{prefix}_relu{index}``."""
+    x = batch_norm(x, **bn_kw, name=part(prefix, BN, index))
+    return layers.ReLU(name=part(prefix, RELU, index))(x)
 
 
 def shortcut(
@@ -194,7 +187,9 @@ def shortcut(
         >>> tuple(shortcut(inputs, 32, strides=2, kind="zero_pad", name="b").shape)
         (None, 4, 4, 32)
     """
-    kind = _resolve_kind(kind)
+    kind = SHORTCUT_ALIASES.get(kind, kind)
+    if kind != "subsample":  # internal: keras.applications ResNetV2 layout (_block_plan)
+        check_choice("shortcut", kind, SHORTCUTS + tuple(SHORTCUT_ALIASES))
     if kind is None:
         return None
     same_shape = x.shape[-1] == filters and strides == 1
@@ -231,17 +226,9 @@ def _squeeze_excite(x, ratio: float, name: str):
     return layers.Multiply(name=f"{name}_se_scale")([x, s])
 
 
-def _bn_relu(x, index: int, bn_kw: dict, name: str):
-    x = batch_norm(x, **bn_kw, name=part(name, BN, index))
-    return layers.ReLU(name=part(name, RELU, index))(x)
-
-
 def _enter(x, out_channels: int, strides: int, kind, preact: bool, bias: bool, bn_kw, name):
     """A block's entry: the pre-activation (if any) and the shortcut tensor."""
-    preact_input = None
-    if preact:
-        y = batch_norm(x, **bn_kw, name=part(name, PREACT_BN))
-        preact_input = layers.ReLU(name=part(name, PREACT_RELU))(y)
+    preact_input = _bn_relu(x, bn_kw, part(name, PREACT)) if preact else None
     short = shortcut(
         x,
         out_channels,
@@ -348,19 +335,18 @@ def basic_block(
         >>> tuple(y.shape)
         (None, 4, 4, 32)
     """
-    kind = _resolve_kind(shortcut)
     bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
-    entry, short = _enter(x, filters, strides, kind, preact, use_bias, bn_kw, name)
+    entry, short = _enter(x, filters, strides, shortcut, preact, use_bias, bn_kw, name)
     y = conv2d(entry, filters, 3, strides=strides, groups=groups,
                use_bias=use_bias and not preact, name=part(name, CONV, 1))  # fmt: skip
-    y = _bn_relu(y, 1, bn_kw, name)
+    y = _bn_relu(y, bn_kw, name, 1)
     if dropout:
         y = layers.Dropout(dropout, name=part(name, DROPOUT))(y)
     y = conv2d(y, filters, 3, use_bias=use_bias, zero_init=preact and zero_init_last_bn,
                name=part(name, CONV, 2))  # fmt: skip
     if not preact:
         y = batch_norm(y, **bn_kw, zero_init=zero_init_last_bn, name=part(name, BN, 2))
-    return _merge(y, short, entry, strides=strides, kind=kind, preact=preact,
+    return _merge(y, short, entry, strides=strides, kind=shortcut, preact=preact,
                   drop_path=drop_path, se_ratio=se_ratio, name=name)  # fmt: skip
 
 
@@ -410,24 +396,22 @@ def bottleneck_block(
         >>> tuple(y.shape)
         (None, 4, 4, 256)
     """
-    if stride_in not in ("3x3", "1x1"):
-        raise ValueError(f"`stride_in` must be '3x3' or '1x1'. Received: stride_in={stride_in!r}")
-    kind = _resolve_kind(shortcut)
+    check_choice("stride_in", stride_in, STRIDE_IN)
     bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
     width = int(filters * base_width / 64) * groups
     stride1, stride3 = (strides, 1) if stride_in == "1x1" else (1, strides)
     inner_bias = use_bias and not preact
-    entry, short = _enter(x, 4 * filters, strides, kind, preact, use_bias, bn_kw, name)
+    entry, short = _enter(x, 4 * filters, strides, shortcut, preact, use_bias, bn_kw, name)
     y = conv2d(entry, width, 1, strides=stride1, use_bias=inner_bias, name=part(name, CONV, 1))
-    y = _bn_relu(y, 1, bn_kw, name)
+    y = _bn_relu(y, bn_kw, name, 1)
     y = conv2d(y, width, 3, strides=stride3, groups=groups, use_bias=inner_bias,
                name=part(name, CONV, 2))  # fmt: skip
-    y = _bn_relu(y, 2, bn_kw, name)
+    y = _bn_relu(y, bn_kw, name, 2)
     if dropout:
         y = layers.Dropout(dropout, name=part(name, DROPOUT))(y)
     y = conv2d(y, 4 * filters, 1, use_bias=use_bias, zero_init=preact and zero_init_last_bn,
                name=part(name, CONV, 3))  # fmt: skip
     if not preact:
         y = batch_norm(y, **bn_kw, zero_init=zero_init_last_bn, name=part(name, BN, 3))
-    return _merge(y, short, entry, strides=strides, kind=kind, preact=preact,
+    return _merge(y, short, entry, strides=strides, kind=shortcut, preact=preact,
                   drop_path=drop_path, se_ratio=se_ratio, name=name)  # fmt: skip

@@ -222,14 +222,11 @@ def check_path(
     return path
 
 
-def check_floats(
-    name: str, value: Any, *, length: int | None = None, allow_none: bool = False
-) -> tuple[float, ...] | None:
+def check_floats(name: str, value: Any, *, allow_none: bool = False) -> tuple[float, ...] | None:
     """Return a list or tuple of finite numbers as a tuple of floats.
 
     Args:
         value: A list or tuple of numbers.
-        length: Required length, or None.
 
     Example:
         >>> check_floats("decay_at", [0.5, 0.75])
@@ -242,8 +239,6 @@ def check_floats(
         return None
     if not isinstance(value, (list, tuple)):
         raise _fail(TypeError, name, "a list or tuple of numbers", value)
-    if length is not None and len(value) != length:
-        raise _fail(ValueError, name, f"a list or tuple of {length} numbers", value)
     for item in value:
         if isinstance(item, bool) or not isinstance(item, numbers.Real):
             raise _fail(TypeError, name, "a list or tuple of numbers", value)
@@ -357,8 +352,7 @@ class ConfigMixin:
         Args:
             **changes: Field values to change.
         """
-        names = [f.name for f in dataclasses.fields(self)]
-        check_fields(type(self).__name__, changes, names)
+        check_fields(type(self).__name__, changes, [f.name for f in dataclasses.fields(self)])
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -81,8 +81,7 @@ class ArchConfig:
             return cls.from_kwargs(**arch)
         if not isinstance(config, cls):
             raise TypeError(f"`config` must be a {cls.__name__}. Received: config={config!r}")
-        cls.from_kwargs(**{**config.to_dict(), **arch})  # rejects unknown names
-        return dataclasses.replace(config, **arch)
+        return cls.from_kwargs(**{**config.to_dict(), **arch})
 
     def _check_bn(self) -> None:
         check_float("bn_epsilon", self.bn_epsilon, min_value=0, min_open=True)

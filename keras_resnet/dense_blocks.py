@@ -20,12 +20,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_resnet.blocks import batch_norm, conv2d
-
-
-def _bn_relu(x, *, bn_epsilon: float, bn_momentum: float, name: str, suffix: str = ""):
-    x = batch_norm(x, epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_bn{suffix}")
-    return keras.layers.ReLU(name=f"{name}_relu{suffix}")(x)
+from keras_resnet.blocks import _bn_relu, conv2d
 
 
 def _dropout(x, rate: float, name: str):
@@ -68,14 +63,13 @@ def dense_layer(
         >>> tuple(y.shape)
         (None, 8, 8, 28)
     """
-    bn = {"bn_epsilon": bn_epsilon, "bn_momentum": bn_momentum}
-    h = _bn_relu(x, **bn, name=name, suffix="1")
-    n = 1
+    bn_kw = {"epsilon": bn_epsilon, "momentum": bn_momentum}
+    h = _bn_relu(x, bn_kw, name, 1)
     if bottleneck_width:
         h = conv2d(h, bottleneck_width * growth_rate, 1, name=f"{name}_conv1")
         h = _dropout(h, dropout, f"{name}_dropout1")
-        h = _bn_relu(h, **bn, name=name, suffix="2")
-        n = 2
+        h = _bn_relu(h, bn_kw, name, 2)
+    n = 2 if bottleneck_width else 1  # the 3x3 is conv2 after a bottleneck
     h = conv2d(h, growth_rate, 3, name=f"{name}_conv{n}")
     h = _dropout(h, dropout, f"{name}_dropout{n}")
     # Concatenate (not Lambda): serializable and loads in safe mode.
@@ -139,7 +133,7 @@ def transition(
         >>> tuple(transition(inputs, name="stage1_transition").shape)
         (None, 4, 4, 32)
     """
-    x = _bn_relu(x, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, name=name)
+    x = _bn_relu(x, {"epsilon": bn_epsilon, "momentum": bn_momentum}, name)
     x = conv2d(x, transition_channels(x.shape[-1], compression), 1, name=f"{name}_conv")
     x = _dropout(x, dropout, f"{name}_dropout")
     return keras.layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)

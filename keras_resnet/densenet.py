@@ -21,11 +21,12 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_resnet.blocks import _fill_doc, batch_norm, conv2d
+from keras_resnet.blocks import _bn_relu, _fill_doc, conv2d
 from keras_resnet.checks import check_choice, check_float, check_int, check_ints, check_rate
 from keras_resnet.config import ArchConfig
 from keras_resnet.dense_blocks import dense_block, transition, transition_channels
 from keras_resnet.models import _HEAD_ARGS, _check_head, _head, _inputs, with_weights
+from keras_resnet.naming import POST, STEM
 
 DENSENET_STEMS = ("imagenet", "cifar")
 
@@ -112,35 +113,32 @@ def _stem(x, cfg: DenseNetConfig):
     if cfg.stem == "cifar":
         return conv2d(x, cfg.stem_width, 3, name="stem_conv")
     x = conv2d(x, cfg.stem_width, 7, strides=2, name="stem_conv")
-    x = batch_norm(x, epsilon=cfg.bn_epsilon, momentum=cfg.bn_momentum, name="stem_bn")
-    x = layers.ReLU(name="stem_relu")(x)
+    x = _bn_relu(x, {"epsilon": cfg.bn_epsilon, "momentum": cfg.bn_momentum}, STEM)
     # Zero padding equals PyTorch's -inf padding after a ReLU (values are >= 0).
     x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
     return layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
 
 
 def _features(x, cfg: DenseNetConfig):
-    bn = {"bn_epsilon": cfg.bn_epsilon, "bn_momentum": cfg.bn_momentum}
+    # The options every dense layer and transition takes.
+    shared = {"dropout": cfg.dropout, "bn_epsilon": cfg.bn_epsilon, "bn_momentum": cfg.bn_momentum}
     for s, n in enumerate(cfg.block_sizes, start=1):
         x = dense_block(
             x,
             n,
             cfg.growth_rate,
             bottleneck_width=cfg.bottleneck_width,
-            dropout=cfg.dropout,
-            **bn,
+            **shared,
             name=f"stage{s}",
         )
         if s < len(cfg.block_sizes):
             x = transition(
                 x,
                 compression=cfg.compression,
-                dropout=cfg.dropout,
-                **bn,
+                **shared,
                 name=f"stage{s}_transition",
             )
-    x = batch_norm(x, epsilon=cfg.bn_epsilon, momentum=cfg.bn_momentum, name="post_bn")
-    return layers.ReLU(name="post_relu")(x)
+    return _bn_relu(x, {"epsilon": cfg.bn_epsilon, "momentum": cfg.bn_momentum}, POST)
 
 
 @_fill_doc(head_args=_HEAD_ARGS)

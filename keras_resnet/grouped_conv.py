@@ -65,13 +65,21 @@ def grouped_conv_formulation(layer: keras.layers.Conv2D, input_shape: tuple | No
     return "per_group" if merge == 1 else f"per_{merge}_groups"
 
 
-def _per_group(inputs, kernel, groups: int, strides, padding: str, merge: int = 1):
-    """Grouped conv as one dense convolution per ``merge`` adjacent groups, concatenated.
+def _candidate_formulations(groups: int) -> list[str]:
+    """The formulations :func:`_compute` knows for ``groups`` groups."""
+    merges = [m for m in (2, 4, 8) if groups % m == 0]
+    return ["per_group", *(f"per_{m}_groups" for m in merges)]
 
-    With ``merge > 1`` each convolution's kernel holds its groups' kernels on a block
-    diagonal (zeros elsewhere): ``merge`` times the multiply-adds in ``merge`` times fewer
-    ops, which wins where the groups are thin (a few input channels each).
+
+def _compute(formulation: str, inputs, kernel, groups: int, strides, padding: str):
+    """The grouped convolution of ``inputs`` computed as ``formulation`` (not "native").
+
+    ``"per_group"`` is one dense convolution per group, concatenated; ``"per_{m}_groups"``
+    one per ``m`` adjacent groups, each kernel holding its groups' kernels on a block
+    diagonal (zeros elsewhere): ``m`` times the multiply-adds in ``m`` times fewer ops,
+    which wins where the groups are thin (a few input channels each).
     """
+    merge = 1 if formulation == "per_group" else int(formulation.split("_")[1])
     convs = groups // merge
     if merge > 1:
         # kernel[h, w, i, (c, g, o)] -> [h, w, (f, i), (c, g, o)], zero unless f == g: the
@@ -84,18 +92,6 @@ def _per_group(inputs, kernel, groups: int, strides, padding: str, merge: int = 
     return ops.concatenate(
         [ops.conv(x, k, strides=strides, padding=padding) for x, k in pieces], axis=-1
     )
-
-
-def _candidate_formulations(groups: int) -> list[str]:
-    """The formulations :func:`_compute` knows for ``groups`` groups."""
-    merges = [m for m in (2, 4, 8) if groups % m == 0]
-    return ["per_group", *(f"per_{m}_groups" for m in merges)]
-
-
-def _compute(formulation: str, inputs, kernel, groups: int, strides, padding: str):
-    """The grouped convolution of ``inputs`` computed as ``formulation`` (not "native")."""
-    merge = 1 if formulation == "per_group" else int(formulation.split("_")[1])
-    return _per_group(inputs, kernel, groups, strides, padding, merge)
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")

@@ -55,10 +55,8 @@ class ZeroPadShortcut(keras.layers.Layer):
         return x
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        def sub(d):
-            return None if d is None else -(-d // self.strides)
-
-        return (input_shape[0], sub(input_shape[1]), sub(input_shape[2]), self.filters)
+        height, width = (None if d is None else -(-d // self.strides) for d in input_shape[1:3])
+        return (input_shape[0], height, width, self.filters)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters, "strides": self.strides}

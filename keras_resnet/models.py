@@ -13,12 +13,11 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_resnet.blocks import _fill_doc, basic_block, batch_norm, bottleneck_block, conv2d
+from keras_resnet.blocks import _bn_relu, _fill_doc, basic_block, bottleneck_block, conv2d
 from keras_resnet.checks import check_bool, check_choice, check_int, check_rate
 from keras_resnet.config import ResNetConfig
-from keras_resnet.graph import ensure_recursion_limit
 from keras_resnet.layers import SpatialPyramidPooling
-from keras_resnet.naming import POST_BN, PREDICTIONS, block_name
+from keras_resnet.naming import POST, PREDICTIONS, STEM, block_name
 
 POOLINGS = (None, "avg", "max", "spp")
 # Spatial pyramid pooling grids (He et al. 2014): 1x1, 2x2 and 4x4 bins.
@@ -30,13 +29,6 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
     check_choice("pooling", pooling, POOLINGS)
     if include_top:
         check_int("classes", classes, min_value=1)
-    if classifier_activation is not None and not (
-        isinstance(classifier_activation, str) or callable(classifier_activation)
-    ):
-        raise TypeError(
-            "`classifier_activation` must be None, a name such as 'softmax', or a callable. "
-            f"Received: classifier_activation={classifier_activation!r}"
-        )
     if isinstance(classifier_activation, str):
         try:
             keras.activations.get(classifier_activation)
@@ -45,6 +37,11 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
                 "`classifier_activation` is not a Keras activation. "
                 f"Received: classifier_activation={classifier_activation!r}"
             ) from err
+    elif classifier_activation is not None and not callable(classifier_activation):
+        raise TypeError(
+            "`classifier_activation` must be None, a name such as 'softmax', or a callable. "
+            f"Received: classifier_activation={classifier_activation!r}"
+        )
     check_rate("head_dropout", head_dropout)
     if input_shape is not None:
         shape = tuple(input_shape)
@@ -58,12 +55,11 @@ def _check_head(include_top, input_shape, pooling, classes, classifier_activatio
                 "`input_shape` needs a known positive channel count. "
                 f"Received: input_shape={input_shape!r}"
             )
-        for d in shape[:2]:
-            if d is not None and (not isinstance(d, int) or d < 1):
-                raise ValueError(
-                    "`input_shape` spatial sizes must be positive integers or None. "
-                    f"Received: input_shape={input_shape!r}"
-                )
+        if any(d is not None and (not isinstance(d, int) or d < 1) for d in shape[:2]):
+            raise ValueError(
+                "`input_shape` spatial sizes must be positive integers or None. "
+                f"Received: input_shape={input_shape!r}"
+            )
 
 
 def _stem(x, cfg: ResNetConfig):
@@ -75,14 +71,12 @@ def _stem(x, cfg: ResNetConfig):
         for i, (f, s) in enumerate([(half, 2), (half, 1), (cfg.stem_width, 1)], start=1):
             x = conv2d(x, f, 3, strides=s, use_bias=cfg.use_bias, name=f"stem_conv{i}")
             if post or i < 3:
-                x = batch_norm(x, **bn_kw, name=f"stem_bn{i}")
-                x = layers.ReLU(name=f"stem_relu{i}")(x)
+                x = _bn_relu(x, bn_kw, STEM, i)
     else:
         k, s = (3, 1) if cfg.stem == "cifar" else (7, 2)
         x = conv2d(x, cfg.stem_width, k, strides=s, use_bias=cfg.use_bias, name="stem_conv")
         if post:
-            x = batch_norm(x, **bn_kw, name="stem_bn")
-            x = layers.ReLU(name="stem_relu")(x)
+            x = _bn_relu(x, bn_kw, STEM)
     if cfg.stem == "cifar":
         return x
     if cfg.stem_pool_padding == "zeros":  # keras.applications, layer for layer
@@ -136,8 +130,7 @@ def _stages(x, cfg: ResNetConfig):
                 **extra,
             )
     if cfg.preact:
-        x = batch_norm(x, epsilon=cfg.bn_epsilon, momentum=cfg.bn_momentum, name=POST_BN)
-        x = layers.ReLU(name="post_relu")(x)
+        x = _bn_relu(x, {"epsilon": cfg.bn_epsilon, "momentum": cfg.bn_momentum}, POST)
     return x
 
 
@@ -210,7 +203,6 @@ def ResNet(  # noqa: N802 - Keras-applications naming convention for model build
     """
     cfg = ResNetConfig.resolve(config, arch)
     _check_head(include_top, input_shape, pooling, classes, classifier_activation, head_dropout)
-    ensure_recursion_limit(cfg.num_blocks)  # Keras walks the graph recursively
     inputs, x = _inputs(input_shape, input_tensor, cfg.total_stride, include_top, pooling, classes)
     x = _stem(x, cfg)
     x = _stages(x, cfg)
