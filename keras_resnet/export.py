@@ -258,6 +258,24 @@ def export_saved_model(
         >>> out["probabilities"].shape.as_list(), out["top_k_names"].shape.as_list()
         ([2, 3], [2, 3])
     """
+    spec = _serving_spec(
+        model, image_size, mean, std, class_names, top_k, logits, resize_method, antialias
+    )
+    check_bool("verify", verify)
+    dest = _check_destination(export_dir, "export_dir", overwrite, None)
+    archive = _serving_archive(model, spec)
+    with _atomic_path(dest, overwrite=overwrite) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        write_json_atomic(tmp / METADATA_FILE, spec.metadata(model))
+        if verify:
+            _verify_saved_model(tmp, model, spec)
+    return str(dest)
+
+
+def _serving_spec(
+    model, image_size, mean, std, class_names, top_k, logits, resize_method, antialias
+) -> _Serving:
+    """The checked arguments of :func:`export_saved_model`, before any work."""
     _check_model(model)
     size = _image_size(model, image_size)
     channels = int(model.input_shape[-1])
@@ -271,18 +289,9 @@ def export_saved_model(
     check_bool("logits", logits)
     check_bool("antialias", antialias)
     check_choice("resize_method", resize_method, _RESIZE_METHODS)
-    spec = _Serving(
+    return _Serving(
         size, channels, classes, mean_, std_, names, k, logits, resize_method, antialias
     )
-    check_bool("verify", verify)
-    dest = _check_destination(export_dir, "export_dir", overwrite, None)
-    archive = _serving_archive(model, spec)
-    with _atomic_path(dest, overwrite=overwrite) as tmp:
-        archive.write_out(str(tmp), verbose=False)
-        write_json_atomic(tmp / METADATA_FILE, spec.metadata(model))
-        if verify:
-            _verify_saved_model(tmp, model, spec)
-    return str(dest)
 
 
 def _verify_saved_model(path: Path, model: keras.Model, spec: _Serving) -> None:

@@ -167,18 +167,26 @@ def make_callbacks(
     if config.use_ema:
         # Last: its on_train_begin sees the weights BackupAndRestore restored, and its
         # on_train_end the best weights EarlyStopping put back.
-        data, split = ema_check if ema_check is not None else (None, "validation")
-        callbacks.append(
-            ModelEMA(
-                config.ema_momentum,
-                selection_data=data,
-                selection_split=split,
-                monitor=monitor,
-                state_path=os.path.join(out, "backup", "ema.npz") if out else None,
-                evaluate_fn=ema_evaluate,
-            )
-        )
+        callbacks.append(_model_ema(config, out, monitor, ema_check, ema_evaluate))
     return callbacks
+
+
+def _model_ema(
+    config: TrainConfig,
+    out: str | None,
+    monitor: str,
+    ema_check: tuple[Any, str] | None,
+    ema_evaluate: Callable[[keras.Model, Any], dict[str, float]] | None,
+) -> ModelEMA:
+    data, split = ema_check if ema_check is not None else (None, "validation")
+    return ModelEMA(
+        config.ema_momentum,
+        selection_data=data,
+        selection_split=split,
+        monitor=monitor,
+        state_path=os.path.join(out, "backup", "ema.npz") if out else None,
+        evaluate_fn=ema_evaluate,
+    )
 
 
 def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
