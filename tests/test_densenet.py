@@ -262,16 +262,22 @@ def test_keras_applications_h5_loads_through_weights_with_its_bn_and_preprocessi
 
 
 @pytest.mark.slow
-def test_create_model_densenet121_loads_a_keras_applications_h5_exactly(tmp_path):
+def test_create_model_densenet121_loads_a_keras_applications_h5_in_a_fresh_process(tmp_path):
     ref = keras.applications.DenseNet121(weights=None, input_shape=(32, 32, 3))
     _randomize(ref, seed=6)
     path = _legacy_h5(ref, tmp_path / "densenet121.h5")
-    model = create_model("densenet121", input_shape=(32, 32, 3), weights=path)
-    assert model.get_layer("post_bn").epsilon == 1.001e-5
     x = np.random.default_rng(7).normal(size=(2, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(
-        model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-6
-    )
+    np.save(tmp_path / "x.npy", x)
+    x_path, y_path = str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from keras_resnet import create_model
+        model = create_model("densenet121", input_shape=(32, 32, 3), weights={path!r})
+        assert model.get_layer("post_bn").epsilon == 1.001e-5
+        np.save({y_path!r}, model.predict(np.load({x_path!r}), verbose=0))
+    """)  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=600)
+    np.testing.assert_allclose(np.load(y_path), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 def test_cli_trains_a_densenet_and_it_loads_and_exports_in_a_fresh_process(tmp_path):
