@@ -24,20 +24,14 @@ from keras_resnet.weights.keras_applications import (
     keras_applications_variants,
 )
 
-# keras.applications.resnet uses "caffe" (BGR, ImageNet mean x 255, no scaling),
-# resnet_v2 uses "tf" (scale to [-1, 1]).
-_CAFFE = Preprocessing(
-    mean=(0.485, 0.456, 0.406), input_size=(224, 224), mode="caffe", source="keras.applications"
-)
-_TF = Preprocessing(
-    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=(224, 224), mode="tf",
-    source="keras.applications",
-)  # fmt: skip
-# keras.applications.densenet uses "torch" (scale to [0, 1], ImageNet mean and std).
-_TORCH = Preprocessing(
-    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_size=(224, 224), mode="torch",
-    source="keras.applications",
-)  # fmt: skip
+# keras.applications' three modes, all at 224x224: resnet "caffe" (BGR, ImageNet mean
+# x 255, no scaling), resnet_v2 "tf" (scale to [-1, 1]), densenet "torch" (scale to
+# [0, 1], ImageNet mean and std).
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_APPS = {"input_size": (224, 224), "source": "keras.applications"}
+_CAFFE = Preprocessing(mean=_IMAGENET_MEAN, mode="caffe", **_APPS)
+_TF = Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), mode="tf", **_APPS)
+_TORCH = Preprocessing(mean=_IMAGENET_MEAN, std=_IMAGENET_STD, mode="torch", **_APPS)
 
 
 def read_keras_file(source: str, model: keras.Model) -> Checkpoint:
