@@ -38,6 +38,8 @@ setup(
             # pretrained-weight tests: safetensors files, keras-hub as the reference
             "safetensors>=0.4",
             "keras-hub>=0.20",
+            # the JAX backend tests (its CPU build; the PyTorch backend needs `torch`)
+            "jax>=0.4",
         ],
         # reading timm / torchvision / keras-hub checkpoints; hf:// downloads
         "hub": ["safetensors>=0.4", "keras-hub>=0.20", "huggingface_hub>=0.20"],

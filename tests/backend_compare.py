@@ -3,6 +3,7 @@ function of a test module on another backend in a subprocess."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,6 +11,19 @@ import sys
 
 import keras
 import numpy as np
+import pytest
+
+
+def require_backend(backend: str) -> None:
+    """Skip a test whose Keras backend is not installed; fail instead when the
+    environment sets ``KERAS_RESNET_REQUIRE_BACKENDS`` (CI does: there every backend
+    test must run)."""
+    module = "tensorflow" if backend == "tensorflow" else backend
+    if importlib.util.find_spec(module) is not None:
+        return
+    if os.environ.get("KERAS_RESNET_REQUIRE_BACKENDS"):
+        pytest.fail(f"{module} is not installed but KERAS_RESNET_REQUIRE_BACKENDS is set")
+    pytest.skip(f"{module} is not installed (pip install {module}) to test KERAS_BACKEND={backend}")
 
 
 def outputs_and_grads(layer, x, w, **call_kwargs) -> list[np.ndarray]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
+from backend_compare import require_backend
 
 SCRIPT = """
 import numpy as np, keras
@@ -29,10 +29,7 @@ print("ok")
 
 @pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
 def test_models_build_and_train_on_other_backends(backend, module):
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(
-            f"{module} is not installed (pip install {module}) to test KERAS_BACKEND={backend}"
-        )
+    require_backend(backend)
     env = dict(os.environ, KERAS_BACKEND=backend)
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(backend=backend)],

@@ -3,12 +3,10 @@ outputs, gradients and moving statistics on every backend, in training and infer
 
 from __future__ import annotations
 
-import importlib.util
-
 import keras
 import numpy as np
 import pytest
-from backend_compare import outputs_and_grads, run_on_backend
+from backend_compare import outputs_and_grads, require_backend, run_on_backend
 
 from keras_resnet.fused_batch_norm import fused_batch_norm_applies
 from keras_resnet.layers import FusedBatchNormalization
@@ -52,10 +50,7 @@ def compare_with_batch_norm() -> list[tuple[bool, float, int]]:
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_outputs_gradients_and_moving_statistics_equal_batch_norm(backend):
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(
-            f"{backend} is not installed (pip install {backend}) to test KERAS_BACKEND={backend}"
-        )
+    require_backend(backend)
     if backend == keras.backend.backend():
         report = compare_with_batch_norm()
     else:

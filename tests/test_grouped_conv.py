@@ -3,14 +3,13 @@ outputs and gradients on every backend; old .keras files still load."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
-from backend_compare import outputs_and_grads, run_on_backend
+from backend_compare import outputs_and_grads, require_backend, run_on_backend
 
 from keras_resnet import grouped_conv
 from keras_resnet.grouped_conv import GroupedConv2D, grouped_conv_formulation
@@ -55,11 +54,7 @@ def _compare(backend: str) -> list:
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_outputs_and_gradients_equal_conv2d_groups(backend):
-    module = "tensorflow" if backend == "tensorflow" else backend
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(
-            f"{module} is not installed (pip install {module}) to test KERAS_BACKEND={backend}"
-        )
+    require_backend(backend)
     report = _compare(backend)
     for (kwargs, _, expected), (formulation, err, n) in zip(CASES, report):
         # output, input gradient, kernel gradient (+ bias gradient)
