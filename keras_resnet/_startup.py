@@ -1,4 +1,4 @@
-"""A quiet TensorFlow start-up for the command line (issue 13.6).
+"""A quiet TensorFlow start-up for the command line.
 
 TensorFlow 2.21 prints its start-up notices (oneDNN, "Could not find cuda drivers",
 CPU features, ``failed call to cuInit ... (303)`` on a machine without a GPU) from
@@ -11,6 +11,8 @@ then pass on every line that is not one of those notices.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
+import json
 import logging
 import os
 import re
@@ -56,6 +58,11 @@ def filtered_stderr() -> Iterator[None]:
     """
     sys.stderr.flush()
     saved = os.dup(2)
+    # A crash while fd 2 is held would take its report down with the held file: the
+    # fault handler writes to the real stderr meanwhile.
+    report = os.fdopen(os.dup(saved), "w")
+    was_enabled = faulthandler.is_enabled()
+    faulthandler.enable(file=report)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
@@ -64,6 +71,11 @@ def filtered_stderr() -> Iterator[None]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            if was_enabled:
+                faulthandler.enable()
+            else:
+                faulthandler.disable()
+            report.close()
             held.seek(0)
             text = held.read().decode("utf-8", errors="replace")
             kept = [ln for ln in text.splitlines(keepends=True) if not is_startup_noise(ln)]
@@ -90,13 +102,37 @@ def cli_startup(argv: list[str]) -> None:
         quiet_startup(verbose="--verbose" in argv[1:])
 
 
+def keras_backend_name() -> str:
+    """The Keras backend this process will use, read as Keras reads it, without importing it.
+
+    ``KERAS_BACKEND`` if set, else ``backend`` in ``$KERAS_HOME/keras.json`` (default
+    ``~/.keras/keras.json``), else ``"tensorflow"``.
+
+    Example:
+        >>> os.environ["KERAS_BACKEND"] = "jax"
+        >>> keras_backend_name()
+        'jax'
+        >>> del os.environ["KERAS_BACKEND"]
+    """
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
+            return str(json.load(f).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
 def quiet_startup(verbose: bool = False) -> None:
     """Load TensorFlow without its start-up notices (unless ``verbose``).
 
     Sets ``TF_CPP_MIN_LOG_LEVEL=2`` (INFO and WARNING from C++ off, unless already
     set), imports TensorFlow and lists its devices (where ``cuInit`` is called)
     with stderr held by :func:`filtered_stderr`, and sets the ``tensorflow`` Python
-    logger to errors only. Does nothing with ``verbose`` or once TensorFlow is loaded.
+    logger to errors only. Does nothing with ``verbose``, once TensorFlow is loaded,
+    or when Keras will run on another backend: TensorFlow loaded ahead of the PyTorch
+    backend can crash the process.
 
     Args:
         verbose: Leave TensorFlow's logging as it is.
@@ -106,7 +142,7 @@ def quiet_startup(verbose: bool = False) -> None:
         >>> "tensorflow" in sys.modules
         True
     """
-    if verbose or "tensorflow" in sys.modules:
+    if verbose or "tensorflow" in sys.modules or keras_backend_name() != "tensorflow":
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with filtered_stderr():

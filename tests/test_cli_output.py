@@ -1,4 +1,4 @@
-"""What the command line prints, in fresh processes as a user meets it (issue 13.6)."""
+"""What the command line prints, in fresh processes as a user meets it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from keras_resnet._startup import is_startup_noise
 from tests.conftest import REPO
 
-# TensorFlow's start-up notices on a CPU-only machine (issue 13.6)
+# TensorFlow's start-up notices on a CPU-only machine
 NOISE = re.compile(r"cuInit|oneDNN|cpu_feature_guard|absl::InitializeLog|cuda drivers")
 
 
@@ -58,6 +58,37 @@ def test_filtered_stderr_passes_real_errors_on():
         "F0000 00:00:1.2   1 something.cc:1] a real failure",
         "python error",
     ]
+
+
+def test_a_crash_while_stderr_is_held_is_still_reported():
+    script = (
+        "import ctypes\n"
+        "from keras_resnet._startup import filtered_stderr\n"
+        "with filtered_stderr():\n"
+        "    ctypes.string_at(0)\n"  # a segmentation fault while fd 2 is held
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert proc.returncode != 0
+    assert "Segmentation fault" in proc.stderr and "<string>" in proc.stderr, proc.stderr
+
+
+def test_command_line_start_up_leaves_tensorflow_alone_on_other_backends():
+    # `python -m keras_resnet` imports the package with sys.argv[0] == "-m"
+    script = (
+        "import sys; sys.argv = ['-m', 'summary']\n"
+        "import keras_resnet\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    for backend, loaded in (("jax", "False"), ("tensorflow", "True")):
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
+            env=env, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.split() == [loaded], (backend, proc.stdout)
 
 
 def test_train_into_a_pipe_prints_one_plain_line_per_epoch(tmp_path):
