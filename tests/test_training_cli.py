@@ -109,3 +109,47 @@ def test_image_size_flag_in_a_fresh_process(tmp_path):
     assert run["train_config"]["image_size"] == [12, 12]
     model = keras.saving.load_model(tmp_path / "r" / "model.keras")
     assert tuple(model.input_shape) == (None, 12, 12, 1)
+
+
+def _tree(folder) -> dict[str, bytes]:
+    return {
+        os.path.relpath(os.path.join(d, f), folder): open(os.path.join(d, f), "rb").read()
+        for d, _, files in os.walk(folder)
+        for f in files
+    }
+
+
+def test_overwrite_deletes_only_run_files_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    train = [sys.executable, "-m", "keras_resnet", "train", "--model", "_tiny", "--epochs", "1",
+             "--batch-size", "256", "--no-export", "--quiet"]  # fmt: skip
+    # a user's folder whose names look like run files, without a run's config.json
+    mine = tmp_path / "thesis"
+    (mine / "backup").mkdir(parents=True)
+    (mine / "backup" / "thesis.tex").write_text("\\chapter{Results}")
+    (mine / "history.csv").write_text("year,event\n2015,ResNet\n")
+    before = _tree(mine)
+    proc = subprocess.run([*train, "--output", str(mine), "--overwrite"], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "backup, history.csv" in proc.stderr and "not a run's files" in proc.stderr
+    assert _tree(mine) == before
+    # a finished run: a refused --overwrite leaves it byte for byte; an accepted one
+    # replaces the run files and keeps the user's note
+    run = tmp_path / "run"
+    proc = subprocess.run([*train, "--output", str(run)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run / "notes.txt").write_text("lr 0.1 was too high")
+    before = _tree(run)
+    bad = [*train, "--output", str(run), "--overwrite", "--dataset", f"dir:{tmp_path / 'none'}"]
+    proc = subprocess.run(bad, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert _tree(run) == before
+    again = [*train, "--output", str(run), "--overwrite", "--epochs", "2"]
+    proc = subprocess.run(again, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (run / "notes.txt").read_text() == "lr 0.1 was too high"
+    assert json.loads((run / "summary.json").read_text())["epochs_completed"] == 2

@@ -232,7 +232,16 @@ class RunDir:
             os.makedirs(self.path, exist_ok=True)
             recover_replacements(self.path)
         if self.overwrite:
-            for name in RUN_FILES:
+            present = [n for n in RUN_FILES if os.path.lexists(self.file(n))]
+            if present and not self._holds_a_run():
+                # Only a run's config.json shows that these names were written by a run:
+                # without it they are the user's own files, and --overwrite keeps them.
+                raise FileExistsError(
+                    f"`output_dir` {self.path!r} holds {', '.join(sorted(present))} but no "
+                    "run's config.json: they are not a run's files, so --overwrite does not "
+                    "delete them. Use another output folder, or remove them yourself."
+                )
+            for name in present:
                 path = self.file(name)
                 if os.path.isdir(path):
                     shutil.rmtree(path)
@@ -258,6 +267,14 @@ class RunDir:
                 "but no config.json. Use another output folder, or overwrite=True (--overwrite)."
             )
         return "new"
+
+    def _holds_a_run(self) -> bool:
+        """Whether ``config.json`` is a run's (a JSON object with a ``"run"`` object)."""
+        try:
+            data = read_json(self.file("config.json"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and isinstance(data.get("run"), dict)
 
     # --------------------------------------------------------------- contents
     def config(self) -> dict[str, Any]:
