@@ -196,9 +196,13 @@ def _read_python(
         or pixels.ndim != 2
         or pixels.shape[1] != PIXELS
     ):
-        got = f"dtype={pixels.dtype}, shape={pixels.shape}" if hasattr(pixels, "shape") else pixels
+        got = (
+            f"dtype={pixels.dtype}, shape={pixels.shape}"
+            if isinstance(pixels, np.ndarray)
+            else f"a {type(pixels).__name__}"
+        )
         raise ValueError(
-            f"CIFAR `data` must be a uint8 array of shape (N, {PIXELS}). Received: {got!s:.80} "
+            f"CIFAR `data` must be a uint8 array of shape (N, {PIXELS}). Received: {got} "
             f"in path={where!r}"
         )
     key = "labels" if layout.classes == 10 else ("coarse_labels" if coarse else "fine_labels")
