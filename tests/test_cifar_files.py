@@ -238,6 +238,14 @@ def test_name_forms_refuse_tfds_options_and_the_wrong_data_set(tmp_path):
         read_cifar(tmp_path, labels="medium")
 
 
+def test_a_tfds_version_is_not_taken_for_a_path():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=8):
+        ds = get_datasets("cifar10:3.0.2", batch_size=4, validation_fraction=0.0)
+    assert ds.info.name == "cifar10:3.0.2" and ds.info.num_classes == 10
+
+
 # ----------------------------------------------------------------------------- errors
 
 
