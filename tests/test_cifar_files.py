@@ -363,11 +363,15 @@ def test_a_malicious_pickle_is_refused_before_it_runs(named, tmp_path):
         assert marker.exists()
 
 
-def test_object_arrays_are_refused(tmp_path):
+def test_object_arrays_and_other_codecs_are_refused(tmp_path):
     expected = write_layout(tmp_path, "cifar-10-batches-py", batches=1)
     batch = {"data": np.array([b"x" * 3072] * 30, dtype=object), "labels": [0] * 30}
     (expected["folder"] / "batches.meta").write_bytes(pickle.dumps(batch, protocol=2))
     with pytest.raises(ValueError, match=r"object arrays are not allowed.*batches\.meta"):
+        read_cifar(tmp_path)
+    other_codec = b"c_codecs\nencode\n(Vabc\nVrot13\ntR."  # only latin1 bytes are built
+    (expected["folder"] / "batches.meta").write_bytes(other_codec)
+    with pytest.raises(ValueError, match=r"only latin1 bytes.*batches\.meta"):
         read_cifar(tmp_path)
 
 

@@ -94,7 +94,7 @@ class _Files:
 # The python-layout files come from the internet, and unpickling runs whatever callables
 # a file names (os.system, builtins.eval, ...). Only what rebuilds a NumPy array is
 # allowed: Python 2 / NumPy 1 pickles name numpy.core, NumPy 2 ones numpy._core and
-# _codecs.encode (bytes at protocol 2). np.dtype is wrapped to refuse object arrays.
+# _codecs.encode (bytes at protocol 2, latin1 only). np.dtype refuses object arrays.
 _RECONSTRUCT = np.zeros(0).__reduce__()[0]
 
 
@@ -105,12 +105,18 @@ def _plain_dtype(*args: Any) -> np.dtype:
     return dtype
 
 
+def _latin1(text: str, encoding: str) -> bytes:
+    if encoding not in ("latin1", "latin-1"):  # what pickle writes; no other codec runs
+        raise pickle.UnpicklingError(f"only latin1 bytes are allowed ({encoding!r})")
+    return codecs.encode(text, encoding)
+
+
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): _plain_dtype,
-    ("_codecs", "encode"): codecs.encode,
+    ("_codecs", "encode"): _latin1,
 }
 
 
