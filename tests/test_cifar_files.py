@@ -311,6 +311,11 @@ def test_what_is_not_cifar_is_refused_naming_it_and_the_layouts(tmp_path):
         assert str(path) in str(err.value) and "cifar-100-python" in str(err.value)
     with pytest.raises(FileNotFoundError, match="nope"):
         read_cifar(tmp_path / "nope")
+    expected = write_layout(tmp_path / "data", "cifar-10-batches-bin", batches=1)
+    archive = pack(expected["folder"], tmp_path / "cut.tar.gz")
+    archive.write_bytes(archive.read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"archive is damaged.*cut\.tar\.gz"):
+        read_cifar(archive)
     with pytest.raises(FileNotFoundError, match="nope"):
         get_datasets(f"cifar10:{tmp_path / 'nope'}", batch_size=8)
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import gzip
 import io
+import lzma
 import os
 import pickle
 import tarfile
@@ -219,14 +221,15 @@ def _read_python(
 
 
 def _class_names(files: _Files, coarse: bool) -> tuple[str, ...]:
-    layout = files.layout
+    layout, labels = files.layout, "coarse" if coarse else "fine"
     meta = "coarse_label_names.txt" if coarse and layout.binary else layout.meta
     data = files.read(meta)
     if layout.binary:
-        names = data.decode("utf-8").split()
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        names = [line.strip() for line in lines if line.strip()]
     else:
-        key = f"{'coarse' if coarse else 'fine'}_label_names" if layout.classes == 100 else ""
-        names = _unpickle(data, files.where(meta)).get(key or "label_names") or []
+        key = "label_names" if layout.classes == 10 else f"{labels}_label_names"
+        names = _unpickle(data, files.where(meta)).get(key) or []
         names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names]
     expected = 20 if coarse else layout.classes
     if len(names) != expected:
@@ -246,20 +249,23 @@ def _not_cifar(path: str | os.PathLike, what: str) -> ValueError:
 
 
 def _open_archive(path: Path) -> _Files:
+    try:
+        tar = tarfile.open(path, "r:*")
+    except tarfile.ReadError:
+        raise _not_cifar(path, "archive") from None
     members: dict[str, bytes] = {}
     folder: PurePosixPath | None = None
     try:
-        with tarfile.open(path, "r:*") as tar:
+        with tar:
             for member in tar:  # in order: one pass through a compressed stream
-                parent = PurePosixPath(member.name).parent
+                parent, name = PurePosixPath(member.name).parent, PurePosixPath(member.name).name
                 if not member.isfile() or parent.name not in _LAYOUTS:
                     continue
-                folder = folder or parent
-                if parent == folder and PurePosixPath(member.name).name in _wanted(folder.name):
-                    members[PurePosixPath(member.name).name] = tar.extractfile(member).read()
-    except tarfile.ReadError:
-        raise _not_cifar(path, "archive") from None
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+                if folder is None:
+                    folder = parent  # the first layout folder; others are ignored
+                if parent == folder and name in _wanted(folder.name):
+                    members[name] = tar.extractfile(member).read()
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as err:
         raise ValueError(
             f"The CIFAR archive is damaged ({err}). Received: path={str(path)!r}"
         ) from None
