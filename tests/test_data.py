@@ -452,6 +452,7 @@ DATA_MODULES = [
     "keras_resnet.data.tfds_source",
     "keras_resnet.data.config",
     "keras_resnet.data.arrays",
+    "keras_resnet.data.cifar",
 ]
 
 

@@ -8,19 +8,26 @@ labels are int32 ``(B,)`` or float32 one-hot ``(B, num_classes)``.
 
 Sources: ``"digits"`` (scikit-learn, offline), ``"mnist_t10k"`` (real MNIST test set
 IDX files in ``../shared/data/mnist-t10k``), ``"idx:PATH"``, TFDS names
-(``"cifar10"``, ``"tfds:cifar10"``), ``"dir:PATH"`` (class subfolders of images).
+(``"cifar10"``, ``"tfds:cifar10"``), ``"dir:PATH"`` (class subfolders of images),
+``"cifar10:PATH"``, ``"cifar100:PATH"`` and ``"cifar100_coarse:PATH"`` (the official
+CIFAR files, archive or folder, read offline by :func:`read_cifar`; ``cifar100_coarse``
+takes the 20 coarse labels).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 from typing import Any
 
 import numpy as np
 
 from keras_resnet.checks import check_fields
+from keras_resnet.data import cifar as _cifar
 from keras_resnet.data import sources as _src
 from keras_resnet.data.augment import PRESETS
+from keras_resnet.data.cifar import read_cifar
 from keras_resnet.data.config import DataConfig
 from keras_resnet.data.pipeline import DatasetInfo, Datasets, build_datasets
 from keras_resnet.data.sources import mnist_t10k_path, read_idx, train_validation_split
@@ -34,12 +41,19 @@ __all__ = [
     "get_datasets",
     "list_datasets",
     "mnist_t10k_path",
+    "read_cifar",
     "read_idx",
     "train_validation_split",
     "validate_for_model",
 ]
 
 _BUILTIN = ("digits", "mnist_t10k")
+# CIFAR file forms: prefix -> (labels, classes); plain "cifar10" / "cifar100" are TFDS names
+_CIFAR_FILES = {
+    "cifar10": ("fine", 10),
+    "cifar100": ("fine", 100),
+    "cifar100_coarse": ("coarse", 20),
+}
 
 
 def list_datasets() -> list[str]:
@@ -55,6 +69,9 @@ def list_datasets() -> list[str]:
     return list(_BUILTIN) + [
         "idx:PATH",
         "dir:PATH",
+        "cifar10:PATH",
+        "cifar100:PATH",
+        "cifar100_coarse:PATH",
         "tfds:NAME",
         "<any TFDS image classification name>",
     ]
@@ -70,8 +87,34 @@ def _not_tfds(config: DataConfig, kind: str) -> None:
         )
 
 
+def _cifar_prefix(dataset: str) -> str | None:
+    """``"cifar10"`` for ``"cifar10:PATH"``; None for other names and TFDS versions."""
+    prefix, colon, path = dataset.partition(":")
+    if not colon or prefix not in _CIFAR_FILES:
+        return None
+    if re.fullmatch(r"[\d.*]+", path) and not os.path.exists(path):
+        return None  # "cifar10:3.0.2" stays a TFDS name with a version
+    return prefix
+
+
+def _cifar_files(dataset: str) -> _src.Source:
+    prefix, _, path = dataset.partition(":")
+    labels, classes = _CIFAR_FILES[prefix]
+    source = _cifar.load_cifar_source(path, name=dataset, labels=labels)
+    if source.num_classes != classes:
+        raise ValueError(
+            f"`{prefix}:PATH` expects CIFAR files with {classes} classes, but {path!r} holds "
+            f"{source.num_classes}. Received: dataset={dataset!r}"
+        )
+    return source
+
+
 def _resolve(config: DataConfig) -> _src.Source:
     dataset = config.dataset
+    cifar_files = _cifar_prefix(dataset)
+    if cifar_files:
+        _not_tfds(config, f"{cifar_files}:PATH (the CIFAR files)")
+        return _cifar_files(dataset)
     if dataset in _BUILTIN or dataset.startswith(("idx:", "dir:")):
         _not_tfds(config, dataset.split(":")[0])
     if dataset == "digits":
@@ -122,8 +165,9 @@ def get_datasets(dataset: str | DataConfig, /, **fields: Any) -> Datasets:
 
     Args:
         dataset: a :class:`DataConfig`, or a name: ``"digits"``, ``"mnist_t10k"``,
-            ``"idx:PATH"``, ``"dir:PATH"``, a TFDS name (``"cifar10"``) or
-            ``"tfds:NAME"``.
+            ``"idx:PATH"``, ``"dir:PATH"``, the CIFAR files (``"cifar10:PATH"``,
+            ``"cifar100:PATH"``, ``"cifar100_coarse:PATH"``), a TFDS name (``"cifar10"``)
+            or ``"tfds:NAME"``.
         **fields: :class:`DataConfig` fields (``batch_size``, ``augment``,
             ``image_size``, ``validation_fraction``, ``seed``, ``one_hot``, ``cache``,
             ``mixup``, ``data_dir``, ``train_split``, ...): with a name they build the

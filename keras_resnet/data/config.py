@@ -45,8 +45,10 @@ class DataConfig(checks.ConfigMixin):
     """What :func:`keras_resnet.data.get_datasets` builds: source, batching, augmentation.
 
     Args:
-        dataset: ``"digits"``, ``"mnist_t10k"``, ``"idx:PATH"``, ``"dir:PATH"``, a TFDS
-            name (``"cifar10"``) or ``"tfds:NAME"`` (for arrays: the name recorded).
+        dataset: ``"digits"``, ``"mnist_t10k"``, ``"idx:PATH"``, ``"dir:PATH"``,
+            ``"cifar10:PATH"`` / ``"cifar100:PATH"`` / ``"cifar100_coarse:PATH"`` (the
+            CIFAR files), a TFDS name (``"cifar10"``) or ``"tfds:NAME"`` (for arrays: the
+            name recorded).
         batch_size: Global batch size (> 0).
         augment: Preset: ``"auto"``, ``"cifar"``, ``"imagenet"``, ``"mnist"``, ``"none"``.
         image_size: Output ``(height, width)`` (an int means a square), or None for

@@ -86,7 +86,8 @@ def default_augment_for(name: str, image_shape: Sequence[int | None]) -> str:
     """Preset used by ``augment="auto"`` for a data set name and native image shape.
 
     Args:
-        name: str, data set name (``"cifar10"``, ``"tfds:mnist"``, ``"dir:PATH"``).
+        name: str, data set name (``"cifar10"``, ``"tfds:mnist"``, ``"dir:PATH"``,
+            ``"cifar10:PATH"``).
         image_shape: ``(H, W, C)``; ``H`` may be None for images of varying size.
 
     Returns:
@@ -95,9 +96,12 @@ def default_augment_for(name: str, image_shape: Sequence[int | None]) -> str:
     Example:
         >>> default_augment_for("cifar100", (32, 32, 3)), default_augment_for("x", (None, None, 3))
         ('cifar', 'imagenet')
+        >>> default_augment_for("cifar100_coarse:data/mnist", (32, 32, 3))
+        'cifar'
     """
-    base = name.split(":")[-1].split("/")[0].lower()
-    if base in ("cifar10", "cifar100", "svhn_cropped", "cifar10_1", "cinic10"):
+    prefix, _, rest = name.partition(":")  # "tfds:NAME", or "KIND:PATH" (a path is no name)
+    base = (rest if prefix == "tfds" else prefix).split("/")[0].lower()
+    if base in ("cifar10", "cifar100", "cifar100_coarse", "svhn_cropped", "cifar10_1", "cinic10"):
         return "cifar"
     if "mnist" in base or base in ("digits", "emnist", "kmnist"):
         return "mnist"

@@ -148,6 +148,7 @@ class RunDir:
         self.run = json.loads(json.dumps(run))  # what config.json will read back
         self.overwrite = bool(overwrite)
         self._lock_fd: int | None = None
+        self._made = False  # lock() created the folder: unlock() removes it while empty
 
     def file(self, name: str) -> str:
         """The path of ``name`` inside the run folder."""
@@ -164,6 +165,7 @@ class RunDir:
         """
         if self._lock_fd is not None:
             return self
+        self._made = not os.path.isdir(self.path)
         os.makedirs(self.path, exist_ok=True)
         path = self.file(LOCK_FILE)
         while True:
@@ -196,13 +198,19 @@ class RunDir:
         return self
 
     def unlock(self) -> None:
-        """Release the lock (and remove ``.lock``); safe to call twice."""
+        """Release the lock (and remove ``.lock``); safe to call twice.
+
+        A folder that :meth:`lock` created and nothing was written to (a run refused
+        before it started) is removed too."""
         if self._lock_fd is None:
             return
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.file(LOCK_FILE))
         os.close(self._lock_fd)
         self._lock_fd = None
+        if self._made:
+            with contextlib.suppress(OSError):  # not empty: the run wrote there
+                os.rmdir(self.path)
 
     def __enter__(self) -> RunDir:
         return self.lock()
