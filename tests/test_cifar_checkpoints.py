@@ -56,9 +56,7 @@ def _images(n=4):
     return np.random.default_rng(1).normal(0, 1, (n, 32, 32, 3)).astype("float32")
 
 
-@pytest.mark.parametrize(
-    "depth", [20, 32, 44, 56, 110, pytest.param(1202, marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110, pytest.param(1202, marks=pytest.mark.slow)])
 def test_th_checkpoint_matches_the_reference(tmp_path, depth):
     reference = random_cifar_resnet(depth, seed=depth)
     path = str(tmp_path / f"resnet{depth}-0123abcd.th")
