@@ -66,6 +66,7 @@ MODULES = [
     "keras_resnet.training.backup",
     "keras_resnet.training.fitting",
     "keras_resnet.training.evaluation",
+    "keras_resnet.training.confusion",
     "keras_resnet.commands.train",
     "keras_resnet.commands.evaluate",
     # tuning: the space and data helpers are quick; the hypermodel's and the search's

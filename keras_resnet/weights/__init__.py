@@ -12,7 +12,8 @@ kind                          source
 ``keras_hub``                 a keras-hub ResNet preset folder (or a handle when online)
 ``torch``                     a timm / torchvision ``.safetensors``, ``.pth``, ``.bin``, a
                               Hugging Face folder (``config.json`` + ``model.safetensors``)
-                              or ``hf://timm/<name>``
+                              or ``hf://timm/<name>``; a CIFAR ResNet ``.th`` file of
+                              the akamaster/pytorch_resnet_cifar10 layout
 ============================  ====================================================
 """
 
@@ -33,7 +34,7 @@ from keras_resnet.weights.keras_applications import (
 )
 
 SOURCE_KINDS = ("keras", "keras_applications", "keras_hub", "torch")
-_TORCH_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+_TORCH_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".th")
 
 __all__ = [
     "SOURCE_KINDS",
@@ -76,8 +77,8 @@ def source_kind(source: str) -> str:
     Example:
         >>> source_kind("resnet50.a1_in1k.safetensors"), source_kind("imagenet")
         ('torch', 'keras_applications')
-        >>> source_kind("run.keras"), source_kind("ResNet50.h5")
-        ('keras', 'keras_applications')
+        >>> source_kind("run.keras"), source_kind("ResNet50.h5"), source_kind("resnet20.th")
+        ('keras', 'keras_applications', 'torch')
     """
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
@@ -101,7 +102,7 @@ def source_kind(source: str) -> str:
         return "keras_hub"  # a keras-hub preset handle such as "resnet_50_imagenet"
     raise ValueError(
         "`weights` must be 'imagenet', a .keras / .weights.h5 / .h5 / .safetensors / .pth "
-        "/ .bin file, a run, timm or keras-hub folder, an hf://timm/<name> handle or a "
+        "/ .pt / .bin / .th file, a run, timm or keras-hub folder, an hf://timm/<name> handle or a "
         f"keras-hub preset name. Received: weights={source!r}"
     )
 
@@ -158,7 +159,8 @@ def load_weights(model: keras.Model, source: str, variant: str | None = None) ->
         source: A ``.keras`` / ``.weights.h5`` file or run folder; ``"imagenet"`` or a
             keras.applications ``.h5`` file; a keras-hub preset folder or handle; a
             timm / torchvision ``.safetensors`` / ``.pth`` / ``.bin`` file, Hugging Face
-            folder or ``hf://timm/<name>``.
+            folder or ``hf://timm/<name>``; a CIFAR ResNet ``.th`` / ``.pth`` file of
+            the akamaster/pytorch_resnet_cifar10 layout (``resnet20`` ... ``resnet1202``).
         variant: The zoo name of ``model`` when its ``name`` was overridden.
 
     Returns:

@@ -21,6 +21,7 @@ import numpy as np
 logger = logging.getLogger("keras_resnet.weights")
 
 HEAD = "predictions"
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _SHOWN = 5
 
 
@@ -34,7 +35,7 @@ class Preprocessing:
     ``"torch"``: ``mean``/``std``) when the weights came from there.
 
     Example:
-        >>> p = Preprocessing(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+        >>> p = Preprocessing(mean=IMAGENET_MEAN, std=IMAGENET_STD)
         >>> p.to_dict()["crop_pct"] is None
         True
     """

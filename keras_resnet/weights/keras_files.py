@@ -18,7 +18,13 @@ import h5py
 import keras
 import numpy as np
 
-from keras_resnet.weights.core import Checkpoint, Preprocessing, checkpoint_of
+from keras_resnet.weights.core import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Checkpoint,
+    Preprocessing,
+    checkpoint_of,
+)
 from keras_resnet.weights.keras_applications import (
     keras_applications_name,
     keras_applications_variants,
@@ -27,11 +33,10 @@ from keras_resnet.weights.keras_applications import (
 # keras.applications' three modes, all at 224x224: resnet "caffe" (BGR, ImageNet mean
 # x 255, no scaling), resnet_v2 "tf" (scale to [-1, 1]), densenet "torch" (scale to
 # [0, 1], ImageNet mean and std).
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _APPS = {"input_size": (224, 224), "source": "keras.applications"}
-_CAFFE = Preprocessing(mean=_IMAGENET_MEAN, mode="caffe", **_APPS)
+_CAFFE = Preprocessing(mean=IMAGENET_MEAN, mode="caffe", **_APPS)
 _TF = Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), mode="tf", **_APPS)
-_TORCH = Preprocessing(mean=_IMAGENET_MEAN, std=_IMAGENET_STD, mode="torch", **_APPS)
+_TORCH = Preprocessing(mean=IMAGENET_MEAN, std=IMAGENET_STD, mode="torch", **_APPS)
 
 
 def read_keras_file(source: str, model: keras.Model) -> Checkpoint:

@@ -12,6 +12,12 @@ and ``norm`` is our ``post_bn``.
 Tensors convert as conv ``OIHW -> HWIO``, linear ``(out, in) -> (in, out)``, BN
 ``weight, bias, running_mean, running_var -> gamma, beta, moving_mean,
 moving_variance`` (``num_batches_tracked`` is dropped).
+
+The CIFAR ResNets of akamaster/pytorch_resnet_cifar10 (``resnet20`` ... ``resnet1202``,
+``torch.save({"state_dict": ..., "best_prec1": ...})`` of a ``DataParallel`` model) use
+the same ``conv1`` / ``bn1`` / ``layer{1-3}.{i}`` names with a ``linear`` head; their
+option-A shortcut (subsample, ``planes // 4`` zero channels on each side) is our
+``zero_pad`` shortcut, which has no tensors.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import numpy as np
 
 from keras_resnet.weights.core import (
     HEAD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     Checkpoint,
     Preprocessing,
     _read,
@@ -54,7 +62,7 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
      lambda m: f"stage{int(m[1]) + 1}_block{int(m[2]) + 1}_{_V2_PARTS[m[3]]}"),
     (re.compile(r"^stages\.(\d)\.blocks\.(\d+)\.conv(\d)$"),
      lambda m: f"stage{int(m[1]) + 1}_block{int(m[2]) + 1}_conv{m[3]}"),
-    (re.compile(r"^(fc|head\.fc)$"), lambda m: HEAD),
+    (re.compile(r"^(fc|head\.fc|linear)$"), lambda m: HEAD),
     (re.compile(r"^norm$"), lambda m: "post_bn"),
 )  # fmt: skip
 
@@ -148,6 +156,26 @@ def _preprocessing(config: Mapping[str, Any], source: str) -> Preprocessing:
     )
 
 
+def _cifar_preprocessing(state: Mapping[str, Any], source: str) -> Preprocessing | None:
+    """The akamaster/pytorch_resnet_cifar10 layout's preprocessing, or ``None``.
+
+    That layout is the only one with a ``linear`` head after ``layer3`` and no
+    ``layer4``. Its training script normalizes 32x32 CIFAR images with the ImageNet
+    mean and std (not CIFAR's own statistics), so its weights expect exactly those.
+
+    Example:
+        >>> keys = {"module.layer3.0.conv1.weight": 0, "module.linear.weight": 0}
+        >>> _cifar_preprocessing(keys, "resnet20.th").input_size
+        (32, 32)
+        >>> _cifar_preprocessing({"fc.weight": 0, "layer3.0.conv1.weight": 0}, "x.pth") is None
+        True
+    """
+    modules = {key.removeprefix("module.").split(".")[0] for key in state}
+    if "linear" not in modules or "layer3" not in modules or modules & {"layer4", "fc"}:
+        return None
+    return Preprocessing(IMAGENET_MEAN, IMAGENET_STD, input_size=(32, 32), source=source)
+
+
 def _hf_download(handle: str) -> str:
     repo = handle.removeprefix("hf://")
     hub = _require("huggingface_hub", f"Downloading {handle}")
@@ -158,14 +186,16 @@ def read_torch_checkpoint(source: str) -> Checkpoint:
     """Read a timm / torchvision checkpoint: a file, a Hugging Face folder, or ``hf://``.
 
     Args:
-        source: A ``.safetensors`` file; a ``.pth`` / ``.pt`` / ``.bin`` file (needs
-            torch); a folder with ``config.json`` and ``model.safetensors`` (or
-            ``pytorch_model.bin``), as timm publishes on the Hugging Face Hub; or
-            ``hf://timm/<name>`` (downloads through ``huggingface_hub``).
+        source: A ``.safetensors`` file; a ``.pth`` / ``.pt`` / ``.bin`` / ``.th`` file
+            (needs torch; a ``state_dict`` entry beside others is read); a folder with
+            ``config.json`` and ``model.safetensors`` (or ``pytorch_model.bin``), as timm
+            publishes on the Hugging Face Hub; or ``hf://timm/<name>`` (downloads through
+            ``huggingface_hub``).
 
     Returns:
         The :class:`Checkpoint`, with the timm ``pretrained_cfg`` preprocessing when
-        the folder has a ``config.json``.
+        the folder has a ``config.json``, and ImageNet mean/std at 32x32 for a CIFAR
+        ResNet of the akamaster/pytorch_resnet_cifar10 layout.
 
     Example:
         >>> import tempfile
@@ -192,4 +222,5 @@ def read_torch_checkpoint(source: str) -> Checkpoint:
             )
     state = _read_safetensors(path) if path.endswith(".safetensors") else _read_torch(path)
     ckpt = from_state_dict(state, source)
-    return dataclasses.replace(ckpt, preprocessing=_preprocessing(config, source))
+    prep = _cifar_preprocessing(state, source) or _preprocessing(config, source)
+    return dataclasses.replace(ckpt, preprocessing=prep)
