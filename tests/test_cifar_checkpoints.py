@@ -123,3 +123,28 @@ def test_published_checkpoints_classify_real_cifar10_images(name, published, acc
     assert result["images"] == 846
     assert (tuple(result["mean"]), tuple(result["std"])) == IMAGENET
     assert result["accuracy"] == pytest.approx(accuracy, abs=0.003)
+
+
+@pytest.mark.skipif(
+    not CHECKPOINTS.is_dir() or not TEST_BATCH.is_file(),
+    reason="the published CIFAR-10 checkpoints or the cifar10-subset test batch are absent",
+)
+def test_evaluate_command_scores_the_published_resnet20_on_the_cifar_files(tmp_path):
+    folder = TEST_BATCH.parent.parent  # the folder holding cifar-10-batches-bin/
+    argv = [sys.executable, "-m", "keras_resnet", "evaluate", "resnet20", "--weights",
+            str(CHECKPOINTS / "resnet20-12fca82f.th"), "--dataset", f"cifar10:{folder}",
+            "--output", str(tmp_path / "eval"), "--json"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["examples"] == 846
+    assert result["accuracy"] == pytest.approx(0.917, abs=0.003)
+    per_class = {row["class"]: row for row in result["per_class"]}
+    assert sorted(per_class) == sorted(
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    )
+    correct = sum(row["correct"] for row in per_class.values())
+    assert correct / 846 == pytest.approx(result["accuracy"], abs=1e-6)
+    assert sum(row["count"] for row in per_class.values()) == 846
+    png = (tmp_path / "eval" / "confusion_matrix.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -8,6 +8,7 @@ accuracy, the loss, the confusion matrix and the per-class accuracies.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,9 @@ def _scores(model: keras.Model, data: Any, classes: int) -> tuple[dict[str, Any]
 def _write(output_dir: str | os.PathLike, result: dict, matrix: np.ndarray, names: Any) -> None:
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    title = f"{result['model']} on {result['dataset']} ({result['split']})"
+    # folders dropped from paths, so that the title fits above the plot
+    model, dataset = (re.sub(r"[^\s(:]*[/\\]", "", str(result[k])) for k in ("model", "dataset"))
+    title = f"{model} on {dataset} ({result['split']}): {result['accuracy']:.2%}"
     save_confusion_matrix_png(matrix, names, folder / "confusion_matrix.png", title)
     write_json_atomic(folder / "evaluation.json", result)
 
