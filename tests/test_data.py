@@ -108,8 +108,10 @@ def test_augmentation_changes_train_never_eval():
     e1, e2, e3 = batches(plain.test)[0], batches(aug.test)[0], batches(aug.test)[0]
     np.testing.assert_array_equal(e1, e2)
     np.testing.assert_array_equal(e2, e3)
-    # the un-augmented train images are exactly the normalized inputs
+    # the un-augmented train images (shuffle_buffer=1: in order) and the test images are
+    # exactly the normalized inputs
     expected = (x / 255.0 - np.array(plain.info.mean)) / np.array(plain.info.std)
+    np.testing.assert_allclose(xp, expected, atol=1e-4)
     np.testing.assert_allclose(e1, expected, atol=1e-4)
 
 
@@ -429,10 +431,12 @@ def test_pipeline_benchmark_runs():
             "32",
         ]
     )
-    assert result["pipeline_images_per_s"] > 0 and result["model_images_per_s"] > 0
-    assert result["pipeline_over_model"] == pytest.approx(
-        result["pipeline_images_per_s"] / result["model_images_per_s"], rel=0.01
-    )
+    # the one JSON line docs/benchmarks.md quotes: every measured figure is there and real
+    figures = ["pipeline_images_per_s", "model_images_per_s", "naive_images_per_s"]
+    figures += ["pipeline_over_model", "naive_cpu_over_pipeline_cpu", "pipeline_over_naive"]
+    for key in figures:
+        assert np.isfinite(result[key]) and result[key] > 0, (key, result[key])
+    assert (result["batch_size"], result["model"]) == (32, "resnet20")
 
 
 def test_public_api_exports():

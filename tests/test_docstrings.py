@@ -110,6 +110,7 @@ def test_docstring_examples_run(module_name):
     module = importlib.import_module(module_name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+    assert result.attempted > 0, f"{module_name} lists no example that runs"
 
 
 # Modules whose public functions must also document their arguments (``Args:``).

@@ -56,7 +56,7 @@ def test_outputs_gradients_and_moving_statistics_equal_batch_norm(backend):
     else:
         report = run_on_backend(backend, "test_fused_batch_norm", "compare_with_batch_norm")
     cases = [(case, training) for case in CASES for training in (True, False)]
-    for ((kwargs, shape, fused), training), (applies, err, n) in zip(cases, report):
+    for ((kwargs, shape, fused), training), (applies, err, n) in zip(cases, report, strict=True):
         # output, input gradient, gamma/beta gradients, moving mean and variance
         assert n == 2 + 2 * kwargs.get("scale", True) * kwargs.get("center", True) + 2
         assert err < 1e-5, (backend, kwargs, shape, training, err)

@@ -90,10 +90,13 @@ def test_docs_zoo_table_lists_the_registry_and_matches_summary():
 
 
 @pytest.mark.slow
-def test_docs_zoo_table_equals_summary_zoo(capsys):
+def test_docs_and_readme_zoo_tables_equal_summary_zoo(capsys):
     assert main(["summary", "--zoo"]) == 0
     rendered = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
-    assert [r for r in rendered if r in _docs_zoo_rows()] == _docs_zoo_rows()
+    by_name = {row.split("`")[1]: row for row in rendered}
+    for path in ("docs/models.md", "README.md"):  # README's DenseNet rows included
+        rows = _zoo_rows(path)
+        assert rows and rows == [by_name.get(row.split("`")[1]) for row in rows], path
 
 
 def test_summary_uses_the_variant_input_by_default(capsys):
