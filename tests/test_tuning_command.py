@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -12,6 +16,7 @@ import pytest
 
 from keras_resnet.cli import build_parser, main
 from keras_resnet.commands.tune import format_results, parse_search_space
+from tests.conftest import REPO
 
 SPACE = json.dumps(
     {
@@ -157,3 +162,104 @@ def test_tune_skips_trials_over_the_mac_budget(tmp_path, capsys):
     assert [r["status"] for r in rows] == ["SKIPPED", "SKIPPED"]
     assert all(int(r["macs"]) > 1000 and r["score"] == "" for r in rows)
     assert json.loads((out / "tune.json").read_text())["max_trial_macs"] == 1000
+
+
+def _cli(*argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        _command(*argv), capture_output=True, text=True, env=_env(), timeout=timeout
+    )
+
+
+def _command(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "keras_resnet", "tune", "--baseline", "_tiny", "--epochs", "1",
+            "--search-space", SPACE, "--quiet", *argv]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def test_a_second_tune_into_a_busy_folder_is_refused_and_the_first_finishes(tmp_path):
+    out = tmp_path / "tune"
+    argv = ("--max-trials", "2", "--output", str(out), "--no-retrain")
+    first = subprocess.Popen(
+        _command(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not ((out / ".lock").exists() and (out / ".lock").read_text().strip()):
+            assert first.poll() is None, "the first tune ended without taking the folder's lock"
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        first.send_signal(signal.SIGSTOP)  # hold it inside its search, whatever the timing
+        try:
+            second = _cli(*argv, timeout=180)  # refused at once, not after the first ends
+        finally:
+            first.send_signal(signal.SIGCONT)
+        printed, errors = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert f"in use by another run (process {first.pid})" in second.stderr
+    assert "Traceback" not in second.stderr and "Best trial" not in second.stdout
+    assert first.returncode == 0, errors[-2000:]
+    assert printed.count("Best trial") == 1
+    assert len(json.loads((out / "results.json").read_text())["trials"]) == 2
+    assert not (out / ".lock").exists()
+
+
+def test_overwrite_replaces_a_search_and_its_retrain_and_nothing_else(tmp_path):
+    out = tmp_path / "tune"
+    argv = ("--max-trials", "1", "--output", str(out), "--no-export")
+    assert _cli(*argv).returncode == 0
+    assert (out / "best_trial_0" / "model.keras").is_file()
+    (out / "notes.txt").write_text("mine")
+    again = _cli(*argv, "--seed", "1", "--overwrite")
+    assert again.returncode == 0, again.stderr[-2000:]
+    best = json.loads((out / "best.json").read_text())
+    config = json.loads((out / "best_trial_0" / "config.json").read_text())
+    assert best["retrain"]["run_dir"] == str(out / "best_trial_0")
+    assert config["run"]["train_config"]["seed"] == 1  # the new search's retrain
+    assert (out / "notes.txt").read_text() == "mine"
+    # A folder whose files no search wrote (no tune.json) is refused, left as it was.
+    mine = tmp_path / "mine"
+    (mine / "search").mkdir(parents=True)
+    (mine / "search" / "thesis.tex").write_text("chapter 1")
+    (mine / "results.csv").write_text("a,b\n")
+    refused = _cli("--max-trials", "1", "--output", str(mine), "--overwrite", "--no-retrain")
+    assert refused.returncode == 2
+    assert "results.csv, search" in refused.stderr and "no search's tune.json" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert (mine / "search" / "thesis.tex").read_text() == "chapter 1"
+    assert sorted(os.listdir(mine)) == ["results.csv", "search"]
+
+
+def test_quiet_search_prints_no_traceback_and_corrupt_files_are_named(tmp_path, capsys):
+    out = tmp_path / "tune"
+    argv = ("--max-trials", "2", "--output", str(out), "--max-trial-macs", "1", "--no-retrain")
+    quiet = _cli(*argv)
+    assert quiet.returncode == 1  # nothing trained
+    assert "Traceback" not in quiet.stdout + quiet.stderr
+    assert quiet.stdout.count("over the MAC budget") == 2  # one line per skipped trial
+    oracle = out / "search" / "oracle.json"
+    saved = oracle.read_bytes()
+    oracle.write_text('{"ongoing_trials": ')  # cut off
+    corrupt = _cli(*argv)
+    assert corrupt.returncode == 2
+    assert len(corrupt.stderr.strip().splitlines()) == 1, corrupt.stderr[-2000:]
+    assert str(oracle) in corrupt.stderr and "--overwrite" in corrupt.stderr
+    oracle.write_bytes(saved)
+    # Quicker in this process: the other files KerasTuner and `tune` read back.
+    flags = ["tune", "--baseline", "_tiny", "--epochs", "1", "--search-space", SPACE, "--quiet",
+             *argv]  # fmt: skip
+    for name, text in [("search/oracle.json", "[]"), ("search/trial_0/trial.json", "{oops"),
+                       ("tune.json", "{oops")]:  # fmt: skip
+        path = out / name
+        saved = path.read_bytes()
+        path.write_text(text)
+        assert main(flags) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and "--overwrite" in err and "Traceback" not in err
+        path.write_bytes(saved)

@@ -7,30 +7,38 @@ retrains the best configuration on train + validation with
 ``OUTPUT/best_trial_<id>/`` and records it in ``OUTPUT/best.json``.
 
 Re-running the same command resumes an interrupted search (KerasTuner reloads its
-project in ``OUTPUT/search``). Distributed search uses KerasTuner's chief/worker
-mode: run the same command in every process with ``KERASTUNER_TUNER_ID`` (``chief``
-or ``tuner0``, ``tuner1``, ...), ``KERASTUNER_ORACLE_IP`` and
-``KERASTUNER_ORACLE_PORT`` set; the chief serves the oracle and, when the workers
-are done, writes the results and retrains.
+project in ``OUTPUT/search``); while a search runs, ``OUTPUT`` is locked as a ``train``
+run folder is, and a second search there is refused. Distributed search uses
+KerasTuner's chief/worker mode: run the same command in every process with
+``KERASTUNER_TUNER_ID`` (``chief`` or ``tuner0``, ``tuner1``, ...),
+``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` set; the chief serves the
+oracle (and holds the lock) and, when the workers are done, writes the results and
+retrains.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import functools
+import glob
 import io
 import json
 import os
-import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from keras_resnet.checks import check_path
 
 DEFAULT_BASELINE = "resnet20"
 DEFAULT_RECIPE = "fast"
-# Files and folders this command writes into --output (--overwrite removes only these).
+# Files and folders this command writes into --output, besides the retrains in
+# best_trial_<id>/ (--overwrite removes only these, and only from a search's folder).
 OUTPUTS = ("search", "tune.json", "results.csv", "results.json", "best.json")
+_AFRESH = "use --overwrite (a new search) or another --output"
+_FAILED = "keras_tuner.src.errors.FailedTrialError: "  # how KerasTuner's messages name it
 # Keys of a `--search-space` range object, in the order of a search_space range tuple.
 _RANGE_KEYS = ("min", "max", "step", "sampling")
 
@@ -165,15 +173,22 @@ def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worke
                 "`--overwrite` deletes the shared search; pass it to the chief only. Received: "
                 f"--overwrite with KERASTUNER_TUNER_ID={os.environ['KERASTUNER_TUNER_ID']}"
             )
-        for name in OUTPUTS:
-            target = os.path.join(out, name)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            elif os.path.exists(target):
-                os.remove(target)
+        present = [n for n in OUTPUTS if os.path.lexists(os.path.join(out, n))]
+        if os.path.isdir(out):  # the retrains of the best trials
+            present += [n for n in os.listdir(out) if n.startswith("best_trial_")]
+        if present and not _holds_a_search(out):
+            # Only a search's tune.json shows that these names were written by `tune`.
+            raise FileExistsError(
+                f"{out} holds {', '.join(sorted(present))} but no search's tune.json: they are "
+                "not a search's files, so --overwrite does not delete them. Use another "
+                "--output, or remove them yourself."
+            )
+        from keras_resnet.atomic import remove_path
+
+        for name in present:
+            remove_path(Path(out, name))
     elif os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            old = json.load(f)
+        old = _read_object(path)
         # More trials extend a search; anything else is a different search.
         if {**old, "max_trials": None} != {**definition, "max_trials": None}:
             raise FileExistsError(
@@ -184,6 +199,51 @@ def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worke
     from keras_resnet.atomic import write_json_atomic
 
     write_json_atomic(path, definition)
+
+
+def _holds_a_search(out: str) -> bool:
+    """Whether ``out`` holds a search's ``tune.json`` (a corrupt one beside KerasTuner's
+    ``search/oracle.json`` counts: ``--overwrite`` is how such a search is replaced)."""
+    try:
+        return "baseline" in _read_object(os.path.join(out, "tune.json"))
+    except OSError:
+        return False
+    except ValueError:
+        return os.path.isfile(os.path.join(out, "search", "oracle.json"))
+
+
+def _read_object(path: str) -> dict[str, Any]:
+    """A JSON object a search wrote; a corrupt file raises ``ValueError`` naming it."""
+    from keras_resnet.atomic import read_json
+
+    try:
+        data = read_json(path)
+    except ValueError as err:
+        raise ValueError(f"{err} Or start afresh: {_AFRESH}.") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object; fix or remove it, or {_AFRESH}.")
+    return data
+
+
+def _check_search_files(out: str) -> None:
+    """Read back what KerasTuner will reload, so that a corrupt file is named."""
+    search = os.path.join(out, "search")
+    paths = glob.glob(os.path.join(search, "*.json"))
+    for path in sorted(paths + glob.glob(os.path.join(search, "trial_*", "trial.json"))):
+        _read_object(path)
+
+
+@contextlib.contextmanager
+def _trial_tracebacks(show: bool) -> Iterator[None]:
+    """KerasTuner prints each failed trial's traceback while its ``DEBUG`` flag is on (its
+    default); ``--quiet`` turns it off for the search (the report has a line per trial)."""
+    from keras_tuner.src import config
+
+    old, config.DEBUG = config.DEBUG, show
+    try:
+        yield
+    finally:
+        config.DEBUG = old
 
 
 def run(args: argparse.Namespace) -> int:
@@ -213,8 +273,6 @@ def run(args: argparse.Namespace) -> int:
     # `--output ''` is refused, not the default folder
     check_path("output", args.output, allow_none=True)
     search_space = parse_search_space(args.search_space)
-    from keras_resnet.data import DataConfig, get_datasets
-    from keras_resnet.tuning import ResNetHyperModel, make_tuner
     from keras_resnet.zoo import model_spec
 
     model_spec(args.baseline)  # unknown names fail before any data is read
@@ -222,6 +280,24 @@ def run(args: argparse.Namespace) -> int:
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "chief")
     worker = "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in tuner_id
     out = f"runs/tune-{args.dataset}" if args.output is None else args.output
+    from keras_resnet.training.rundir import RunDir, check_writable
+
+    check_writable(out, "output")
+    # One search per folder, locked as `train` locks a run folder; workers run trials of
+    # the chief's search, in its folder.
+    folder = None if worker else RunDir(out, {}).lock()
+    try:
+        return _search(args, search_space, out, worker)
+    finally:
+        if folder is not None:
+            folder.unlock()
+
+
+def _search(args: argparse.Namespace, search_space: dict[str, Any], out: str, worker: bool) -> int:
+    """Read the data, prepare ``out``, run (or resume) the search, then report."""
+    from keras_resnet.data import DataConfig, get_datasets
+    from keras_resnet.tuning import ResNetHyperModel, make_tuner
+
     definition = _definition(args)
     # One DataConfig from the flags (dataset, seed, data_dir), as `train` records it.
     data = functools.partial(get_datasets, DataConfig.from_args(args))
@@ -239,17 +315,26 @@ def run(args: argparse.Namespace) -> int:
         max_trial_seconds=args.max_trial_seconds,
     )
     _prepare_output(out, definition, args.overwrite, worker)
-    tuner = make_tuner(
-        args.tuner,
-        hypermodel,
-        max_trials=args.max_trials,
-        max_epochs=args.epochs,
-        directory=out,
-        project_name="search",
-        overwrite=False,  # _prepare_output already removed the old search on --overwrite
-        seed=args.seed,
-    )
-    tuner.search(data, epochs=args.epochs, verbose=0 if args.quiet else 1)
+    if not worker:  # workers do not reload the oracle (the chief may be writing it)
+        _check_search_files(out)
+    try:
+        tuner = make_tuner(
+            args.tuner,
+            hypermodel,
+            max_trials=args.max_trials,
+            max_epochs=args.epochs,
+            directory=out,
+            project_name="search",
+            overwrite=False,  # _prepare_output already removed the old search on --overwrite
+            seed=args.seed,
+        )
+    except (KeyError, TypeError, RuntimeError) as err:  # files KerasTuner wrote otherwise
+        raise ValueError(
+            f"{os.path.join(out, 'search')} cannot be reloaded ({type(err).__name__}: {err}); "
+            f"{_AFRESH}."
+        ) from None
+    with _trial_tracebacks(not args.quiet):
+        tuner.search(data, epochs=args.epochs, verbose=0 if args.quiet else 1)
     if worker:
         print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} finished.")
         return 0
@@ -278,6 +363,11 @@ def _report(args, tuner, hypermodel, definition, out) -> int:
     searched = [n for n, p in hypermodel.space.items() if type(p).__name__ != "Fixed"]
     names = sorted({n for r in rows for n in r["hyperparameters"]})
     print(format_results(rows, searched))
+    for row in rows:  # why: the last line of KerasTuner's message (its traceback)
+        if row["status"] in ("SKIPPED", "FAILED", "INVALID"):
+            message = (tuner.oracle.get_trial(row["trial"]).message or "").strip()
+            why = (message or "no message").splitlines()[-1].removeprefix(_FAILED)
+            print(f"Trial {row['trial']} {row['status'].lower()}: {why}")
     from keras_resnet.atomic import write_json_atomic, write_text_atomic
 
     write_text_atomic(os.path.join(out, "results.csv"), _results_csv(rows, names))
