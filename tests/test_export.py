@@ -461,7 +461,7 @@ def test_cli_export_and_predict(trained, digits, run_dir, tmp_path, capsys):
     assert main(["export", str(run_dir), "--format", "tflite", "--output", str(tfl)]) == 0
     capsys.readouterr()
 
-    # The TFLite file embeds mean/std but not class names: --data-info supplies them.
+    # The TFLite file embeds mean/std; class names also come from --data-info.
     for model, extra in ((out, []), (run_dir, []), (tfl, ["--data-info", str(run_dir)])):
         argv = ["predict", str(model), *images, "--top-k", "2", "--json", *extra]
         assert main(argv) == 0
