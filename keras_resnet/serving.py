@@ -17,7 +17,6 @@ never the reverse.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from keras_resnet._export_common import (
     _normalize,
     _outputs_logits,
 )
+from keras_resnet.atomic import read_json
 from keras_resnet.checks import check_choice, check_int, check_path
 from keras_resnet.export import BYTES_ENDPOINT, METADATA_FILE, _decode, load_keras_model
 from keras_resnet.tflite import TFLITE_PIXELS, _tflite_call, _tflite_interpreter
@@ -120,10 +120,7 @@ def load_run_preprocessing(run_dir: str | os.PathLike) -> dict[str, Any]:
         file = file / DATA_INFO_FILE
     if not file.is_file():
         raise FileNotFoundError(f"No {DATA_INFO_FILE} found. Received: run_dir={str(run_dir)!r}")
-    try:
-        info = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{str(file)!r} is not valid JSON ({err}).") from None
+    info = read_json(file)
     if not isinstance(info, dict) or "mean" not in info or "std" not in info:
         raise ValueError(f"{str(file)!r} must hold a JSON object with 'mean' and 'std'.")
     channels = len(np.ravel(info["mean"]))
@@ -278,6 +275,10 @@ def _classify(
 ) -> tuple[np.ndarray, Sequence[str] | None]:
     """Class probabilities ``(N, classes)`` of decodable images, and the class names."""
     if kind == "saved_model":
+        meta_file = path / METADATA_FILE
+        meta = read_json(meta_file) if meta_file.is_file() else {}
+        if not isinstance(meta, dict):
+            raise ValueError(f"{meta_file} must hold a JSON object; fix or remove it.")
         loaded = tf.saved_model.load(str(path))
         if BYTES_ENDPOINT not in loaded.signatures:
             raise ValueError(
@@ -286,8 +287,6 @@ def _classify(
             )
         probs = loaded.signatures[BYTES_ENDPOINT](image_bytes=tf.constant(encoded))
         probs = probs["probabilities"].numpy()
-        meta_file = path / METADATA_FILE
-        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
         names = meta.get("class_names")
     else:
         info_source = data_info

@@ -178,7 +178,11 @@ def _tflite_interpreter(path: str | os.PathLike, num_threads: int = 1) -> Any:
     # package, which is not a dependency here; it still ships with TensorFlow.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+        try:
+            return tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+        except (ValueError, RuntimeError) as err:  # an empty, truncated or foreign file
+            reason = (str(err).strip() or type(err).__name__).splitlines()[0]
+            raise ValueError(f"{str(path)!r} is not a valid TFLite model ({reason}).") from None
 
 
 def _tflite_call(interpreter: Any, inputs: np.ndarray) -> np.ndarray:

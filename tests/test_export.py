@@ -461,7 +461,7 @@ def test_cli_export_and_predict(trained, digits, run_dir, tmp_path, capsys):
     assert main(["export", str(run_dir), "--format", "tflite", "--output", str(tfl)]) == 0
     capsys.readouterr()
 
-    # The TFLite file embeds mean/std but not class names: --data-info supplies them.
+    # The TFLite file embeds mean/std; class names also come from --data-info.
     for model, extra in ((out, []), (run_dir, []), (tfl, ["--data-info", str(run_dir)])):
         argv = ["predict", str(model), *images, "--top-k", "2", "--json", *extra]
         assert main(argv) == 0
@@ -487,6 +487,14 @@ def test_cli_refuses_and_reports_errors(digits, run_dir, tmp_path, capsys):
     assert "overwrite" in capsys.readouterr().err
     assert out.read_bytes() == before
     assert main([*args, "--overwrite"]) == 0
+    other = tmp_path / "other"  # a different data_info.json there: kept, export refused
+    other.mkdir()
+    (other / "data_info.json").write_text('{"mine": 1}')
+    capsys.readouterr()
+    assert main([*args[:-1], str(other / "m.keras")]) == 2
+    assert "data_info.json exists and differs" in capsys.readouterr().err
+    assert sorted(p.name for p in other.iterdir()) == ["data_info.json"]
+    assert (other / "data_info.json").read_text() == '{"mine": 1}'
 
     bad = [
         (
@@ -516,7 +524,60 @@ def test_cli_refuses_and_reports_errors(digits, run_dir, tmp_path, capsys):
         capsys.readouterr()
         assert main(argv) == 2, argv
         assert message in capsys.readouterr().err, argv
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "m.keras"]
+    written = ["data_info.json", "images", "m.keras", "other"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == written
+
+
+# One fresh process runs the commands in order through keras_resnet.cli.main (one
+# TensorFlow start-up) and reports each one's exit code, stdout and stderr.
+_COMMANDS = textwrap.dedent(
+    """
+    import contextlib, io, json, sys
+    from keras_resnet.cli import main
+
+    report = []
+    for argv in json.loads(sys.argv[1]):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+        report.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
+    print(json.dumps(report))
+    """
+)
+
+
+def test_every_export_format_carries_the_preprocessing(digits, tmp_path):
+    run, image = tmp_path / "run", _images(digits, tmp_path / "images", n=1)[0]
+    keras_file, tflite_file = tmp_path / "k" / "digits.keras", tmp_path / "t" / "digits.tflite"
+    models = [run, run / "saved_model", keras_file, tflite_file]
+    steps = [
+        ["train", "--model", "_tiny", "--epochs", "1", "--batch-size", "256", "--quiet"],
+        ["export", str(run), "--format", "keras", "--output", str(keras_file)],
+        ["export", str(run), "--format", "tflite", "--output", str(tflite_file)],
+        *(["predict", str(m), image, "--json", "--top-k", "10"] for m in models),
+    ]
+    steps[0] += ["--output", str(run)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        [sys.executable, "-c", _COMMANDS, json.dumps(steps)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [r["code"] for r in report] == [0] * len(steps), report
+    predicted = []
+    for model, r in zip(models, report[3:], strict=True):
+        assert "data_info" not in r["stderr"] and "Warning" not in r["stderr"], (model, r)
+        top = json.loads(r["stdout"])["top_k"]
+        assert {c["name"] for c in top} == {str(i) for i in range(10)}, model
+        predicted.append({c["id"]: c["probability"] for c in top})
+    for model, probs in zip(models[1:], predicted[1:], strict=True):
+        assert sorted(probs) == list(range(10)), model
+        got = [probs[i] for i in range(10)]
+        assert got == pytest.approx([predicted[0][i] for i in range(10)], abs=1e-5), model
 
 
 # ----------------------------------------------------------------------- slow checks

@@ -278,6 +278,15 @@ def test_hostile_cli_cases_end_in_clean_errors(run_dir, tmp_path):
         expected.append((argv, 2, "at least 2" if "--dataset" in bad else "head outputs 5"))
     expected.append(([*train, "--dataset", f"dir:{empty_class}", "--output", out], 2, "['c']"))
     expected.append(([*train, "--dataset", f"dir:{one_class}", "--output", out], 2, "at least 2"))
+    # a damaged export: the SavedModel's metadata file, a .tflite file of junk or empty
+    served = tmp_path / "served"
+    export.export_saved_model(export.load_keras_model(run_dir / "model.keras"), served)
+    (served / export.METADATA_FILE).write_text('{"class_names": ["a",')
+    expected.append((["predict", str(served), image], 2, str(served / export.METADATA_FILE)))
+    for name, content in (("junk.tflite", b"not a flatbuffer " * 8), ("empty.tflite", b"")):
+        (tmp_path / name).write_bytes(content)
+        argv = ["predict", str(tmp_path / name), image]
+        expected.append((argv, 2, f"{str(tmp_path / name)!r} is not a valid TFLite model"))
 
     spec = _config(tmp_path, "cases.json", [[argv for argv, _, _ in expected], archives])
     proc = subprocess.run(
@@ -296,6 +305,6 @@ def test_hostile_cli_cases_end_in_clean_errors(run_dir, tmp_path):
         assert os.path.basename(path) in got["stderr"]
     # nothing was written for any refused run: not even config.json
     assert not os.path.exists(os.path.join(out, "config.json"))
-    assert len(expected) + len(archives) == 28
+    assert len(expected) + len(archives) == 31
     for name in ("model.keras", "summary.json", "config.json", "history.csv"):
         assert (finished / name).exists(), name

@@ -228,6 +228,44 @@ def test_train_resumes_from_a_damaged_backup(tmp_path, capsys):
     assert not (out / "backup").exists() and not (out / ".lock").exists()
 
 
+# kill -9 after the second epoch's history.csv row, before its backup (ModelCheckpoint
+# runs between the two), then the CLI as the user runs it.
+_KILL_BEFORE_BACKUP = textwrap.dedent(
+    """
+    import os, signal, sys
+    import keras
+    from keras_resnet.cli import main
+
+    save = keras.callbacks.ModelCheckpoint.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        save(self, epoch, logs)
+
+    keras.callbacks.ModelCheckpoint.on_epoch_end = on_epoch_end
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_kill_between_history_row_and_backup_keeps_one_row_per_epoch(tmp_path):
+    out = tmp_path / "run"
+    argv = ["train", "--model", "_tiny", "--epochs", "4", "--batch-size", "256"]
+    argv += ["--quiet", "--no-export", "--output", str(out)]
+    run = dict(env=_env(), capture_output=True, text=True, timeout=300)
+    killed = subprocess.run([sys.executable, "-c", _KILL_BEFORE_BACKUP, *argv], **run)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert json.loads((out / "backup" / "current.json").read_text())["epoch"] == 1
+    again = subprocess.run([sys.executable, "-m", "keras_resnet", *argv], **run)
+    assert again.returncode == 0, again.stderr[-2000:]
+    rows = (out / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows] == ["epoch", "0", "1", "2", "3"]
+    trained = json.loads((out / "summary.json").read_text())["epochs_this_call"]
+    assert f"after epoch {4 - trained} of 4." in again.stdout
+    assert trained == 3
+
+
 # --- a rerun after training ended only finishes the run (issue 15.7) ------------------
 
 _FINISH = textwrap.dedent(

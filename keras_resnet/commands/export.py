@@ -3,12 +3,18 @@
 Export RUN_OR_MODEL (a training run folder with model.keras and data_info.json, or a
 .keras file) for serving. The preprocessing (mean/std) and class names come from the
 run's data_info.json (for a .keras file: --data-info, or a data_info.json beside it).
-Writes all or nothing; an existing output is kept unless --overwrite.
+The SavedModel carries them inside; a .keras or .tflite file gets a copy of that
+data_info.json beside it, where `predict` looks. Writes all or nothing; an existing
+output (and a different data_info.json beside it) is kept unless --overwrite.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
+
+from keras_resnet.atomic import read_json, write_json_atomic
 
 FORMATS = ("saved_model", "keras", "tflite")
 
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     # Check the destination before loading the model (fast failure, nothing touched).
     suffix = {"keras": ".keras", "tflite": ".tflite"}.get(args.format)
     export._check_destination(args.output, "--output", args.overwrite, suffix)
+    beside = _info_beside(args, info) if suffix and info is not None else None
 
     model = export.load_keras_model(model_file)
     if args.format == "saved_model":
@@ -114,5 +121,26 @@ def run(args: argparse.Namespace) -> int:
             std=prep.get("std"),
             image_size=image_size,
         )
+    if beside is not None:
+        write_json_atomic(*beside)
+        print(f"wrote {beside[0]}")
     print(f"wrote {out}")
     return 0
+
+
+def _info_beside(args: argparse.Namespace, info: str | Path) -> tuple[Path, Any] | None:
+    """``(path, content)`` of the data_info.json to write beside a file export, or None
+    when the same one is there already; a different one is replaced only with --overwrite."""
+    from keras_resnet.serving import DATA_INFO_FILE
+
+    source = Path(info) / DATA_INFO_FILE if Path(info).is_dir() else Path(info)
+    dest = Path(args.output).parent / DATA_INFO_FILE
+    content = read_json(source)
+    if (dest.exists() or dest.is_symlink()) and not args.overwrite:
+        if dest.is_file() and read_json(dest) == content:
+            return None
+        raise FileExistsError(
+            f"{dest} exists and differs from {source}, which the export needs beside "
+            f"{args.output}; pass --overwrite to replace it, or export to another folder."
+        )
+    return dest, content

@@ -26,6 +26,9 @@ logger = logging.getLogger("keras_resnet.training")
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
     """``keras.callbacks.BackupAndRestore`` whose backup survives a kill at any instant.
 
+    After ``on_train_begin``, ``epochs_restored`` is the number of epochs the restored
+    state stands for (0 when nothing was restored): training goes on with that epoch.
+
     Args:
         backup_dir: The backup folder (used by this callback only).
         fallback: ``(checkpoint, epochs_done)``: weights to start from, and the epochs
@@ -51,6 +54,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     ) -> None:
         super().__init__(backup_dir, delete_checkpoint=delete_checkpoint)
         self.fallback = fallback
+        self.epochs_restored = 0
 
     def _state_path(self, which: str) -> str:
         return os.path.join(self.backup_dir, f"{which}.json")
@@ -77,6 +81,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 os.remove(path)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self.epochs_restored = 0
         if not self.model.built:
             super().on_train_begin(logs)  # Keras' message for an unbuilt model
         if self.model.optimizer is not None and not self.model.optimizer.built:
@@ -92,7 +97,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             except Exception as err:  # noqa: BLE001 - any damage: try the next state
                 problems.append(f"{which} ({type(err).__name__}: {err})")
                 continue
-            self.model._initial_epoch = int(state["epoch"])
+            self.model._initial_epoch = self.epochs_restored = int(state["epoch"])
             if problems:
                 logger.warning("Backup %s unusable; resumed from the previous state.", problems)
             return
@@ -107,7 +112,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             return
         path, epochs = self.fallback
         self.model.load_weights(path)
-        self.model._initial_epoch = int(epochs)
+        self.model._initial_epoch = self.epochs_restored = int(epochs)
         say(f"{where}: resuming from the last good checkpoint {path} (after epoch {epochs}).")
 
 

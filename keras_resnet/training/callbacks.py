@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet.atomic import write_text_atomic
 from keras_resnet.training.backup import BackupAndRestore
 from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.ema import ModelEMA
@@ -72,12 +73,14 @@ class StopOnNaN(keras.callbacks.Callback):
 
 
 class HistoryCSV(keras.callbacks.CSVLogger):
-    """``CSVLogger`` whose columns are the keys of the first epoch's logs.
+    """``CSVLogger`` whose columns are the keys of the first epoch's logs, one row per epoch.
 
     Keras' ``CSVLogger`` adds a ``val_*`` column for every metric when the first
     epoch has no validation results (for ``validation_freq > 1``), so a run without
     a validation split got all-``NA`` ``val_*`` columns; runs here validate every
-    epoch or never.
+    epoch or never. Appending, the rows of the epochs that are trained again (a kill
+    came after their row but before their backup) are dropped when the first epoch
+    begins, so the file keeps one row per epoch, in order.
 
     Example:
         >>> import tempfile, os
@@ -90,10 +93,36 @@ class HistoryCSV(keras.callbacks.CSVLogger):
         ['epoch,accuracy,loss', '0,0.75,0.5']
     """
 
+    _trim = False  # set when appending: drop rows of epochs trained again
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        self._trim = self.append
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._trim:
+            return
+        self._trim = False
+        with open(self.filename, newline="", encoding="utf-8") as f:
+            lines = f.read().splitlines(keepends=True)
+        kept = [line for line in lines if _row_epoch(line, self.sep) < epoch]
+        if len(kept) < len(lines):  # a rerun epoch: the file is rewritten without its row
+            self.csv_file.close()
+            write_text_atomic(self.filename, "".join(kept))
+            self.csv_file = open(self.filename, "a", newline="", encoding="utf-8")
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.keys is None:
             self.keys = sorted(logs or {})
         super().on_epoch_end(epoch, logs)
+
+
+def _row_epoch(line: str, sep: str) -> float:
+    """The epoch of a ``history.csv`` row; -inf for a header or anything else."""
+    try:
+        return int(line.split(sep, 1)[0])
+    except ValueError:
+        return -math.inf
 
 
 def make_callbacks(
@@ -151,8 +180,8 @@ def make_callbacks(
     out = os.fspath(output_dir) if output_dir is not None else None
     if out is not None:
         best = os.path.join(out, "best.keras")
-        # CSV before the backup: after a kill between the two an epoch is re-run and its
-        # row repeated (read_history keeps the last), instead of a row going missing.
+        # CSV before the backup: after a kill between the two the epoch is trained again
+        # and HistoryCSV drops its first row, instead of a row going missing.
         callbacks += [
             HistoryCSV(os.path.join(out, "history.csv"), append=True),
             keras.callbacks.ModelCheckpoint(

@@ -25,7 +25,7 @@ import keras
 
 from keras_resnet.data import DataConfig, get_datasets, validate_for_model
 from keras_resnet.export import load_keras_model
-from keras_resnet.training.backup import best_checkpoint_epoch
+from keras_resnet.training.backup import BackupAndRestore, best_checkpoint_epoch
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, resolve_config
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
@@ -425,8 +425,7 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
             initial_best = min(values) if monitor.endswith("loss") else max(values)
         epoch = best_checkpoint_epoch(done, monitor)
         fallback = (out.file("best.keras"), epoch) if epoch is not None else None
-        say(f"Resuming the run in {out.path} after epoch {len(done)} of {config.epochs}.")
-    return make_callbacks(
+    callbacks = make_callbacks(
         config,
         out.path if out is not None else None,
         monitor=monitor,
@@ -437,6 +436,17 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
             net, data, strategy=job.strategy, multi_worker=job.multi_worker
         ),
     )
+    if out is not None and job.state != "new":
+        # Said once the backup is restored: the epoch it holds, not the rows of history.csv
+        # (a kill between an epoch's row and its backup trains that epoch again).
+        backup = next(c for c in callbacks if isinstance(c, BackupAndRestore))
+        resumed = f"Resuming the run in {out.path} after epoch {{}} of {config.epochs}."
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_train_begin=lambda logs: say(resumed.format(backup.epochs_restored))
+            )
+        )
+    return callbacks
 
 
 def _setup(job: _Run) -> dict[str, Any]:
