@@ -8,7 +8,8 @@ without keras_resnet or even Keras installed:
   ``(B, H, W, C)`` of any height and width; the graph resizes to the model's input
   size, scales to ``[0, 1]``, subtracts ``mean`` and divides by ``std``.
 - ``serve_bytes`` takes ``image_bytes``: a string batch ``(B,)`` of encoded
-  JPEG/PNG/BMP/GIF files, decoded and resized one by one in the graph.
+  JPEG/PNG/BMP/GIF files, decoded (:func:`keras_resnet.images.decode_image`: any
+  of them to the model's channels) and resized one by one in the graph.
 
 Both return float32 ``probabilities`` ``(B, classes)``, ``top_k_ids`` (int32) and
 ``top_k_probabilities`` ``(B, k)`` and, when class names are known, ``top_k_names``.
@@ -51,6 +52,7 @@ from keras_resnet._export_common import _outputs_logits as _outputs_logits
 from keras_resnet.atomic import atomic_path as _atomic_path
 from keras_resnet.atomic import write_json_atomic
 from keras_resnet.checks import check_bool, check_choice, check_int, check_path
+from keras_resnet.images import decode_image
 from keras_resnet.tflite import QUANTIZE_MODES as QUANTIZE_MODES
 from keras_resnet.tflite import TFLITE_PIXELS as TFLITE_PIXELS
 from keras_resnet.tflite import export_tflite as export_tflite
@@ -81,8 +83,7 @@ def _decode(
     """Decode a batch of encoded images (each its own size) to a float batch at ``size``."""
 
     def one(encoded: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        image = tf.cast(image, tf.float32)[tf.newaxis]
+        image = tf.cast(decode_image(encoded, channels), tf.float32)[tf.newaxis]
         return _resize(image, size, method, antialias)[0]
 
     spec = tf.TensorSpec((size[0], size[1], channels), tf.float32)

@@ -36,6 +36,7 @@ from keras_resnet._export_common import (
 from keras_resnet.atomic import read_json
 from keras_resnet.checks import check_choice, check_int, check_path
 from keras_resnet.export import BYTES_ENDPOINT, METADATA_FILE, _decode, load_keras_model
+from keras_resnet.images import decode_image
 from keras_resnet.tflite import TFLITE_PIXELS, _tflite_call, _tflite_interpreter
 
 DATA_INFO_FILE = "data_info.json"  # what `train --output` writes beside model.keras
@@ -183,7 +184,7 @@ def _unreadable(data: bytes) -> str | None:
     if not data:
         return "the file is empty"
     try:
-        tf.io.decode_image(data, expand_animations=False)
+        decode_image(data, 3)  # what the serving graph runs (to 1 or 3 channels alike)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
         return f"not a readable JPEG/PNG/BMP/GIF image ({err.message.splitlines()[0]})"
     return None

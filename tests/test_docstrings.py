@@ -63,6 +63,7 @@ MODULES = [
     "keras_resnet.training.messages",
     "keras_resnet.training.summary",
     "keras_resnet.atomic",
+    "keras_resnet.images",
     "keras_resnet.training.backup",
     "keras_resnet.training.fitting",
     "keras_resnet.training.evaluation",

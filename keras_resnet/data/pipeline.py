@@ -170,6 +170,18 @@ def _split_validation(source: src.Source, fraction: float, seed: int) -> tuple:
     return src.Split(ds.skip(n_val), n - n_val), src.Split(ds.take(n_val), n_val)
 
 
+def _known_size(split: src.Split | None) -> src.Split | None:
+    """``split`` with its size known to tf.data.
+
+    A streamed source drops files that fail to decode, which leaves the size unknown,
+    and Keras then warns "ran out of data" at the end of the first epoch; the places of
+    dropped files are filled from the start of the next pass over the split.
+    """
+    if split is None or split.dataset.cardinality() != tf.data.UNKNOWN_CARDINALITY:
+        return split
+    return src.Split(split.dataset.repeat().take(split.num_examples), split.num_examples)
+
+
 def _output_size(source: src.Source, config: DataConfig, preset: str) -> tuple[int, int]:
     if config.image_size is not None:
         return config.image_size
@@ -401,6 +413,7 @@ def build_datasets(source: src.Source, config: DataConfig) -> Datasets:
     """
     # a fixed split seed: the validation set does not change with the training seed
     train, validation = _split_validation(source, config.validation_fraction, 0)
+    train, validation, test = (_known_size(s) for s in (train, validation, source.test))
     if train.num_examples < config.batch_size:
         raise ValueError(
             f"`batch_size` is larger than the training split ({train.num_examples} examples) "
@@ -417,12 +430,12 @@ def build_datasets(source: src.Source, config: DataConfig) -> Datasets:
         num_examples={
             "train": train.num_examples,
             "validation": validation.num_examples if validation is not None else 0,
-            "test": source.test.num_examples if source.test is not None else 0,
+            "test": test.num_examples if test is not None else 0,
         },
     )
     return Datasets(
         train=_train_pipeline(plan, train),
         validation=_eval_pipeline(plan, validation, "validation"),
-        test=_eval_pipeline(plan, source.test, "test"),
+        test=_eval_pipeline(plan, test, "test"),
         info=info,
     )
