@@ -175,7 +175,8 @@ def _known_size(split: src.Split | None) -> src.Split | None:
 
     A streamed source drops files that fail to decode, which leaves the size unknown,
     and Keras then warns "ran out of data" at the end of the first epoch; the places of
-    dropped files are filled from the start of the next pass over the split.
+    dropped files are filled from the start of the next pass over the split. The test
+    split is left as it is: a score never counts an image twice.
     """
     if split is None or split.dataset.cardinality() != tf.data.UNKNOWN_CARDINALITY:
         return split
@@ -413,7 +414,7 @@ def build_datasets(source: src.Source, config: DataConfig) -> Datasets:
     """
     # a fixed split seed: the validation set does not change with the training seed
     train, validation = _split_validation(source, config.validation_fraction, 0)
-    train, validation, test = (_known_size(s) for s in (train, validation, source.test))
+    train, validation, test = _known_size(train), _known_size(validation), source.test
     if train.num_examples < config.batch_size:
         raise ValueError(
             f"`batch_size` is larger than the training split ({train.num_examples} examples) "
