@@ -152,7 +152,7 @@ _CASES = textwrap.dedent(
 )
 
 
-def test_cli_refuses_bad_weights(tmp_path):
+def test_cli_refuses_bad_weights_and_fine_tuning_without_weights(tmp_path):
     files = _hostile_files(tmp_path)
     out = tmp_path / "out"  # each case its own folder below it: none may be written
     out.mkdir()
@@ -169,6 +169,8 @@ def test_cli_refuses_bad_weights(tmp_path):
     for case in ("list", "hf_mean"):
         argv = ["evaluate", "_tiny", "--weights", files[case], "--dataset", "digits"]
         expected.append((argv, EXPECTED[case][0], files[case]))
+    fine_tune = train("fine_tune", "--model", "_tiny", "--recipe", "fine_tune", "--epochs", "2")
+    expected.append((fine_tune + ["--head-epochs", "1"], "needs pretrained weights", "--weights"))
     imagenet = train("imagenet", "--model", "resnet50_keras", "--weights", "imagenet")
     expected.append((imagenet + ["--image-size", "32"], "needs internet", "--weights FILE.h5"))
     proc = subprocess.run(
