@@ -75,11 +75,13 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> str:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
+def read_json(path: str | os.PathLike, *, want_object: bool = False) -> Any:
     """Read a JSON file; a malformed or non-UTF-8 file raises ``ValueError`` naming it.
 
     Args:
         path: The file.
+        want_object: Require a JSON object (a dict); anything else (``[]``, a number)
+            raises ``ValueError`` naming the file.
 
     Example:
         >>> import tempfile, os
@@ -90,15 +92,27 @@ def read_json(path: str | os.PathLike) -> Any:
         ... except ValueError as err:
         ...     print(str(err).replace(p, "FILE")[:33])
         FILE is not valid JSON (Expecting
+        >>> _ = open(p, "w").write("[]")
+        >>> read_json(p)
+        []
+        >>> try:
+        ...     read_json(p, want_object=True)
+        ... except ValueError as err:
+        ...     print(str(err).replace(p, "FILE"))
+        FILE holds a JSON list, not an object ({...}); fix or remove it.
     """
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            data = json.load(f)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err}); fix or remove it.") from None
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text ({err}); fix or remove it.") from None
+    if want_object and not isinstance(data, dict):
+        kind = "null" if data is None else type(data).__name__.replace("str", "string")
+        raise ValueError(f"{path} holds a JSON {kind}, not an object ({{...}}); fix or remove it.")
+    return data
 
 
 def remove_path(path: Path) -> None:

@@ -72,7 +72,7 @@ def test_head_first_then_backbone_with_bn_frozen(tmp_path, unfreeze):
         np.testing.assert_array_equal(a, b)
 
 
-def test_fine_tune_schedule_and_config_checks():
+def test_fine_tune_schedule_and_config_checks(tmp_path):
     cfg = _recipe(epochs=4, head_epochs=2, warmup_epochs=1)
     lr = T.make_schedule(cfg, 10)
     assert float(lr(0)) == pytest.approx(1e-3)
@@ -84,7 +84,10 @@ def test_fine_tune_schedule_and_config_checks():
     with pytest.raises(ValueError, match="Received: unfreeze='some'"):
         _recipe(unfreeze="some")
     with pytest.raises(ValueError, match="does not run under the multi-worker"):
-        T.train("_tiny", synthetic(), _recipe(strategy="multi_worker"))
+        T.train("_tiny", synthetic(), _recipe(strategy="multi_worker"), weights="x.keras")
+    with pytest.raises(ValueError, match="needs pretrained weights.*head_epochs=1, weights=None"):
+        T.train("_tiny", synthetic(), _recipe(), output_dir=str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()  # a random backbone is not frozen and trained
     with pytest.raises(TypeError, match="`weights` needs a zoo name"):
         T.train(create_model("_tiny"), synthetic(), _recipe(), weights="x.keras")
 

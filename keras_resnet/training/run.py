@@ -117,7 +117,8 @@ def train(
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: Bad configuration, a batch size not divisible by replicas, an
+        ValueError: Bad configuration (fine-tuning, ``head_epochs > 0``, of a zoo-name
+            ``model`` without ``weights``), a batch size not divisible by replicas, an
             ``output_dir`` that is (or lies below) a file; multi-worker training with
             ``BackupAndRestore`` or on an unfinished run folder (every worker raises it
             before the cluster starts).
@@ -142,6 +143,7 @@ def train(
     model_kwargs = dict(model_kwargs or {})
     if weights is not None:
         model_kwargs["weights"] = _check_weights(model, weights)
+    _check_fine_tune(model, config, model_kwargs)
     run, data = _describe_run(model, dataset, config, model_kwargs, dict(data_kwargs or {}))
     job = _prepare(run, config, output_dir, overwrite, callbacks)
     try:
@@ -184,6 +186,17 @@ def _check_weights(model: Any, weights: str | os.PathLike) -> str:
 
     source_kind(weights)  # a bad source fails here, before any heavy work
     return os.fspath(weights)
+
+
+def _check_fine_tune(model: Any, config: TrainConfig, model_kwargs: dict[str, Any]) -> None:
+    """Fine-tuning freezes the backbone and its BN statistics: a random one stays random."""
+    if config.head_epochs and isinstance(model, str) and model_kwargs.get("weights") is None:
+        raise ValueError(
+            f"Fine-tuning (head_epochs > 0, recipe {config.recipe!r}) freezes the backbone and "
+            "its BatchNormalization statistics, so it needs pretrained weights: pass `weights` "
+            "(--weights FILE), or train from scratch with another recipe or head_epochs=0. "
+            f"Received: head_epochs={config.head_epochs}, weights=None"
+        )
 
 
 def _describe_run(

@@ -19,11 +19,11 @@ kind                          source
 
 from __future__ import annotations
 
-import json
 import os
 
 import keras
 
+from keras_resnet.atomic import read_json
 from keras_resnet.weights.core import Checkpoint, Preprocessing, assign
 from keras_resnet.weights.keras_applications import (
     checkpoint_arch,
@@ -57,8 +57,7 @@ def _folder_kind(path: str) -> str:
         return "keras"
     config_path = os.path.join(path, "config.json")
     if os.path.exists(config_path):
-        with open(config_path, encoding="utf-8") as f:
-            config = json.load(f)
+        config = read_json(config_path, want_object=True)
         if "architecture" in config:
             return "torch"  # timm's Hugging Face config
         if "keras_hub" in str(config.get("module", "")):

@@ -18,6 +18,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet.checks import check_floats
+
 logger = logging.getLogger("keras_resnet.weights")
 
 HEAD = "predictions"
@@ -48,6 +50,24 @@ class Preprocessing:
     mode: str | None = None
     class_names: tuple[str, ...] | None = None
     source: str | None = None
+
+    def __post_init__(self) -> None:
+        # mean/std come from the checkpoint's own files, which may hold anything.
+        try:
+            for name in ("mean", "std"):
+                value = check_floats(name, getattr(self, name), allow_none=True)
+                object.__setattr__(self, name, value)
+            if self.std is not None and min(self.std, default=0) <= 0:
+                raise ValueError(f"`std` must be positive. Received: std={self.std!r}")
+            if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
+                raise ValueError(
+                    f"`mean` and `std` must have one value per channel each. "
+                    f"Received: mean={self.mean!r}, std={self.std!r}"
+                )
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"The preprocessing read from {self.source or 'the checkpoint'} is invalid: {err}"
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists).
@@ -106,6 +126,23 @@ def _problems(model: keras.Model, ckpt: Checkpoint, skip: set[str]) -> list[str]
     return problems
 
 
+def _bad_values(model: keras.Model, ckpt: Checkpoint, skip: set[str]) -> str | None:
+    """The first tensor that is not floating point or holds NaN / inf, described."""
+    for name, values in ckpt.tensors.items():
+        if name in skip:
+            continue
+        for value, weight in zip(values, model.get_layer(name).weights, strict=True):
+            value = np.asarray(value)
+            if not np.issubdtype(value.dtype, np.floating):
+                return f"tensor {weight.path!r} holds {value.dtype} values, not floating point"
+            bad = value.size - int(np.count_nonzero(np.isfinite(value)))
+            if bad:
+                return (
+                    f"tensor {weight.path!r} holds {bad} NaN or infinite value(s) of {value.size}"
+                )
+    return None
+
+
 def assign(model: keras.Model, ckpt: Checkpoint) -> keras.Model:
     """Write ``ckpt`` into ``model`` once every tensor matched by name and shape.
 
@@ -121,7 +158,8 @@ def assign(model: keras.Model, ckpt: Checkpoint) -> keras.Model:
         ``model``, its weights replaced.
 
     Raises:
-        ValueError: Naming the first mismatches; ``model`` is then untouched.
+        ValueError: Naming the first mismatches, or the first tensor that is not floating
+            point or holds NaN / inf; ``model`` is then untouched.
 
     Example:
         >>> from keras_resnet import create_model
@@ -152,6 +190,12 @@ def assign(model: keras.Model, ckpt: Checkpoint) -> keras.Model:
         raise ValueError(
             f"The checkpoint {ckpt.source} does not match model {model.name!r}; nothing was "
             f"loaded. First mismatches: " + "; ".join(problems[:_SHOWN]) + more
+        )
+    bad = _bad_values(model, ckpt, skip)
+    if bad:
+        raise ValueError(
+            f"The checkpoint {ckpt.source} is corrupt or not a float checkpoint; nothing was "
+            f"loaded: {bad}"
         )
     for name, values in ckpt.tensors.items():
         if name not in skip:

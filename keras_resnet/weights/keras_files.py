@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import h5py
 import keras
 import numpy as np
 
+from keras_resnet.atomic import read_json
 from keras_resnet.weights.core import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -80,15 +80,14 @@ def _run_preprocessing(folder: str) -> Preprocessing:
     path = os.path.join(folder, "data_info.json")
     if not os.path.exists(path):
         return Preprocessing(source=folder)
-    with open(path, encoding="utf-8") as f:
-        info = json.load(f)
+    info = read_json(path, want_object=True)
     shape = info.get("image_shape")
     return Preprocessing(
-        mean=tuple(info["mean"]) if info.get("mean") else None,
-        std=tuple(info["std"]) if info.get("std") else None,
+        mean=info.get("mean") or None,
+        std=info.get("std") or None,
         input_size=tuple(shape[:2]) if shape and None not in shape[:2] else None,
         class_names=tuple(info["class_names"]) if info.get("class_names") else None,
-        source=folder,
+        source=path,
     )
 
 
@@ -120,7 +119,17 @@ def read_keras_applications(source: str, model: keras.Model, variant: str | None
     app = _application_of(model, variant)
     if source == "imagenet":
         include_top = any(layer.name == "predictions" for layer in model.layers)
-        built = getattr(keras.applications, app)(weights="imagenet", include_top=include_top)
+        try:
+            built = getattr(keras.applications, app)(weights="imagenet", include_top=include_top)
+        except (ValueError, TypeError):
+            raise
+        except Exception as err:  # keras.utils.get_file raises a bare Exception offline
+            raise ValueError(
+                f"weights='imagenet' downloads the keras.applications {app} weights and needs "
+                f"internet; the download failed ({err}). Offline, download that .h5 file "
+                f"elsewhere (keras.applications.{app}(weights='imagenet') saves it under "
+                "~/.keras/models/) and pass its path: weights='FILE.h5' (--weights FILE.h5)"
+            ) from err
         layers = [(layer.name, layer.get_weights()) for layer in built.layers if layer.weights]
     else:
         layers = _read_legacy_h5(source)

@@ -7,13 +7,13 @@ the deep stem of its ``resnet_vd`` presets; they map one to one onto ours.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
 
 import numpy as np
 
+from keras_resnet.atomic import read_json
 from keras_resnet.weights.core import Checkpoint, Preprocessing, _read, _require
 
 _BLOCK = re.compile(r"^stack(\d+)_block(\d+)_(\d|pre_activation)_(conv|bn)$")
@@ -48,18 +48,26 @@ def _preprocessing(path: str) -> Preprocessing:
         full = os.path.join(path, file)
         if not os.path.exists(full):
             continue
-        with open(full, encoding="utf-8") as f:
-            config: dict[str, Any] = json.load(f)["config"]
-        config = config.get("image_converter", {}).get("config", config)
+        config: Any = read_json(full, want_object=True).get("config")
+        if isinstance(config, dict) and isinstance(config.get("image_converter"), dict):
+            config = config["image_converter"].get("config", config)
+        if not isinstance(config, dict):
+            raise ValueError(f"{full}: `config` must be an object. Received: {config!r}")
         scale, offset = config.get("scale"), config.get("offset")
         std = mean = None
         if isinstance(scale, list) and isinstance(offset, list):  # x * scale + offset, x in 0-255
-            std = tuple(1.0 / (255.0 * s) for s in scale)
-            mean = tuple(-o * s for o, s in zip(offset, std))
+            try:
+                std = tuple(1.0 / (255.0 * s) for s in scale)
+                mean = tuple(-o * s for o, s in zip(offset, std))
+            except (TypeError, ZeroDivisionError):
+                raise ValueError(
+                    f"{full}: `scale` and `offset` must be lists of non-zero numbers. "
+                    f"Received: scale={scale!r}, offset={offset!r}"
+                ) from None
         size = config.get("image_size")
         return Preprocessing(
             mean=mean, std=std, input_size=tuple(size) if size else None,
-            interpolation=config.get("interpolation"), source=path,
+            interpolation=config.get("interpolation"), source=full,
         )  # fmt: skip
     return Preprocessing(source=path)
 

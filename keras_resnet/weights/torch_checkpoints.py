@@ -23,7 +23,6 @@ option-A shortcut (subsample, ``planes // 4`` zero channels on each side) is our
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_resnet.atomic import read_json
 from keras_resnet.weights.core import (
     HEAD,
     IMAGENET_MEAN,
@@ -105,8 +105,8 @@ def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
     modules: dict[str, dict[str, np.ndarray]] = {}
     for key, value in state.items():
         module, _, param = key.removeprefix("module.").rpartition(".")
-        if param not in _DROPPED:
-            modules.setdefault(module, {})[param] = np.asarray(value, dtype="float32")
+        if param not in _DROPPED:  # dtypes stay: assign() refuses non-float tensors
+            modules.setdefault(module, {})[param] = np.asarray(value)
     dense = any(module.startswith("features.denseblock") for module in modules)
     deep = "conv1.0" in modules
     tensors: dict[str, list[np.ndarray]] = {}
@@ -136,18 +136,28 @@ def _read_torch(path: str) -> dict[str, np.ndarray]:
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
-    return {k: v.float().numpy() for k, v in state.items() if hasattr(v, "numpy")}
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"{path} holds a {type(state).__name__}, not a state dict (tensor names -> "
+            "tensors, alone or under 'state_dict' / 'model'): save model.state_dict()"
+        )
+    return {
+        k: (v.float() if v.is_floating_point() else v).numpy()
+        for k, v in state.items()
+        if isinstance(v, torch.Tensor)
+    }
 
 
 def _preprocessing(config: Mapping[str, Any], source: str) -> Preprocessing:
     """timm's ``pretrained_cfg`` and ``label_names`` (from ``config.json``)."""
     cfg = config.get("pretrained_cfg") or {}
-    mean, std = (tuple(cfg[k]) if cfg.get(k) is not None else None for k in ("mean", "std"))
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{source}: `pretrained_cfg` must be an object. Received: {cfg!r}")
     size = cfg.get("input_size")
     names = config.get("label_names") or None
     return Preprocessing(
-        mean=mean,
-        std=std,
+        mean=cfg.get("mean"),
+        std=cfg.get("std"),
         input_size=tuple(size[-2:]) if size else None,
         crop_pct=cfg.get("crop_pct"),
         interpolation=cfg.get("interpolation"),
@@ -207,11 +217,10 @@ def read_torch_checkpoint(source: str) -> Checkpoint:
     """
     path = _hf_download(source) if source.startswith("hf://") else source
     config: dict[str, Any] = {}
+    config_path = os.path.join(path, "config.json")
     if os.path.isdir(path):
-        config_path = os.path.join(path, "config.json")
         if os.path.exists(config_path):
-            with open(config_path, encoding="utf-8") as f:
-                config = json.load(f)
+            config = read_json(config_path, want_object=True)
         for name in ("model.safetensors", "pytorch_model.bin"):
             if os.path.exists(os.path.join(path, name)):
                 path = os.path.join(path, name)
@@ -222,5 +231,7 @@ def read_torch_checkpoint(source: str) -> Checkpoint:
             )
     state = _read_safetensors(path) if path.endswith(".safetensors") else _read_torch(path)
     ckpt = from_state_dict(state, source)
-    prep = _cifar_preprocessing(state, source) or _preprocessing(config, source)
+    prep = _cifar_preprocessing(state, source) or _preprocessing(
+        config, config_path if config else source
+    )
     return dataclasses.replace(ckpt, preprocessing=prep)
