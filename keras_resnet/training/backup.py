@@ -100,6 +100,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model._initial_epoch = self.epochs_restored = int(state["epoch"])
             if problems:
                 logger.warning("Backup %s unusable; resumed from the previous state.", problems)
+            # said once restored: the epoch the backup holds, not the rows of history.csv
+            # (a kill between an epoch's row and its backup trains that epoch again)
+            run = os.path.dirname(self.backup_dir)
+            say(f"Resuming the run in {run} after epoch {self.epochs_restored} of "
+                f"{self.params.get('epochs')}.")  # fmt: skip
             return
         if problems or glob.glob(os.path.join(self.backup_dir, "*.weights.h5")):
             self._restore_fallback(problems)

@@ -130,3 +130,32 @@ class FineTunePhases(keras.callbacks.Callback):
                 layer.trainable = phase == 2
             self._phase = phase
             self.model.make_train_function(force=True)
+
+
+def check_fine_tune_weights(model: Any, config: Any, model_kwargs: dict[str, Any]) -> None:
+    """Refuse fine-tuning (``head_epochs > 0``) of a zoo-name model without weights.
+
+    Fine-tuning freezes the backbone and its BatchNormalization statistics, so a random
+    backbone would stay random. A ``keras.Model`` passed as ``model`` is not checked:
+    its weights may already be loaded.
+
+    Args:
+        model: The ``model`` given to ``train()``.
+        config: The ``TrainConfig`` of the run.
+        model_kwargs: ``create_model`` keyword arguments (``weights`` among them).
+
+    Example:
+        >>> from keras_resnet.training import get_recipe
+        >>> recipe = get_recipe("fine_tune")
+        >>> check_fine_tune_weights("resnet20", recipe, {"weights": "run.keras"})  # fine
+        >>> check_fine_tune_weights("resnet20", recipe, {})
+        Traceback (most recent call last):
+        ValueError: Fine-tuning (head_epochs > 0, recipe 'fine_tune') freezes the backbone ...
+    """
+    if config.head_epochs and isinstance(model, str) and model_kwargs.get("weights") is None:
+        raise ValueError(
+            f"Fine-tuning (head_epochs > 0, recipe {config.recipe!r}) freezes the backbone and "
+            "its BatchNormalization statistics, so it needs pretrained weights: pass `weights` "
+            "(--weights FILE), or train from scratch with another recipe or head_epochs=0. "
+            f"Received: head_epochs={config.head_epochs}, weights=None"
+        )

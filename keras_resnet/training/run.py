@@ -25,12 +25,13 @@ import keras
 
 from keras_resnet.data import DataConfig, get_datasets, validate_for_model
 from keras_resnet.export import load_keras_model
-from keras_resnet.training.backup import BackupAndRestore, best_checkpoint_epoch
+from keras_resnet.training.backup import best_checkpoint_epoch
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, resolve_config
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
 from keras_resnet.training.ema import selection_data, weights_report
 from keras_resnet.training.factories import compile_model
+from keras_resnet.training.fine_tune import check_fine_tune_weights
 from keras_resnet.training.fitting import evaluate_model, fit_model
 from keras_resnet.training.messages import say
 from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
@@ -117,11 +118,10 @@ def train(
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: Bad configuration (fine-tuning, ``head_epochs > 0``, of a zoo-name
-            ``model`` without ``weights``), a batch size not divisible by replicas, an
-            ``output_dir`` that is (or lies below) a file; multi-worker training with
-            ``BackupAndRestore`` or on an unfinished run folder (every worker raises it
-            before the cluster starts).
+        ValueError: Bad configuration (fine-tuning a zoo name without ``weights``), a
+            batch size not divisible by replicas, an ``output_dir`` that is (or lies
+            below) a file; multi-worker training with ``BackupAndRestore`` or on an
+            unfinished run folder (every worker raises it before the cluster starts).
         PermissionError: ``output_dir`` cannot be written (checked first).
         FileExistsError: ``output_dir`` holds a different run and not ``overwrite``;
             ``RunFolderBusyError`` when another process is training there.
@@ -143,7 +143,7 @@ def train(
     model_kwargs = dict(model_kwargs or {})
     if weights is not None:
         model_kwargs["weights"] = _check_weights(model, weights)
-    _check_fine_tune(model, config, model_kwargs)
+    check_fine_tune_weights(model, config, model_kwargs)
     run, data = _describe_run(model, dataset, config, model_kwargs, dict(data_kwargs or {}))
     job = _prepare(run, config, output_dir, overwrite, callbacks)
     try:
@@ -186,17 +186,6 @@ def _check_weights(model: Any, weights: str | os.PathLike) -> str:
 
     source_kind(weights)  # a bad source fails here, before any heavy work
     return os.fspath(weights)
-
-
-def _check_fine_tune(model: Any, config: TrainConfig, model_kwargs: dict[str, Any]) -> None:
-    """Fine-tuning freezes the backbone and its BN statistics: a random one stays random."""
-    if config.head_epochs and isinstance(model, str) and model_kwargs.get("weights") is None:
-        raise ValueError(
-            f"Fine-tuning (head_epochs > 0, recipe {config.recipe!r}) freezes the backbone and "
-            "its BatchNormalization statistics, so it needs pretrained weights: pass `weights` "
-            "(--weights FILE), or train from scratch with another recipe or head_epochs=0. "
-            f"Received: head_epochs={config.head_epochs}, weights=None"
-        )
 
 
 def _describe_run(
@@ -438,7 +427,7 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
             initial_best = min(values) if monitor.endswith("loss") else max(values)
         epoch = best_checkpoint_epoch(done, monitor)
         fallback = (out.file("best.keras"), epoch) if epoch is not None else None
-    callbacks = make_callbacks(
+    return make_callbacks(
         config,
         out.path if out is not None else None,
         monitor=monitor,
@@ -449,17 +438,6 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
             net, data, strategy=job.strategy, multi_worker=job.multi_worker
         ),
     )
-    if out is not None and job.state != "new":
-        # Said once the backup is restored: the epoch it holds, not the rows of history.csv
-        # (a kill between an epoch's row and its backup trains that epoch again).
-        backup = next(c for c in callbacks if isinstance(c, BackupAndRestore))
-        resumed = f"Resuming the run in {out.path} after epoch {{}} of {config.epochs}."
-        callbacks.append(
-            keras.callbacks.LambdaCallback(
-                on_train_begin=lambda logs: say(resumed.format(backup.epochs_restored))
-            )
-        )
-    return callbacks
 
 
 def _setup(job: _Run) -> dict[str, Any]:
