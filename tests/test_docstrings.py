@@ -111,7 +111,20 @@ def test_docstring_examples_run(module_name):
     module = importlib.import_module(module_name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
-    assert result.attempted > 0, f"{module_name} lists no example that runs"
+    if _public_callables(module, module_name):
+        assert result.attempted > 0, f"{module_name} lists no example that runs"
+
+
+def _public_callables(module, module_name: str) -> list[str]:
+    """The module's own public functions and classes, less the CLI's register/run."""
+    return [
+        name
+        for name in dir(module)
+        if not name.startswith("_")
+        and name not in ("register", "run")
+        and callable(getattr(module, name))
+        and getattr(getattr(module, name), "__module__", None) == module_name
+    ]
 
 
 # Modules whose public functions must also document their arguments (``Args:``).
