@@ -4,7 +4,7 @@ The model code (blocks, builder, zoo) imports only ``keras`` and works on every
 Keras backend. Data, training, tuning and export need TensorFlow; their names are
 loaded lazily on first use, so ``import keras_resnet`` stays light and backend-neutral.
 Importing the package registers every serializable object the toolkit saves (its
-layers and learning-rate schedules), so ``keras.saving.load_model(path,
+layers, learning-rate schedules and optimizer), so ``keras.saving.load_model(path,
 safe_mode=True)`` loads any model it wrote, in any process.
 
 Example:
@@ -26,6 +26,7 @@ cli_startup(sys.argv)  # `python -m keras_resnet`: load TensorFlow quietly, befo
 # Registration happens when these modules are imported (Keras-only, no TensorFlow).
 from keras_resnet import layers as _layers  # noqa: F401, E402
 from keras_resnet import lr_schedules as _lr_schedules  # noqa: F401, E402
+from keras_resnet import optimizers as _optimizers  # noqa: F401, E402
 from keras_resnet.graph import ensure_recursion_limit as _ensure_recursion_limit  # noqa: E402
 
 # The deepest networks need more Python frames to build and load (keras_resnet.graph).

@@ -49,6 +49,7 @@ MODULES = [
     # 5 s); the rest build optimizers / callbacks / configs
     "keras_resnet.training.config",
     "keras_resnet.lr_schedules",
+    "keras_resnet.optimizers",
     "keras_resnet.training.schedules",
     "keras_resnet.training.factories",
     "keras_resnet.training.callbacks",

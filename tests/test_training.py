@@ -129,11 +129,14 @@ def test_schedules_serialize():
 # --- factories ----------------------------------------------------------------------
 
 
-def test_weight_decay_on_kernels_only():
+@pytest.mark.parametrize("optimizer", ["sgd", "sgdw"])
+def test_weight_decay_on_kernels_only(optimizer):
     inputs = keras.Input((3,))
     outputs = keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(2, name="fc")(inputs))
     model = keras.Model(inputs, outputs)
-    cfg = T.TrainConfig(schedule="constant", learning_rate=1.0, momentum=0.0, weight_decay=0.1)
+    cfg = T.TrainConfig(
+        optimizer=optimizer, schedule="constant", learning_rate=1.0, momentum=0.0, weight_decay=0.1
+    )
     opt = T.make_optimizer(cfg, steps_per_epoch=1)
     variables = model.trainable_variables
     for v in variables:
@@ -142,6 +145,52 @@ def test_weight_decay_on_kernels_only():
     after = {v.path: float(np.asarray(v).ravel()[0]) for v in variables}
     assert after["fc/kernel"] == pytest.approx(0.9)
     assert after["fc/bias"] == after["bn/gamma"] == after["bn/beta"] == 1.0
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_weight_decay_steps_like_pytorch(nesterov):
+    """"sgd" with weight decay takes torch.optim.SGD(weight_decay=...)'s steps; "sgdw"
+    (Keras' decoupled decay) does not, with the same numbers."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(4, 3)).astype("float32")
+    grads = rng.normal(size=(6, 4, 3)).astype("float32")
+    cfg = T.TrainConfig(
+        schedule="constant", learning_rate=0.1, momentum=0.9, nesterov=nesterov, weight_decay=0.05
+    )
+
+    def keras_steps(optimizer: str) -> np.ndarray:
+        kernel = keras.Variable(start, name="kernel")
+        opt = T.make_optimizer(cfg.replace(optimizer=optimizer), steps_per_epoch=1)
+        for g in grads:
+            opt.apply([g], [kernel])
+        return np.asarray(kernel)
+
+    weight = torch.nn.Parameter(torch.tensor(start))
+    ref = torch.optim.SGD([weight], lr=0.1, momentum=0.9, nesterov=nesterov, weight_decay=0.05)
+    for g in grads:
+        weight.grad = torch.tensor(g)
+        ref.step()
+    expected = weight.detach().numpy()
+    np.testing.assert_allclose(keras_steps("sgd"), expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(keras_steps("sgdw") - expected).max() > 1e-3
+
+
+def test_l2sgd_survives_save_and_load_in_a_fresh_process(tmp_path):
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="fc")])
+    T.compile_model(net, T.TrainConfig(weight_decay=3e-4, nesterov=True), steps_per_epoch=2)
+    net.fit(np.ones((4, 3), "float32"), np.zeros(4, "int32"), epochs=1, verbose=0)
+    net.save(tmp_path / "m.keras")
+    code = textwrap.dedent(
+        f"""
+        import keras
+        import keras_resnet  # registers the optimizer, as it does the layers
+        opt = keras.saving.load_model({str(tmp_path / "m.keras")!r}).optimizer
+        print(type(opt).__name__, opt.l2, opt.nesterov, int(opt.iterations))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["L2SGD", "0.0003", "True", "1"]
 
 
 def test_loss_and_metrics():

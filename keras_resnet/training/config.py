@@ -29,7 +29,7 @@ from keras_resnet import checks
 from keras_resnet.data.augment import PRESETS
 from keras_resnet.data.config import DataConfig
 
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw", "adam", "rmsprop")
+OPTIMIZERS: tuple[str, ...] = ("sgd", "sgdw", "adamw", "adam", "rmsprop")
 SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES: tuple[str, ...] = ("auto", "none", "mirrored", "multi_worker", "tpu")
@@ -42,13 +42,17 @@ class TrainConfig(checks.ConfigMixin):
 
     Args:
         recipe: Name of the recipe these values came from (informational).
-        optimizer: One of ``OPTIMIZERS``.
+        optimizer: One of ``OPTIMIZERS``: ``"sgd"`` decays weights as an L2 penalty in
+            the gradient, before momentum (the papers', Caffe's and PyTorch's SGD);
+            ``"sgdw"`` is SGD with Keras' decoupled decay (``w -= lr * wd * w``),
+            which with momentum 0.9 is about ten times weaker for the same number;
+            ``"adamw"``, ``"adam"`` and ``"rmsprop"`` decay the decoupled way too.
         learning_rate: Peak learning rate (before ``scale_lr_with_batch``).
         scale_lr_with_batch: Use ``learning_rate * batch_size / 256`` (Goyal et al.).
         momentum: SGD / RMSprop momentum.
-        nesterov: Nesterov momentum for SGD.
-        weight_decay: Decoupled weight decay on convolution and dense kernels only
-            (biases, BN gamma/beta are excluded).
+        nesterov: Nesterov momentum for ``"sgd"`` / ``"sgdw"``.
+        weight_decay: Weight decay on convolution and dense kernels only (biases, BN
+            gamma/beta are excluded); its kind follows ``optimizer``.
         schedule: ``"constant"``, ``"step"`` (multiply by ``decay_factor`` at each
             fraction of training in ``decay_at``) or ``"cosine"``.
         decay_at: For ``"step"``: fractions of the total epochs, in (0, 1).
@@ -248,6 +252,7 @@ _RECIPES["imagenet_step"] = dict(
     epochs=90,
 )
 _RECIPES["cosine"] = dict(
+    optimizer="sgdw",
     nesterov=True,
     weight_decay=5e-5,
     schedule="cosine",

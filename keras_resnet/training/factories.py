@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet.optimizers import L2SGD
 from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.schedules import make_schedule
 
@@ -17,10 +18,12 @@ NO_DECAY_NAMES: tuple[str, ...] = ("bias", "gamma", "beta")
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The optimizer of ``config`` with its learning-rate schedule.
 
-    Weight decay is Keras' decoupled decay (``w -= lr * wd * w``) on kernels only:
-    biases and BN parameters are excluded by name. ``config.use_ema`` does not turn
-    on the optimizer's own EMA (fixed momentum, trainable weights only, swapped in
-    unconditionally): :func:`~keras_resnet.training.make_callbacks` adds
+    Weight decay applies to kernels only: biases and BN parameters are excluded by
+    name. For ``"sgd"`` it is an L2 penalty added to the gradient (:class:`L2SGD`, as
+    in the papers and PyTorch); ``"sgdw"``, ``"adamw"``, ``"adam"`` and ``"rmsprop"``
+    use Keras' decoupled decay (``w -= lr * wd * w``). ``config.use_ema`` does not
+    turn on the optimizer's own EMA (fixed momentum, trainable weights only, swapped
+    in unconditionally): :func:`~keras_resnet.training.make_callbacks` adds
     :class:`~keras_resnet.training.ema.ModelEMA` instead.
 
     Args:
@@ -34,6 +37,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
         >>> opt = make_optimizer(TrainConfig(optimizer="adamw", learning_rate=1e-3), 10)
         >>> type(opt).__name__
         'AdamW'
+        >>> type(make_optimizer(TrainConfig(), 10)).__name__, make_optimizer(TrainConfig(), 10).l2
+        ('L2SGD', 0.0001)
     """
     lr = make_schedule(config, steps_per_epoch)  # checks that config is a TrainConfig
     common: dict[str, Any] = {
@@ -41,8 +46,11 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
         "weight_decay": config.weight_decay or None,
         "clipnorm": config.clipnorm,
     }
+    sgd = {"momentum": config.momentum, "nesterov": config.nesterov}
     if config.optimizer == "sgd":
-        opt = keras.optimizers.SGD(momentum=config.momentum, nesterov=config.nesterov, **common)
+        opt = L2SGD(l2=config.weight_decay, **sgd, **dict(common, weight_decay=None))
+    elif config.optimizer == "sgdw":
+        opt = keras.optimizers.SGD(**sgd, **common)
     elif config.optimizer == "adamw":
         opt = keras.optimizers.AdamW(**dict(common, weight_decay=config.weight_decay))
     elif config.optimizer == "adam":
