@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 import keras_resnet
+from keras_resnet import create_model
 from keras_resnet.analysis import (
     GradientNormHistory,
     gradient_norms,
     published_params,
     zoo_table,
 )
-from keras_resnet.lesion import delete_blocks, lesion_curve, lesion_study, list_blocks
-from keras_resnet.zoo import create_model
+from keras_resnet.analysis.lesion import delete_blocks, lesion_curve, lesion_study, list_blocks
 
 SHAPE = (8, 8, 1)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from keras_resnet.training import auto_choice as A
-from keras_resnet.training.precision import resolve_jit_compile, resolve_precision
+from keras_resnet.training.auto_choice import resolve_jit_compile, resolve_precision
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The shared checks (keras_resnet.checks), DataConfig and the strict TrainConfig types."""
+"""The shared checks (keras_resnet.utils.checks), DataConfig and the strict TrainConfig types."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from keras_resnet import checks
 from keras_resnet.data import DataConfig, get_datasets
 from keras_resnet.training import TrainConfig, get_recipe, load_config_file
+from keras_resnet.utils import checks
 
 # ------------------------------------------------------------------------------ checks
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO
 
 from keras_resnet import create_model
-from keras_resnet.blocks import shortcut
+from keras_resnet.models.resnet.blocks import shortcut
 
 torch = pytest.importorskip("torch", reason="PyTorch checkpoints need torch")
 from cifar_reference import (  # noqa: E402

@@ -449,6 +449,7 @@ def test_public_api_exports():
 
 DATA_MODULES = [
     "keras_resnet.data",
+    "keras_resnet.data.datasets",
     "keras_resnet.data.pipeline",
     "keras_resnet.data.sources",
     "keras_resnet.data.augment",

@@ -36,7 +36,7 @@ def test_short_ema_run_is_not_worse_than_raw(tmp_path):
     )  # fmt: skip
     raw = _RawTestAccuracy(data.test, cfg.epochs)
     out = str(tmp_path / "run")
-    result = T.train("_tiny", data, cfg, output_dir=out, verbose=0, export=False, callbacks=[raw])
+    result = T.train("_tiny", data, cfg, output_dir=out, verbose=0, callbacks=[raw])
     assert raw.accuracy >= 0.9
     assert result.summary["test_accuracy"] >= raw.accuracy - 1 / 32
     summary = json.load(open(os.path.join(out, "summary.json")))

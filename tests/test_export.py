@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet import data, export, serving
+from keras_resnet import create_model, data, export, saving
 from keras_resnet.cli import main
 from keras_resnet.data import sources
-from keras_resnet.zoo import create_model
+from keras_resnet.export import common, serving
 
 CLASS_NAMES = tuple(f"digit_{i}" for i in range(10))
 
@@ -172,7 +172,7 @@ def test_saved_model_in_fresh_process_matches_keras(trained, digits, saved_model
 
 
 def test_saved_model_metadata_and_accuracy(saved_model_dir, digits):
-    meta = json.loads((saved_model_dir / export.METADATA_FILE).read_text())
+    meta = json.loads((saved_model_dir / common.METADATA_FILE).read_text())
     assert meta["image_size"] == [8, 8] and meta["class_names"] == list(CLASS_NAMES)
     assert meta["mean"] == pytest.approx(list(digits["mean"]))
     served = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
@@ -225,15 +225,15 @@ def test_any_size_model_needs_image_size(tmp_path):
     )
     # logits model: softmax is applied in the graph
     np.testing.assert_allclose(out["probabilities"].numpy().sum(), 1.0, atol=1e-5)
-    assert json.loads((Path(path) / export.METADATA_FILE).read_text())["logits"] is True
+    assert json.loads((Path(path) / common.METADATA_FILE).read_text())["logits"] is True
 
 
 def test_logits_detection():
     inputs = keras.Input((4,))
     dense = keras.layers.Dense(3)(inputs)
-    assert export._outputs_logits(keras.Model(inputs, dense)) is True
-    assert export._outputs_logits(keras.Model(inputs, keras.layers.Softmax()(dense))) is False
-    assert export._outputs_logits(create_model("_tiny", input_shape=(8, 8, 1))) is False
+    assert common.outputs_logits(keras.Model(inputs, dense)) is True
+    assert common.outputs_logits(keras.Model(inputs, keras.layers.Softmax()(dense))) is False
+    assert common.outputs_logits(create_model("_tiny", input_shape=(8, 8, 1))) is False
 
 
 # ------------------------------------------------------------- nothing lost, no litter
@@ -252,7 +252,7 @@ def test_refuses_to_overwrite_without_flag(trained, tmp_path):
     keras_file = tmp_path / "m.keras"
     keras_file.write_text("old")
     with pytest.raises(FileExistsError):
-        export.save_keras_model(trained, keras_file)
+        saving.save_keras_model(trained, keras_file)
     tfl = tmp_path / "m.tflite"
     tfl.write_text("old")
     with pytest.raises(FileExistsError):
@@ -263,8 +263,8 @@ def test_refuses_to_overwrite_without_flag(trained, tmp_path):
 
     export.export_saved_model(trained, dest, overwrite=True, verify=False)
     assert (dest / "saved_model.pb").is_file() and not (dest / "precious.txt").exists()
-    export.save_keras_model(trained, keras_file, overwrite=True, verify=False)
-    assert export.load_keras_model(keras_file).count_params() == trained.count_params()
+    saving.save_keras_model(trained, keras_file, overwrite=True, verify=False)
+    assert saving.load_keras_model(keras_file).count_params() == trained.count_params()
     assert _listing(tmp_path) == ["m.keras", "m.tflite", "sm"]
 
 
@@ -303,7 +303,7 @@ def test_failed_keras_and_tflite_writes_leave_no_litter(trained, tmp_path, monke
     with monkeypatch.context() as patch:
         patch.setattr(keras.Model, "save", broken_save)
         with pytest.raises(OSError, match="disk full"):
-            export.save_keras_model(trained, tmp_path / "m.keras", overwrite=True)
+            saving.save_keras_model(trained, tmp_path / "m.keras", overwrite=True)
     assert (tmp_path / "m.keras").read_text() == "old"
 
     def broken_converter(*args, **kwargs):
@@ -320,8 +320,8 @@ def test_failed_keras_and_tflite_writes_leave_no_litter(trained, tmp_path, monke
 
 
 def test_keras_round_trip_is_identical(trained, digits, tmp_path):
-    path = export.save_keras_model(trained, tmp_path / "model.keras")
-    reloaded = export.load_keras_model(path)
+    path = saving.save_keras_model(trained, tmp_path / "model.keras")
+    reloaded = saving.load_keras_model(path)
     x = export.normalize_images(digits["x_test"][:32], digits["mean"], digits["std"])
     np.testing.assert_array_equal(reloaded.predict(x, verbose=0), trained.predict(x, verbose=0))
     assert [w.shape for w in reloaded.weights] == [w.shape for w in trained.weights]
@@ -385,11 +385,11 @@ def test_other_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match=".tflite"):
         export.export_tflite(model, tmp_path / "m.lite")
     with pytest.raises(ValueError, match=".keras"):
-        export.save_keras_model(model, tmp_path / "m.h5")
+        saving.save_keras_model(model, tmp_path / "m.h5")
     with pytest.raises(TypeError, match="export_dir="):
         export.export_saved_model(model, 42)
     with pytest.raises(FileNotFoundError):
-        export.load_keras_model(tmp_path / "missing.keras")
+        saving.load_keras_model(tmp_path / "missing.keras")
     with pytest.raises(ValueError, match="shape"):
         export.normalize_images(np.zeros((8, 8), np.uint8))
     assert _listing(tmp_path) == []
@@ -427,7 +427,7 @@ def test_load_run_preprocessing(tmp_path):
 def run_dir(trained, digits, tmp_path_factory):
     """A training run folder as the `train` command writes it (model + data_info)."""
     run = tmp_path_factory.mktemp("run")
-    export.save_keras_model(trained, run / "model.keras", verify=False)
+    saving.save_keras_model(trained, run / "model.keras", verify=False)
     info = {
         "name": "digits",
         "num_classes": 10,

@@ -108,7 +108,7 @@ _RESUME = textwrap.dedent(
 
     cfg = T.get_recipe("fine_tune", epochs=4, head_epochs=2, batch_size=16, warmup_epochs=0,
                        tensorboard=False)
-    T.train("_tiny", synthetic(), cfg, output_dir=sys.argv[1], verbose=0, export=False,
+    T.train("_tiny", synthetic(), cfg, output_dir=sys.argv[1], verbose=0,
             weights=sys.argv[3], callbacks=[Kill()])
     """
 )

@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_resnet import data, export
-from keras_resnet.zoo import create_model
+from keras_resnet import create_model, data, saving
 
 GRAY = np.arange(64, dtype=np.uint8).reshape(8, 8) * 3
 
@@ -199,7 +198,7 @@ def test_train_and_predict_command_lines_on_awkward_folders_and_images(tmp_path)
     run = tmp_path / "run"
     run.mkdir()
     model = create_model("_tiny", input_shape=(8, 8, 1), classes=2)
-    export.save_keras_model(model, run / "model.keras", verify=False)
+    saving.save_keras_model(model, run / "model.keras", verify=False)
     info = {"name": "toy", "num_classes": 2, "image_shape": [8, 8, 1], "class_names": ["a", "b"]}
     (run / "data_info.json").write_text(json.dumps({**info, "mean": [0.5], "std": [0.25]}))
     images = [str(next(mixed.glob(f"a/*-{n}"))) for n in ("cmyk.jpg", "animated.gif", "gray.bmp")]

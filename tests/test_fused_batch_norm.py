@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from backend_compare import outputs_and_grads, require_backend, run_on_backend
 
-from keras_resnet.fused_batch_norm import fused_batch_norm_applies
 from keras_resnet.layers import FusedBatchNormalization
+from keras_resnet.layers.fused_batch_norm import fused_batch_norm_applies
 
 # (kwargs, input shape, whether TensorFlow on CPU takes the fused path)
 CASES = [

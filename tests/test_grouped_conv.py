@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from backend_compare import outputs_and_grads, require_backend, run_on_backend
 
-from keras_resnet import grouped_conv
-from keras_resnet.grouped_conv import GroupedConv2D, grouped_conv_formulation
+from keras_resnet import create_model, grouped_conv
 from keras_resnet.layers import FusedBatchNormalization
-from keras_resnet.zoo import create_model
+from keras_resnet.layers.grouped_conv import GroupedConv2D, grouped_conv_formulation
 
 # (kwargs, input shape, formulation TensorFlow-on-CPU must pick)
 CASES = [
@@ -89,20 +88,18 @@ def _build_plain(name: str, **kwargs) -> keras.Model:
     (before GroupedConv2D and FusedBatchNormalization)."""
     from unittest import mock
 
-    import keras_resnet.blocks
+    from keras_resnet.models import ops
 
     with (
-        mock.patch.object(keras_resnet.blocks, "GroupedConv2D", keras.layers.Conv2D),
-        mock.patch.object(
-            keras_resnet.blocks, "FusedBatchNormalization", keras.layers.BatchNormalization
-        ),
+        mock.patch.object(ops, "GroupedConv2D", keras.layers.Conv2D),
+        mock.patch.object(ops, "FusedBatchNormalization", keras.layers.BatchNormalization),
     ):
         return create_model(name, **kwargs)
 
 
 LOAD = """
 import sys, numpy as np, keras
-from keras_resnet.zoo import create_model
+from keras_resnet import create_model
 from keras_resnet.layers import FusedBatchNormalization, GroupedConv2D
 old = keras.saving.load_model(sys.argv[1] + "/old.keras")
 x, y = np.load(sys.argv[1] + "/x.npy"), np.load(sys.argv[1] + "/y.npy")

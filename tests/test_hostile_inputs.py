@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet import data, export, serving
-from keras_resnet.zoo import create_model
+from keras_resnet import create_model, data, export, saving
+from keras_resnet.export import common, serving
 
 # ------------------------------------------------------------------- arrays (15.2, 15.3)
 
@@ -110,7 +110,7 @@ def run_dir(tmp_path_factory):
     """An untrained 3-class run folder (model.keras + data_info.json)."""
     run = tmp_path_factory.mktemp("run")
     model = create_model("_tiny", input_shape=(8, 8, 1), classes=3)
-    export.save_keras_model(model, run / "model.keras", verify=False)
+    saving.save_keras_model(model, run / "model.keras", verify=False)
     info = {"name": "toy", "num_classes": 3, "image_shape": [8, 8, 1]}
     info.update(class_names=["a", "b", "c"], mean=[0.5], std=[0.25], num_examples={})
     (run / "data_info.json").write_text(json.dumps(info))
@@ -204,7 +204,7 @@ _CASES = textwrap.dedent(
     """
     import contextlib, io, json, sys, traceback
     from keras_resnet.cli import main
-    from keras_resnet.export import load_keras_model
+    from keras_resnet.saving import load_keras_model
 
     cases, archives = json.loads(open(sys.argv[1]).read())
     report = []
@@ -280,9 +280,9 @@ def test_hostile_cli_cases_end_in_clean_errors(run_dir, tmp_path):
     expected.append(([*train, "--dataset", f"dir:{one_class}", "--output", out], 2, "at least 2"))
     # a damaged export: the SavedModel's metadata file, a .tflite file of junk or empty
     served = tmp_path / "served"
-    export.export_saved_model(export.load_keras_model(run_dir / "model.keras"), served)
-    (served / export.METADATA_FILE).write_text('{"class_names": ["a",')
-    expected.append((["predict", str(served), image], 2, str(served / export.METADATA_FILE)))
+    export.export_saved_model(saving.load_keras_model(run_dir / "model.keras"), served)
+    (served / common.METADATA_FILE).write_text('{"class_names": ["a",')
+    expected.append((["predict", str(served), image], 2, str(served / common.METADATA_FILE)))
     for name, content in (("junk.tflite", b"not a flatbuffer " * 8), ("empty.tflite", b"")):
         (tmp_path / name).write_bytes(content)
         argv = ["predict", str(tmp_path / name), image]

@@ -12,7 +12,7 @@ from keras_resnet import count_flops, create_model, model_table
 from keras_resnet.analysis import format_table, with_input_shape
 from keras_resnet.cli import main
 from keras_resnet.commands.summary import ZOO_HEADER, zoo_row
-from keras_resnet.registry import records
+from keras_resnet.models.registry import records
 
 
 def test_resnet50_macs_match_torchvision():

@@ -9,9 +9,9 @@ from model_checks import check_builds_and_trains, check_keras_round_trip, traina
 from param_reference import reference_count
 
 from keras_resnet import ResNet, ResNetConfig, create_model, list_models, model_spec
-from keras_resnet.blocks import basic_block, bottleneck_block, shortcut
 from keras_resnet.layers import HighwayGate, SpatialPyramidPooling, ZeroPadShortcut
-from keras_resnet.registry import records
+from keras_resnet.models.registry import records
+from keras_resnet.models.resnet.blocks import basic_block, bottleneck_block, shortcut
 
 
 def test_records_are_complete():

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from keras_resnet import training as T
-from keras_resnet.atomic import recover_replacements
 from keras_resnet.cli import main
-from keras_resnet.export import save_keras_model
+from keras_resnet.saving import save_keras_model
 from keras_resnet.training.backup import BackupAndRestore
 from keras_resnet.training.rundir import RunDir, RunFolderBusyError, write_json_atomic
+from keras_resnet.utils.atomic import recover_replacements
 from tests.training_helpers import synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -222,7 +222,7 @@ def test_train_resumes_from_a_damaged_backup(tmp_path, capsys):
         T.train("_tiny", synthetic(), cfg, output_dir=out, verbose=0, callbacks=[_Stop()])
     current = json.load(open(out / "backup" / "current.json"))
     (out / "backup" / current["weights"]).write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-    result = T.train("_tiny", synthetic(), cfg, output_dir=out, verbose=0, export=False)
+    result = T.train("_tiny", synthetic(), cfg, output_dir=out, verbose=0)
     assert "Resuming the run" in capsys.readouterr().out
     assert result.summary["epochs_completed"] == 3 and result.summary["epochs_this_call"] == 2
     assert not (out / "backup").exists() and not (out / ".lock").exists()
@@ -276,7 +276,7 @@ _FINISH = textwrap.dedent(
     from tests.training_helpers import synthetic
     cfg = T.get_recipe("fast", epochs=2, batch_size=16, warmup_epochs=0, learning_rate=0.05,
                        tensorboard=False)
-    T.train("_tiny", synthetic(), cfg, output_dir=sys.argv[1], verbose=0, export=False)
+    T.train("_tiny", synthetic(), cfg, output_dir=sys.argv[1], verbose=0)
     """
 )
 
@@ -292,7 +292,7 @@ def test_rerun_after_training_ended_only_finishes(tmp_path, monkeypatch, crash_i
 
     monkeypatch.setattr(RunDir, crash_in, crash)
     with pytest.raises(SystemExit):
-        T.train("_tiny", synthetic(), TINY, output_dir=out, verbose=0, export=False)
+        T.train("_tiny", synthetic(), TINY, output_dir=out, verbose=0)
     monkeypatch.undo()
     assert not (out / "summary.json").exists()
     model_time = os.path.getmtime(out / "model.keras")
@@ -369,12 +369,12 @@ def test_a_run_folder_from_before_a_new_config_field_is_the_same_run(tmp_path):
     # TrainConfig.image_size); at their None default they describe the same run.
     out = tmp_path / "r"
     cfg = TINY.replace(epochs=1)
-    first = T.train("_tiny", synthetic(), cfg, output_dir=out, export=False, verbose=0)
+    first = T.train("_tiny", synthetic(), cfg, output_dir=out, verbose=0)
     path = out / "config.json"
     config = json.loads(path.read_text())
     del config["run"]["train_config"]["image_size"]
     path.write_text(json.dumps(config))
-    again = T.train("_tiny", synthetic(), cfg, output_dir=out, export=False, verbose=0)
+    again = T.train("_tiny", synthetic(), cfg, output_dir=out, verbose=0)
     assert again.summary == first.summary
     with pytest.raises(FileExistsError, match=r"train_config\.image_size: None -> \[8, 8\]"):
         T.train("_tiny", synthetic(), cfg.replace(image_size=8), output_dir=out, verbose=0)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from keras_resnet import training as T
+from keras_resnet.optimizers import EpochStepDecay, WarmUp
 from tests.training_helpers import synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,13 +118,13 @@ def test_cosine_schedule_and_constant():
 
 
 def test_schedules_serialize():
-    lr = T.WarmUp(T.EpochStepDecay(0.1, [1.0, 2.0], steps_per_epoch=4), warmup_steps=3)
+    lr = WarmUp(EpochStepDecay(0.1, [1.0, 2.0], steps_per_epoch=4), warmup_steps=3)
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(lr))
-    assert isinstance(restored, T.WarmUp) and isinstance(restored.after, T.EpochStepDecay)
+    assert isinstance(restored, WarmUp) and isinstance(restored.after, EpochStepDecay)
     for step in (0, 2, 5, 9):
         assert float(restored(step)) == pytest.approx(float(lr(step)))
     with pytest.raises(ValueError, match="warmup_steps=-1"):
-        T.WarmUp(0.1, warmup_steps=-1)
+        WarmUp(0.1, warmup_steps=-1)
 
 
 # --- factories ----------------------------------------------------------------------
@@ -149,7 +150,7 @@ def test_weight_decay_on_kernels_only(optimizer):
 
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_sgd_weight_decay_steps_like_pytorch(nesterov):
-    """"sgd" with weight decay takes torch.optim.SGD(weight_decay=...)'s steps; "sgdw"
+    """ "sgd" with weight decay takes torch.optim.SGD(weight_decay=...)'s steps; "sgdw"
     (Keras' decoupled decay) does not, with the same numbers."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
@@ -288,6 +289,22 @@ def finished_run(tmp_path_factory):
     return out, result
 
 
+def test_export_run_writes_the_finished_runs_serving_model(finished_run, tmp_path):
+    import shutil
+
+    from keras_resnet.export import export_run
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run[0], run)
+    path = export_run(run)
+    assert path == str(run / "saved_model") and (run / "saved_model" / "saved_model.pb").is_file()
+    meta = json.loads((run / "saved_model" / "keras_resnet_export.json").read_text())
+    info = json.loads((run / "data_info.json").read_text())
+    assert meta["mean"] == pytest.approx(info["mean"]) and meta["std"] == pytest.approx(info["std"])
+    with pytest.raises(FileExistsError):
+        export_run(run)
+
+
 def test_train_writes_the_run_folder(finished_run):
     out, result = finished_run
     for name in (
@@ -298,10 +315,10 @@ def test_train_writes_the_run_folder(finished_run):
         "best.keras",
         "model.keras",
         "curves.png",
-        "saved_model",
         "summary.json",
     ):
         assert os.path.exists(os.path.join(out, name)), name
+    assert not os.path.exists(os.path.join(out, "saved_model"))  # export_run writes it
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["epochs_completed"] == 2 and summary["precision"] == "float32"
     assert summary["test_accuracy"] == pytest.approx(result.summary["test_accuracy"])
@@ -522,7 +539,7 @@ _RESUME_SCRIPT = textwrap.dedent(
 
     kill = sys.argv[2] == "kill"
     cfg = T.get_recipe("fast", epochs=3, batch_size=16, warmup_epochs=0, tensorboard=False)
-    T.train("_tiny", synthetic(), cfg, output_dir=sys.argv[1], verbose=0, export=False,
+    T.train("_tiny", synthetic(), cfg, output_dir=sys.argv[1], verbose=0,
             callbacks=[Kill()] if kill else [])
     """
 )
@@ -699,7 +716,7 @@ def test_multi_worker_matches_one_worker(tmp_path):
     np.testing.assert_allclose([h["loss"] for h in history], one["loss"], rtol=1e-5)
     assert all("learning_rate" in h and "val_accuracy" in h for h in history)
     names = set(os.listdir(run_dir))
-    assert {"config.json", "model.keras", "best.keras", "summary.json", "saved_model"} <= names
+    assert {"config.json", "model.keras", "best.keras", "summary.json"} <= names
     assert "backup" not in names
     summary = json.loads(open(os.path.join(run_dir, "summary.json")).read())
     # tf.distribute.MultiWorkerMirroredStrategy is the class CollectiveAllReduceStrategy.
@@ -713,7 +730,7 @@ _BN_WORKER_SCRIPT = textwrap.dedent(
     import keras
     import numpy as np
     from keras_resnet import training as T
-    from keras_resnet.zoo import create_model
+    from keras_resnet import create_model
     from tests.training_helpers import synthetic
 
     strategy = T.get_strategy("multi_worker")
@@ -742,8 +759,8 @@ def test_multi_worker_batchnorm_statistics_agree(tmp_path):
 def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path):
     """Issue 11: train(weights=run folder) normalizes with the checkpoint's mean/std
     (data_info.json of the source run) and records the DataConfig in config.json."""
-    from keras_resnet.export import save_keras_model
-    from keras_resnet.zoo import create_model
+    from keras_resnet import create_model
+    from keras_resnet.saving import save_keras_model
 
     source = tmp_path / "source"
     source.mkdir()
@@ -752,7 +769,7 @@ def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path):
     (source / "data_info.json").write_text(json.dumps(dict(info, mean=[0.3], std=[0.2])))
     recipe = T.get_recipe("fast", epochs=1, batch_size=64, validation_fraction=0.0)
     out = tmp_path / "run"
-    T.train("_tiny", "digits", recipe, output_dir=out, weights=str(source), export=False, verbose=0)
+    T.train("_tiny", "digits", recipe, output_dir=out, weights=str(source), verbose=0)
     data_info = json.loads((out / "data_info.json").read_text())
     assert (data_info["mean"], data_info["std"]) == ([0.3], [0.2])
     run = json.loads((out / "config.json").read_text())["run"]

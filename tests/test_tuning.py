@@ -11,8 +11,8 @@ import keras
 import keras_tuner as kt
 import pytest
 
+from keras_resnet import create_model
 from keras_resnet.tuning import ResNetHyperModel, hyperparameter_names, trial_results
-from keras_resnet.zoo import create_model
 
 SHAPE = (8, 8, 1)
 # A small, fast space: _tiny baseline, everything that costs time fixed or dropped.

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import create_model, load_keras_applications_weights
-from keras_resnet.weights import from_keras_applications, keras_applications_variants
+from keras_resnet import create_model, from_keras_applications, load_keras_applications_weights
+from keras_resnet.weights import keras_applications_variants
 
 KERAS_APPLICATIONS = keras_applications_variants()
 

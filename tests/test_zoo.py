@@ -15,7 +15,8 @@ import pytest
 from model_checks import check_builds_and_trains, check_keras_round_trip, trainable_count
 from param_reference import densenet_reference_count, reference_count
 
-from keras_resnet.registry import create_model, get_record, records
+from keras_resnet.models.factory import create_model
+from keras_resnet.models.registry import get_record, records
 
 NAMES = [r.name for r in records(include_private=True)]
 # The largest graphs run with -m slow (build + step + save + load: 13-70 s each with

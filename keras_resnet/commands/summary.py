@@ -45,7 +45,8 @@ def zoo_row(name: str, input_size: int | None = None) -> str:
     import keras
 
     from keras_resnet.analysis import model_table
-    from keras_resnet.registry import create_model, get_record
+    from keras_resnet.models.factory import create_model
+    from keras_resnet.models.registry import get_record
 
     record = get_record(name)
     arch = record.arch
@@ -77,7 +78,7 @@ def zoo_markdown(input_size: int | None = None) -> Iterator[str]:
         >>> next(lines).split(" | ")[:2]
         ['| model', 'block']
     """
-    from keras_resnet.registry import records
+    from keras_resnet.models.registry import records
 
     yield from ZOO_HEADER.splitlines()
     for record in records():  # registration (family) order
@@ -108,7 +109,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``summary``; returns the exit code."""
     from keras_resnet.analysis import format_table, model_table
-    from keras_resnet.registry import create_model, get_record, list_models
+    from keras_resnet.models.factory import create_model
+    from keras_resnet.models.registry import get_record, list_models
 
     if args.zoo:
         if args.input_size is not None and args.input_size < 32:

@@ -10,10 +10,11 @@ others default to ``fast``), written to ``runs/resnet20-digits``. Precedence: re
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
-from keras_resnet.commands.export import parse_image_size
+from keras_resnet.commands import parse_image_size, run_flags
 
 DEFAULT_MODEL = "resnet20"
 DEFAULT_DATASET = "digits"
@@ -32,32 +33,6 @@ _FIELDS = (
     "image_size",
     "head_epochs",
 )
-
-
-def run_flags(**defaults: Any) -> argparse.ArgumentParser:
-    """The flags ``train`` and ``tune`` share (data, recipe, output), as a parent parser.
-
-    Args:
-        **defaults: The command's defaults (``train`` leaves them ``None``: they are
-            resolved with the ``--config`` file).
-
-    Example:
-        >>> args = run_flags(epochs=5).parse_args(["--seed", "1"])
-        >>> args.epochs, args.seed, args.dataset
-        (5, 1, None)
-    """
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--dataset", help="data set name")
-    p.add_argument("--recipe", help="training recipe")
-    p.add_argument("--epochs", type=int, help="epochs (tune: per trial; Hyperband: maximum)")
-    p.add_argument("--seed", type=int, help="seed of the weights, data and search")
-    p.add_argument("--output", help="folder (default runs/MODEL-DATASET; tune: runs/tune-DATASET)")
-    p.add_argument("--overwrite", action="store_true", help="replace what --output holds")
-    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    p.add_argument("--data-dir", help="data folder for TFDS / files")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch (tune: per-trial) output")
-    p.set_defaults(**defaults)
-    return p
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -105,8 +80,8 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         >>> run_args["model"], run_args["config"].epochs
         ('resnet20', 3)
     """
-    from keras_resnet.checks import check_path
     from keras_resnet.training import default_recipe, get_recipe, load_config_file
+    from keras_resnet.utils.checks import check_path
 
     file: dict[str, Any] = load_config_file(args.config) if args.config else {}
     model = args.model or file.pop("model", None) or DEFAULT_MODEL
@@ -189,14 +164,28 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             model_kwargs=spec["model_kwargs"],
             data_kwargs=spec["data_kwargs"],
-            export=not args.no_export,
             verbose=fit_verbosity(args.quiet),
             weights=spec["weights"],
         )
     except NonFiniteLossError as err:
         print(f"error: {err}")
         return 1
+    if not args.no_export:
+        export_finished_run(result.output_dir)
     acc = result.summary.get("test_accuracy")
     shown = f"test accuracy {100 * acc:.2f} %" if acc is not None else "no test split"
     print(f"Run folder: {spec['output_dir']} ({shown})")
     return 0
+
+
+def export_finished_run(run_dir: str | None) -> None:
+    """Write the run's serving SavedModel unless the run folder has one.
+
+    Example:
+        >>> export_finished_run(None)  # no run folder: nothing to export
+    """
+    if run_dir is None or os.path.isdir(os.path.join(run_dir, "saved_model")):
+        return
+    from keras_resnet.export import export_run
+
+    export_run(run_dir)

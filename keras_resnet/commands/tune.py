@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from keras_resnet.checks import check_path
+from keras_resnet.utils.checks import check_path
 
 DEFAULT_BASELINE = "resnet20"
 DEFAULT_RECIPE = "fast"
@@ -45,7 +45,7 @@ _RANGE_KEYS = ("min", "max", "step", "sampling")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``tune`` command to ``subparsers`` (see :mod:`keras_resnet.cli`)."""
-    from keras_resnet.commands.train import run_flags
+    from keras_resnet.commands import run_flags
 
     p = subparsers.add_parser(
         "tune", help="hyperparameter search with KerasTuner", description=__doc__,
@@ -183,7 +183,7 @@ def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worke
                 "not a search's files, so --overwrite does not delete them. Use another "
                 "--output, or remove them yourself."
             )
-        from keras_resnet.atomic import remove_path
+        from keras_resnet.utils.atomic import remove_path
 
         for name in present:
             remove_path(Path(out, name))
@@ -196,7 +196,7 @@ def _prepare_output(out: str, definition: dict[str, Any], overwrite: bool, worke
                 f"Received: {json.dumps(definition)}; found: {json.dumps(old)}"
             )
     os.makedirs(out, exist_ok=True)
-    from keras_resnet.atomic import write_json_atomic
+    from keras_resnet.utils.atomic import write_json_atomic
 
     write_json_atomic(path, definition)
 
@@ -214,7 +214,7 @@ def _holds_a_search(out: str) -> bool:
 
 def _read_object(path: str) -> dict[str, Any]:
     """A JSON object a search wrote; a corrupt file raises ``ValueError`` naming it."""
-    from keras_resnet.atomic import read_json
+    from keras_resnet.utils.atomic import read_json
 
     try:
         data = read_json(path)
@@ -273,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
     # `--output ''` is refused, not the default folder
     check_path("output", args.output, allow_none=True)
     search_space = parse_search_space(args.search_space)
-    from keras_resnet.zoo import model_spec
+    from keras_resnet.models.resnet.zoo import model_spec
 
     model_spec(args.baseline)  # unknown names fail before any data is read
     # KerasTuner's chief/worker mode is set by these variables (its documented interface).
@@ -368,7 +368,7 @@ def _report(args, tuner, hypermodel, definition, out) -> int:
             message = (tuner.oracle.get_trial(row["trial"]).message or "").strip()
             why = (message or "no message").splitlines()[-1].removeprefix(_FAILED)
             print(f"Trial {row['trial']} {row['status'].lower()}: {why}")
-    from keras_resnet.atomic import write_json_atomic, write_text_atomic
+    from keras_resnet.utils.atomic import write_json_atomic, write_text_atomic
 
     write_text_atomic(os.path.join(out, "results.csv"), _results_csv(rows, names))
     write_json_atomic(os.path.join(out, "results.json"), {"search": definition, "trials": rows})
@@ -404,7 +404,10 @@ def _retrain(args, tuner, hypermodel, best, out) -> dict[str, Any]:
         output_dir=run_dir,
         model_kwargs=arch,
         data_kwargs={"data_dir": args.data_dir} if args.data_dir else {},
-        export=not args.no_export,
         verbose=0 if args.quiet else "auto",
     )
+    if not args.no_export:
+        from keras_resnet.export import export_run
+
+        export_run(run_dir, overwrite=True)
     return {"run_dir": run_dir, **result.summary}

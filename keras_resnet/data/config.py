@@ -1,7 +1,7 @@
 """``DataConfig``: every input-pipeline option in one frozen, validated dataclass.
 
 It sits beside :class:`keras_resnet.training.TrainConfig` and
-:class:`keras_resnet.config.ResNetConfig`: :func:`keras_resnet.data.get_datasets`
+:class:`keras_resnet.models.resnet.config.ResNetConfig`: :func:`keras_resnet.data.get_datasets`
 takes one (or builds one from its keyword arguments), the CLI builds one from its
 flags (:meth:`DataConfig.from_args`) and a run records it (:meth:`DataConfig.to_dict`).
 """
@@ -12,8 +12,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from keras_resnet import checks
 from keras_resnet.data.augment import PRESETS
+from keras_resnet.utils import checks
+from keras_resnet.utils.config import Config
 
 # Options that only a TFDS data set reads (an error elsewhere, never silently ignored).
 TFDS_FIELDS = ("train_split", "validation_split", "test_split", "download", "tfds_read_config")
@@ -41,7 +42,7 @@ def _augment_option(name: str, value: Any) -> bool | float | dict:
 
 
 @dataclass(frozen=True)
-class DataConfig(checks.ConfigMixin):
+class DataConfig(Config):
     """What :func:`keras_resnet.data.get_datasets` builds: source, batching, augmentation.
 
     Args:

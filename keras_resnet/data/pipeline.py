@@ -162,9 +162,9 @@ def _split_validation(source: src.Source, fraction: float, seed: int) -> tuple:
         (xt, yt), (xv, yv) = src.train_validation_split(
             *source.train.arrays, validation_fraction=fraction, seed=seed
         )
-        return src._array_split(xt, yt), src._array_split(xv, yv)
+        return src.array_split(xt, yt), src.array_split(xv, yv)
     n = source.train.num_examples
-    n_val = src._validation_count(n, fraction)
+    n_val = src.validation_count(n, fraction)
     # streamed sources are read in a fixed order, so take/skip is a stable split
     ds = source.train.dataset
     return src.Split(ds.skip(n_val), n - n_val), src.Split(ds.take(n_val), n_val)

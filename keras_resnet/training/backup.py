@@ -17,8 +17,8 @@ from typing import Any
 
 import keras
 
-from keras_resnet.atomic import read_json, write_json_atomic, write_text_atomic
 from keras_resnet.training.messages import say
+from keras_resnet.utils.atomic import read_json, write_json_atomic, write_text_atomic
 
 logger = logging.getLogger("keras_resnet.training")
 

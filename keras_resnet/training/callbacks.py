@@ -10,10 +10,10 @@ from typing import Any
 
 import keras
 
-from keras_resnet.atomic import write_text_atomic
 from keras_resnet.training.backup import BackupAndRestore
 from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.ema import ModelEMA
+from keras_resnet.utils.atomic import write_text_atomic
 
 
 class NonFiniteLossError(FloatingPointError):

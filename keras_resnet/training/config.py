@@ -25,9 +25,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from keras_resnet import checks
 from keras_resnet.data.augment import PRESETS
 from keras_resnet.data.config import DataConfig
+from keras_resnet.utils import checks
+from keras_resnet.utils.config import Config
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "sgdw", "adamw", "adam", "rmsprop")
 SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
@@ -37,7 +38,7 @@ MONITORS: tuple[str, ...] = ("val_accuracy", "val_loss", "accuracy", "loss")
 
 
 @dataclass(frozen=True)
-class TrainConfig(checks.ConfigMixin):
+class TrainConfig(Config):
     """Everything that defines a training run except the model and the data set.
 
     Args:

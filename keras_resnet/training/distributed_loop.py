@@ -22,8 +22,8 @@ from typing import Any
 
 import keras
 
-from keras_resnet.checks import check_int
 from keras_resnet.training.distribute import tf_config
+from keras_resnet.utils.checks import check_int
 
 # Callbacks that depend on ``model.fit`` internals and cannot run in this loop.
 UNSUPPORTED_CALLBACKS: tuple[str, ...] = ("BackupAndRestore",)
@@ -60,7 +60,12 @@ def _per_example_loss(loss: Any) -> Any:
     return loss.call if isinstance(loss, keras.losses.Loss) else loss
 
 
-def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
+def check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
+    """Refuse callbacks that need ``model.fit`` (the custom loop cannot run them).
+
+    Example:
+        >>> check_callbacks([keras.callbacks.History()])
+    """
     for cb in callbacks:
         if type(cb).__name__ in UNSUPPORTED_CALLBACKS:
             raise ValueError(
@@ -232,7 +237,7 @@ def fit_distributed(
             "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
         )
     callbacks = list(callbacks)  # checked, then run: a generator must not be used up
-    _check_callbacks(callbacks)
+    check_callbacks(callbacks)
     strategy = strategy or tf.distribute.get_strategy()
     steps = _make_steps(model, strategy, train_data, jit_compile)
     dist_train = strategy.experimental_distribute_dataset(train_data)

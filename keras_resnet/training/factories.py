@@ -141,7 +141,7 @@ def compile_model(
         >>> type(compiled.optimizer).__name__
         'AdamW'
     """
-    from keras_resnet.training.precision import resolve_jit_compile
+    from keras_resnet.training.auto_choice import resolve_jit_compile
 
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),

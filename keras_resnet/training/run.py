@@ -1,10 +1,11 @@
 """``train()``: prepare -> data -> model -> fit -> finalize, into a run folder.
 
 The run folder (``output_dir``, see :mod:`keras_resnet.training.rundir`) holds the
-configuration, history, checkpoints, the model, its export and, written last,
-``summary.json``. Calling ``train`` again with the same arguments resumes an
+configuration, history, checkpoints, the model and, written last, ``summary.json``
+(the serving SavedModel is written from the finished run by
+:func:`keras_resnet.export.export_run`). Calling ``train`` again with the same arguments resumes an
 interrupted run from its last completed epoch, only finishes a run whose training
-ended (export, summary), and returns the summary of a finished one without training.
+ended (test scores, summary), and returns the summary of a finished one without training.
 
 Under ``MultiWorkerMirroredStrategy`` (``strategy="multi_worker"``, or ``"auto"`` with a
 multi-worker ``TF_CONFIG``) the chief writes the run folder (no ``backup/``: no resume);
@@ -24,7 +25,8 @@ from typing import Any
 import keras
 
 from keras_resnet.data import DataConfig, get_datasets, validate_for_model
-from keras_resnet.export import load_keras_model
+from keras_resnet.saving import load_keras_model
+from keras_resnet.training.auto_choice import resolve_jit_compile, resolve_precision
 from keras_resnet.training.backup import best_checkpoint_epoch
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, resolve_config
@@ -34,7 +36,7 @@ from keras_resnet.training.factories import compile_model
 from keras_resnet.training.fine_tune import check_fine_tune_weights
 from keras_resnet.training.fitting import evaluate_model, fit_model
 from keras_resnet.training.messages import say
-from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
+from keras_resnet.training.precision import precision_scope
 from keras_resnet.training.rundir import RunDir, read_json
 from keras_resnet.training.summary import format_summary, param_counts, versions
 
@@ -88,7 +90,6 @@ def train(
     model_kwargs: dict[str, Any] | None = None,
     data_kwargs: dict[str, Any] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    export: bool = True,
     verbose: int | str = "auto",
     weights: str | os.PathLike | None = None,
 ) -> TrainResult:
@@ -107,7 +108,6 @@ def train(
         model_kwargs, data_kwargs: Extra arguments for the model builder and for
             ``get_datasets`` (e.g. ``data_dir``).
         callbacks: Extra callbacks, run after the standard ones.
-        export: Also write ``saved_model/`` (serving SavedModel) into ``output_dir``.
         verbose: Progress bars (``model.fit`` verbosity) and the opening line; ``0``
             keeps only the run's state lines (resumed / finished / result).
         weights: Pretrained weights for a zoo-name ``model`` (see
@@ -130,11 +130,11 @@ def train(
     Example:
         >>> import tempfile
         >>> args, folder = ("_tiny", "digits", TrainConfig(epochs=2)), tempfile.mkdtemp()
-        >>> result = train(*args, output_dir=folder, export=False, verbose=0)
+        >>> result = train(*args, output_dir=folder, verbose=0)
         _tiny on digits: test accuracy ...% after 2 epochs (... s of training)
         >>> result.summary["epochs_completed"], "model.keras" in os.listdir(folder)
         (2, True)
-        >>> train(*args, output_dir=folder, export=False, verbose=0).summary == result.summary
+        >>> train(*args, output_dir=folder, verbose=0).summary == result.summary
         Run in ... already finished; not training again (use --overwrite).
         _tiny on digits: test accuracy ...
         True
@@ -154,7 +154,7 @@ def train(
         _adopt_preprocessing(job, net, data)
         _claim(job)
         stats = _fit(job, net, callbacks, verbose)
-        return _finalize(job, net, stats, export)
+        return _finalize(job, net, stats)
     finally:
         _release(job)
 
@@ -193,7 +193,7 @@ def _describe_run(
 ) -> tuple[dict[str, Any], DataConfig | None]:
     """``config.json``'s run description (argument kinds checked first) and DataConfig."""
     if isinstance(model, str):
-        from keras_resnet.registry import get_record
+        from keras_resnet.models.registry import get_record
 
         get_record(model)  # unknown names fail here, before any heavy work
         label = model
@@ -248,9 +248,9 @@ def _prepare(
             f" yet. Received: head_epochs={config.head_epochs}, strategy={config.strategy!r}"
         )
     if job.multi_worker:
-        from keras_resnet.training.distributed_loop import _check_callbacks, is_chief
+        from keras_resnet.training.distributed_loop import check_callbacks, is_chief
 
-        _check_callbacks(callbacks)
+        check_callbacks(callbacks)
         chief = is_chief()
     if output_dir is None:
         return job
@@ -346,7 +346,7 @@ def _build_model(model: Any, info: Any, model_kwargs: dict[str, Any]) -> keras.M
     if isinstance(model, str):
         # The registry is a table of builders and their arguments: call the builder
         # (models.ResNet / densenet.DenseNet) straight from here.
-        from keras_resnet.registry import get_record
+        from keras_resnet.models.registry import get_record
 
         head = {"input_shape": tuple(info.image_shape), "classes": info.num_classes}
         record = get_record(model)
@@ -402,7 +402,7 @@ def _fit(
     }
     if out is None:
         return dict(stats, history=[dict(h, epoch=float(i)) for i, h in enumerate(history)])
-    from keras_resnet.export import save_keras_model
+    from keras_resnet.saving import save_keras_model
 
     save_keras_model(net, out.file("model.keras"), overwrite=True)
     out.mark_trained(stats)
@@ -450,8 +450,8 @@ def _setup(job: _Run) -> dict[str, Any]:
     }
 
 
-def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) -> TrainResult:
-    """Step 5: test scores, curves, export and ``summary.json`` (written last)."""
+def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any]) -> TrainResult:
+    """Step 5: test scores, curves and ``summary.json`` (written last)."""
     config, datasets, out = job.config, job.datasets, job.writer
     history = stats.pop("history", None)
     if out is not None:
@@ -476,22 +476,6 @@ def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) 
     if out is not None:
         if history:
             plot_history(history, out.file("curves.png"))
-        if export:
-            _export_saved_model(net, out.file("saved_model"), datasets.info)
         out.finish(summary)
     say(format_summary(summary))
     return TrainResult(net, history, summary, job.folder.path if job.folder else None)
-
-
-def _export_saved_model(model: keras.Model, path: str, info: Any) -> None:
-    from keras_resnet.export import export_saved_model
-
-    export_saved_model(
-        model,
-        path,
-        mean=info.mean,
-        std=info.std,
-        class_names=info.class_names,
-        top_k=min(5, info.num_classes),
-        overwrite=True,
-    )

@@ -20,8 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-# The project's atomic writers live in keras_resnet.atomic (export uses them too).
-from keras_resnet.atomic import (
+# The project's atomic writers live in keras_resnet.utils.atomic (export uses them too).
+from keras_resnet.utils.atomic import (
     read_json,
     recover_replacements,
     write_json_atomic,

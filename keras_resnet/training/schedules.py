@@ -1,7 +1,7 @@
-"""The learning-rate schedule of a recipe: Keras' own, or :mod:`keras_resnet.lr_schedules`.
+"""The learning-rate schedule of a recipe: Keras' own, or :mod:`keras_resnet.optimizers`.
 
-``WarmUp`` and ``EpochStepDecay`` are defined in :mod:`keras_resnet.lr_schedules` (Keras
-only, registered by ``import keras_resnet``) and re-exported here.
+``WarmUp`` and ``EpochStepDecay`` live in :mod:`keras_resnet.optimizers` (Keras only,
+registered by ``import keras_resnet``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import keras
 
-from keras_resnet.checks import check_int
-from keras_resnet.lr_schedules import EpochStepDecay, WarmUp
+from keras_resnet.optimizers import EpochStepDecay, WarmUp
 from keras_resnet.training.config import TrainConfig
+from keras_resnet.utils.checks import check_int
 
 __all__ = ["EpochStepDecay", "WarmUp", "make_schedule"]
 

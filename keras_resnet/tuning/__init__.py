@@ -8,7 +8,7 @@ of KerasTuner's three tuners; :func:`trial_results` lists the trials, best first
 """
 
 from keras_resnet.tuning.base import ZooHyperModel
-from keras_resnet.tuning.hypermodel import ResNetHyperModel
+from keras_resnet.tuning.resnet import ResNetHyperModel
 from keras_resnet.tuning.search import TUNERS, hyperparameter_names, make_tuner, trial_results
 from keras_resnet.tuning.space import COST_FACTOR, TRAINING_HPS, default_space
 from keras_resnet.tuning.trial import TimeBudget

@@ -16,10 +16,11 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from keras_resnet.checks import check_float, check_int
-from keras_resnet.registry import create_model, get_record
+from keras_resnet.models.factory import create_model
+from keras_resnet.models.registry import get_record
 from keras_resnet.training import TrainConfig, compile_model, get_recipe
 from keras_resnet.tuning.trial import SKIPPED, TimeBudget, trial_callbacks, trial_data
+from keras_resnet.utils.checks import check_float, check_int
 
 
 class ZooHyperModel(kt.HyperModel):

@@ -28,8 +28,12 @@ from keras_resnet.layers import (  # noqa: E402
     SpatialPyramidPooling,
     ZeroPadShortcut,
 )
-from keras_resnet.lr_schedules import EpochStepDecay, TwoPhase, WarmUp  # noqa: E402
-from keras_resnet.optimizers import L2SGD  # noqa: E402
+from keras_resnet.optimizers import (  # noqa: E402
+    L2SGD,  # noqa: E402
+    EpochStepDecay,
+    TwoPhase,
+    WarmUp,
+)
 
 HERE = Path(__file__).resolve().parent
 SCHEDULE_STEPS = list(range(10))
@@ -94,7 +98,7 @@ def main() -> None:
         config = keras_resnet.TrainConfig(epochs=1, batch_size=256, use_ema=False, image_size=16)
         model_kwargs = {"shortcut": "zero_pad"}
         keras_resnet.train(
-            "_tiny", "digits", config, output_dir=out, model_kwargs=model_kwargs, export=False,
+            "_tiny", "digits", config, output_dir=out, model_kwargs=model_kwargs,
             verbose=0,
         )  # fmt: skip
         (HERE / "run").mkdir(exist_ok=True)
