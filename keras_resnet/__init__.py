@@ -79,6 +79,7 @@ _LAZY: dict[str, str] = {
     "DenseNetHyperModel": "keras_resnet.tuning.densenet",
     "make_tuner": "keras_resnet.tuning",
     "trial_results": "keras_resnet.tuning",
+    "tune": "keras_resnet.tuning",
     # data
     "DataConfig": "keras_resnet.data",
     "DatasetInfo": "keras_resnet.data",

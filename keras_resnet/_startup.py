@@ -96,17 +96,20 @@ def is_command_line(orig_argv: list[str], argv: list[str]) -> bool:
         argv: ``sys.argv``.
 
     Example:
-        >>> is_command_line(["python", "-m", "keras_resnet", "train"], ["-m", "train"])
+        >>> is_command_line(["python", "-X", "dev", "-m", "keras_resnet", "train"], ["-m"])
         True
         >>> is_command_line(["python", "-m", "my_tool"], ["-m"])
         False
     """
-    for i, arg in enumerate(orig_argv[1:], start=1):
-        if arg == "-m":
-            return orig_argv[i + 1 : i + 2] == ["keras_resnet"]
-        if arg.startswith("-m"):
+    args = iter(orig_argv[1:])
+    for arg in args:
+        if arg in ("-X", "-W"):
+            next(args, None)  # the option's value
+        elif arg == "-m":
+            return next(args, None) == "keras_resnet"
+        elif arg.startswith("-m"):
             return arg[2:] == "keras_resnet"
-        if arg == "-c" or not arg.startswith("-"):
+        elif arg == "-c" or not arg.startswith("-"):
             break  # a script or -c: the rest are the program's own arguments
     return os.path.basename(argv[0] if argv else "") == "keras-resnet"
 

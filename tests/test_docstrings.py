@@ -94,6 +94,7 @@ MODULES = [
     pytest.param("keras_resnet.tuning.resnet", marks=pytest.mark.slow),
     pytest.param("keras_resnet.tuning.densenet", marks=pytest.mark.slow),  # fits a model
     pytest.param("keras_resnet.tuning.search", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.tuning.run", marks=pytest.mark.slow),  # a 2-trial search
 ]
 
 

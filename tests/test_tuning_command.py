@@ -15,7 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest
 
 from keras_resnet.cli import build_parser, main
-from keras_resnet.commands.tune import format_results, parse_search_space
+from keras_resnet.commands.tune import parse_search_space
+from keras_resnet.tuning.run import format_results
 from tests.conftest import REPO
 
 SPACE = json.dumps(
