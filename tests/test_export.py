@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras_resnet import create_model, data, export, saving
 from keras_resnet.cli import main
 from keras_resnet.data import sources
-from keras_resnet.export import common, serving
+from keras_resnet.export import common, saved_model, serving
 
 CLASS_NAMES = tuple(f"digit_{i}" for i in range(10))
 
@@ -276,7 +276,7 @@ def test_interrupted_export_leaves_destination_as_it_was(trained, tmp_path, monk
         (Path(path) / "partial").write_text("x")
         raise interrupt("stopped mid-export")
 
-    monkeypatch.setattr(export, "_verify_saved_model", fail_midway)
+    monkeypatch.setattr(saved_model, "_verify_saved_model", fail_midway)
     fresh = tmp_path / "fresh"
     with pytest.raises(KeyboardInterrupt):
         export.export_saved_model(trained, fresh)
