@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import HAVE_MNIST, MNIST_DIR, MNIST_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -37,6 +39,8 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
         monkeypatch.setenv("CIFAR10_CHECKPOINTS", str(data / "cifar10-checkpoints"))
         results = ROOT / "benchmarks" / "results" / "cifar_vs_pytorch.jsonl"
         monkeypatch.setenv("CIFAR10_BENCHMARK_RESULTS", str(results))
+    if HAVE_MNIST:  # notebooks 08 and 09 read the MNIST IDX files from this folder
+        monkeypatch.setenv(MNIST_ENV, str(MNIST_DIR))
     monkeypatch.setenv("KERAS_RESNET_QUICK", "1")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.setenv("MPLBACKEND", "Agg")
