@@ -1,4 +1,4 @@
-"""EMA of the weights (issue 13.3): warm-up, BN statistics, keep-the-better check, resume."""
+"""EMA of the weights: warm-up, BN statistics, keep-the-better check, resume."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_short_ema_run_is_not_worse_than_raw(tmp_path):
     loaded = keras.saving.load_model(os.path.join(out, "model.keras"))
     for a, b in zip(loaded.weights, result.model.weights, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-    # no validation split: no all-NA val_* columns in history.csv (issue 13.6)
+    # no validation split: no all-NA val_* columns in history.csv
     with open(os.path.join(out, "history.csv")) as f:
         header = f.readline().strip().split(",")
     assert header and not [c for c in header if c.startswith("val_")], header

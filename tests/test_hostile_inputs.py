@@ -1,4 +1,4 @@
-"""Bad data, config and files get a clean error naming what is wrong (issue 15).
+"""Bad data, config and files get a clean error naming what is wrong.
 
 In-process checks for the data API; the CLI and file-loading cases run in fresh
 subprocesses, as a user meets them: `predict` with unreadable images, and one process

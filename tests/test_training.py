@@ -740,7 +740,7 @@ def test_multi_worker_batchnorm_statistics_agree(tmp_path):
 
 
 def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path):
-    """Issue 11: train(weights=run folder) normalizes with the checkpoint's mean/std
+    """train(weights=run folder) normalizes with the checkpoint's mean/std
     (data_info.json of the source run) and records the DataConfig in config.json."""
     from keras_resnet.export import save_keras_model
     from keras_resnet.zoo import create_model
