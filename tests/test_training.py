@@ -554,6 +554,25 @@ def test_resume_after_kill_9(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["epochs_completed"] == 3 and summary["epochs_this_call"] == 1
+    # The resumed run ends where an uninterrupted run of the same recipe ends.
+    straight = str(tmp_path / "straight")
+    third = subprocess.run(
+        [sys.executable, "-c", script, straight, "run"],
+        env=_env(),
+        timeout=240,
+        capture_output=True,
+        text=True,
+    )
+    assert third.returncode == 0, third.stderr[-2000:]
+    expected = T.read_history(os.path.join(straight, "history.csv"))
+    np.testing.assert_allclose([r["loss"] for r in rows], [r["loss"] for r in expected], rtol=1e-5)
+    np.testing.assert_allclose(
+        _weights(os.path.join(out, "model.keras")),
+        _weights(os.path.join(straight, "model.keras")),
+        atol=1e-5,
+    )
+    done = json.load(open(os.path.join(straight, "summary.json")))
+    assert summary["test_accuracy"] == done["test_accuracy"]
 
 
 _MIRRORED_SCRIPT = textwrap.dedent(
