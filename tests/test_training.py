@@ -758,11 +758,22 @@ def test_multi_worker_batchnorm_statistics_agree(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy"))
 
 
-def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path):
+def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path, monkeypatch):
     """train(weights=run folder) normalizes with the checkpoint's mean/std
     (data_info.json of the source run) and records the DataConfig in config.json."""
+    from keras_resnet.data.sources import load_digits_source
     from keras_resnet.export import save_keras_model
+    from keras_resnet.training import run as run_module
     from keras_resnet.zoo import create_model
+
+    built = []  # every Datasets the run builds; the last one is the one it trains on
+
+    def recording(*args, **kwargs):
+        built.append(get_datasets(*args, **kwargs))
+        return built[-1]
+
+    get_datasets = run_module.get_datasets
+    monkeypatch.setattr(run_module, "get_datasets", recording)
 
     source = tmp_path / "source"
     source.mkdir()
@@ -776,3 +787,10 @@ def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path):
     assert (data_info["mean"], data_info["std"]) == ([0.3], [0.2])
     run = json.loads((out / "config.json").read_text())["run"]
     assert run["data"]["batch_size"] == 64 and run["data"]["mean"] is None
+    # the images the model saw: (pixel / 255 - 0.3) / 0.2, not the digits' own statistics
+    assert built and (built[-1].info.mean, built[-1].info.std) == ((0.3,), (0.2,))
+    x_test = load_digits_source().test.arrays[0].astype("float32")
+    images, _ = next(iter(built[-1].test))
+    np.testing.assert_allclose(
+        images.numpy(), (x_test[: len(images)] / 255.0 - 0.3) / 0.2, rtol=1e-5, atol=1e-5
+    )
