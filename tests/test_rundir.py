@@ -186,9 +186,16 @@ def test_backup_survives_a_failed_write_and_a_damaged_file(tmp_path):
     # the previous state is used, and training goes on from there
     with open(os.path.join(folder, state["weights"]), "r+b") as f:
         f.truncate(100)
-    resumed = _fit(_dense_model(), BackupAndRestore(folder, delete_checkpoint=False))
+    resumed_model = _dense_model()
+    resumed = _fit(resumed_model, BackupAndRestore(folder, delete_checkpoint=False))
     assert len(resumed["loss"]) == 2  # restored after epoch 1, the previous state
     assert json.load(open(os.path.join(folder, "current.json")))["epoch"] == 3
+    # restored with epoch 1's weights: epochs 2 and 3 repeat an uninterrupted run's
+    straight_model = _dense_model()
+    straight = _fit(straight_model, BackupAndRestore(str(tmp_path / "straight")))
+    np.testing.assert_allclose(resumed["loss"], straight["loss"][1:], rtol=1e-6)
+    for got, want in zip(resumed_model.get_weights(), straight_model.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_damaged_backup_falls_back_to_the_checkpoint(tmp_path, capsys):
