@@ -67,6 +67,12 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
 
 _MACHINE_PATH = re.compile(r"(/work/|/home/|/root/|/tmp/|/Users/|[A-Z]:\\\\)")
 # a single leading underscore (dunders such as __version__ are public)
+# TensorFlow's C++ start-up log lines (Abseil format) and their preamble: log noise
+_TF_LOG_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog"
+    r"|[IEWF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\])",
+    re.M,
+)
 _PRIVATE_USE = re.compile(r"keras_resnet(\.\w+)*\._(?!_)|from keras_resnet[.\w]* import _(?!_)")
 
 
@@ -87,4 +93,5 @@ def test_committed_notebook_is_clean(path):
             text = json.dumps({k: v for k, v in out.get("data", {}).items() if k != "image/png"})
             text += "".join(out.get("text", []))
             assert not _MACHINE_PATH.search(text), f"machine path in output: {text[:300]}"
+            assert not _TF_LOG_NOISE.search(text), f"TensorFlow log noise in output: {text[:300]}"
     assert path.stat().st_size < 1_500_000, "keep committed notebooks small"
