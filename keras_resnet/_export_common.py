@@ -22,6 +22,31 @@ SERVE_ENDPOINT = "serve"  # also written as the "serving_default" signature
 # ----------------------------------------------------------------------------- checks
 
 
+def check_export_backend(what: str, skip: str | None = None) -> None:
+    """Refuse ``what`` (a SavedModel or TFLite export) unless Keras runs on TensorFlow.
+
+    The serving graph resizes, decodes and normalizes images with TensorFlow ops around
+    the model call, so it is built on the TensorFlow backend only; on JAX and PyTorch
+    the ``.keras`` file is written (it loads on any backend) and exported from there.
+
+    Args:
+        what: What is refused, for the message.
+        skip: The option that leaves the export out (named in the message), if any.
+
+    Example:
+        >>> check_export_backend("A SavedModel") if keras.backend.backend() == "tensorflow" else 0
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        leave_out = f"Pass {skip} (export=False) and export" if skip else "Save it and export"
+        raise ValueError(
+            f"{what} is written on the TensorFlow backend only; this process runs Keras on "
+            f"{backend}, where the supported format is keras (.keras). {leave_out} the "
+            ".keras file with KERAS_BACKEND=tensorflow python -m keras_resnet export. "
+            f"Received: KERAS_BACKEND={backend}"
+        )
+
+
 def _check_model(model: Any) -> None:
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={type(model).__name__}")

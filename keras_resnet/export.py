@@ -43,7 +43,13 @@ import tensorflow as tf
 # importable from here (the export command uses _check_destination).
 from keras_resnet._export_common import SERVE_ENDPOINT as SERVE_ENDPOINT
 from keras_resnet._export_common import _channel_stats as _channel_stats
-from keras_resnet._export_common import _check_class_names, _num_classes, _probe_images, _tolerance
+from keras_resnet._export_common import (
+    _check_class_names,
+    _num_classes,
+    _probe_images,
+    _tolerance,
+    check_export_backend,
+)
 from keras_resnet._export_common import _check_destination as _check_destination
 from keras_resnet._export_common import _check_model as _check_model
 from keras_resnet._export_common import _image_size as _image_size
@@ -259,6 +265,7 @@ def export_saved_model(
         >>> out["probabilities"].shape.as_list(), out["top_k_names"].shape.as_list()
         ([2, 3], [2, 3])
     """
+    check_export_backend("A SavedModel")
     spec = _serving_spec(
         model, image_size, mean, std, class_names, top_k, logits, resize_method, antialias
     )
@@ -413,8 +420,8 @@ def _verify_keras_file(path: Path, model: keras.Model) -> None:
         return  # only reloading is checked for models a single probe batch cannot feed
     dims = [d if d is not None else 32 for d in shape[1:]]
     probe = np.random.default_rng(0).normal(size=(2, *dims)).astype("float32")
-    expected = np.asarray(model(probe, training=False), "float32")
-    got = np.asarray(reloaded(probe, training=False), "float32")
+    expected = keras.ops.convert_to_numpy(model(probe, training=False)).astype("float32")
+    got = keras.ops.convert_to_numpy(reloaded(probe, training=False)).astype("float32")
     diff = float(np.max(np.abs(got - expected)))
     if not diff <= 1e-6:
         raise ValueError(

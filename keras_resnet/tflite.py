@@ -25,6 +25,7 @@ from keras_resnet._export_common import (
     _normalize,
     _probe_images,
     _tolerance,
+    check_export_backend,
 )
 from keras_resnet.atomic import atomic_path as _atomic_path
 from keras_resnet.atomic import remove_path as _remove
@@ -85,6 +86,7 @@ def export_tflite(
         >>> run_tflite(path, np.zeros((2, 16, 16, 1), "float32")).shape
         (2, 3)
     """
+    check_export_backend("A TFLite file")
     _check_model(model)
     check_choice("quantize", quantize, QUANTIZE_MODES)
     size = _image_size(model, image_size)

@@ -3,9 +3,11 @@
 ``"auto"`` is measured, not looked up: on an accelerator the first use times a few
 training steps of each candidate and caches the fastest per device
 (:mod:`keras_resnet.training.auto_choice`; ``benchmarks/gpu.py --write-cache`` fills
-the same cache). On CPUs it is float32 without XLA, as measured on this project's
-2-core CPU with ``benchmarks/precision.py``: ``mixed_bfloat16`` ran at 0.62x-1.52x the
-float32 speed (median 0.92x) and ``jit_compile=True`` at 0.30x-0.40x.
+the same cache). On CPUs it is float32, as measured on this project's 2-core CPU with
+``benchmarks/precision.py``: ``mixed_bfloat16`` ran at 0.62x-1.52x the float32 speed
+(median 0.92x); XLA is off on TensorFlow (``jit_compile=True`` ran at 0.30x-0.40x) and
+PyTorch, and on for JAX, where it is ``jax.jit`` itself
+(``benchmarks/backend_train.py``).
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def resolve_precision(precision: str = "auto") -> str:
 def resolve_jit_compile(jit_compile: bool | str = "auto") -> bool:
     """Whether to compile the train step with XLA; ``"auto"``: as measured fastest here.
 
-    ``"auto"`` is False on CPUs and the measured choice on accelerators (see
-    :func:`resolve_precision`).
+    ``"auto"`` on a CPU depends on the Keras backend: False on TensorFlow (XLA trained
+    slower) and PyTorch (eager), True on JAX (without ``jax.jit`` every op runs
+    eagerly); on accelerators it is the measured choice (see :func:`resolve_precision`).
 
     Args:
         jit_compile: ``True``, ``False`` or ``"auto"``.

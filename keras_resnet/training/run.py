@@ -8,8 +8,7 @@ ended (export, summary), and returns the summary of a finished one without train
 
 Under ``MultiWorkerMirroredStrategy`` (``strategy="multi_worker"``, or ``"auto"`` with a
 multi-worker ``TF_CONFIG``) the chief writes the run folder (no ``backup/``: no resume);
-the other workers write to a temporary folder removed at the end.
-"""
+the other workers write to a temporary folder removed at the end."""
 
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet._export_common import check_export_backend
 from keras_resnet.data import DataConfig, get_datasets, validate_for_model
 from keras_resnet.export import load_keras_model
 from keras_resnet.training.backup import best_checkpoint_epoch
@@ -121,10 +121,11 @@ def train(
         ValueError: Bad configuration (fine-tuning a zoo name without ``weights``), a
             batch size not divisible by replicas, an ``output_dir`` that is (or lies
             below) a file; multi-worker training with ``BackupAndRestore`` or on an
-            unfinished run folder (every worker raises it before the cluster starts).
+            unfinished run folder (every worker raises it before the cluster starts);
+            ``export`` into ``output_dir`` off the TensorFlow backend (before any work).
         PermissionError: ``output_dir`` cannot be written (checked first).
-        FileExistsError: ``output_dir`` holds a different run and not ``overwrite``;
-            ``RunFolderBusyError`` when another process is training there.
+        FileExistsError: ``output_dir`` holds a different run and not ``overwrite``
+            (``RunFolderBusyError``: another process is training there).
         NonFiniteLossError: The loss became NaN or infinite (epoch and step named).
 
     Example:
@@ -139,13 +140,12 @@ def train(
         _tiny on digits: test accuracy ...
         True
     """
-    config = resolve_config(config, dataset)
-    model_kwargs = dict(model_kwargs or {})
+    config, model_kwargs = resolve_config(config, dataset), dict(model_kwargs or {})
     if weights is not None:
         model_kwargs["weights"] = _check_weights(model, weights)
     check_fine_tune_weights(model, config, model_kwargs)
     run, data = _describe_run(model, dataset, config, model_kwargs, dict(data_kwargs or {}))
-    job = _prepare(run, config, output_dir, overwrite, callbacks)
+    job = _prepare(run, config, output_dir, overwrite, callbacks, export)
     try:
         if job.state == "finished":
             return _already_finished(job.folder)
@@ -234,11 +234,14 @@ def _prepare(
     output_dir: str | os.PathLike | None,
     overwrite: bool,
     callbacks: Sequence[keras.callbacks.Callback],
+    export: bool = False,
 ) -> _Run:
     """Step 1: check the output folder, lock it, decide new / resume / trained / finished.
 
     Nothing is deleted or written yet (:func:`_claim` does it once data and model passed
     their checks), so a refused run leaves the old one intact."""
+    if export and output_dir is not None:  # on JAX / PyTorch: refused before any work
+        check_export_backend("train()'s SavedModel export (export=True)", "--no-export")
     job = _Run(config=config, run=run, multi_worker=uses_multi_worker(config.strategy))
     chief = True
     if job.multi_worker and config.head_epochs:
