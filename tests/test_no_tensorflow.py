@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from backend_compare import require_backend
 from conftest import REPO
 
@@ -59,6 +60,7 @@ def test_import_and_create_model_without_tensorflow(tmp_path):
     assert proc.stdout.strip().endswith("ok")
 
 
+@pytest.mark.slow  # ResNet-50 and ResNet-20 steps in three precisions: minutes on a CPU
 def test_gpu_benchmark_quick_runs_without_tensorflow(tmp_path):
     require_backend("jax")
     script = str(REPO / "benchmarks" / "gpu.py")
