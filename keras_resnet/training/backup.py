@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -34,6 +35,9 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         fallback: ``(checkpoint, epochs_done)``: weights to start from, and the epochs
             they stand for, when neither backed-up state loads; ``None`` to start anew.
         delete_checkpoint: Remove the backup when ``fit`` ends (Keras' default).
+        restart: Called with the model when a damaged backup and no ``fallback`` make
+            training start again from epoch 1 (a pretrained run built without its
+            weights file, since the backup held the state, loads it there).
 
     Example:
         >>> import tempfile, numpy as np
@@ -51,9 +55,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         *,
         fallback: tuple[str, int] | None = None,
         delete_checkpoint: bool = True,
+        restart: Callable[[keras.Model], None] | None = None,
     ) -> None:
         super().__init__(backup_dir, delete_checkpoint=delete_checkpoint)
         self.fallback = fallback
+        self.restart = restart
         self.epochs_restored = 0
 
     def _state_path(self, which: str) -> str:
@@ -114,11 +120,36 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if self.fallback is None or not os.path.isfile(self.fallback[0]):
             logger.warning("%s and there is no checkpoint: training starts again.", where)
             say(f"{where}: training starts again from epoch 1.")
+            if self.restart is not None:
+                self.restart(self.model)
             return
         path, epochs = self.fallback
         self.model.load_weights(path)
         self.model._initial_epoch = self.epochs_restored = int(epochs)
         say(f"{where}: resuming from the last good checkpoint {path} (after epoch {epochs}).")
+
+
+def holds_state(backup_dir: str | os.PathLike) -> bool:
+    """Whether ``backup_dir`` holds a saved state (``current.json`` or ``previous.json``).
+
+    A run resumed from such a backup restores every weight from it (or, when both
+    states are damaged, from its fallback), so what the model was built with is
+    overwritten: a pretrained run need not read its weights file again.
+
+    Args:
+        backup_dir: The ``backup/`` folder of a run.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> holds_state(folder)
+        False
+        >>> _ = write_json_atomic(os.path.join(folder, "current.json"), {"epoch": 1})
+        >>> holds_state(folder)
+        True
+    """
+    states = (os.path.join(backup_dir, f"{which}.json") for which in ("current", "previous"))
+    return any(os.path.isfile(path) for path in states)
 
 
 def best_checkpoint_epoch(history: list[dict[str, float]], monitor: str) -> int | None:

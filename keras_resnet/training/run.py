@@ -25,7 +25,7 @@ import keras
 
 from keras_resnet.data import DataConfig, get_datasets, validate_for_model
 from keras_resnet.export import load_keras_model
-from keras_resnet.training.backup import best_checkpoint_epoch
+from keras_resnet.training.backup import best_checkpoint_epoch, holds_state
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, resolve_config
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
@@ -76,6 +76,8 @@ class _Run:
     strategy: Any = None
     datasets: Any = None
     fine_tune: Any = None  # FineTunePhases of a two-phase run (config.head_epochs)
+    # Pretrained weights not read because the backup holds the state (see _model)
+    unread_weights: str | None = None
 
 
 def train(
@@ -297,11 +299,14 @@ def _adopt_preprocessing(job: _Run, net: keras.Model, data: DataConfig | None) -
     ``data_info.json`` and the export, unless the user set ``mean``/``std``."""
     prep = getattr(net, "pretrained_preprocessing", None)
     mean, std = (prep.mean, prep.std) if prep is not None else (None, None)
-    if job.state == "trained" and "weights" in job.run["model_kwargs"]:
+    if job.state == "trained" and "weights" in job.run["model_kwargs"] or job.unread_weights:
         info = read_json(job.writer.file("data_info.json"))  # what the run trained on
         mean, std = info.get("mean"), info.get("std")
     if data is None or data.mean is not None or mean is None or std is None:
         return
+    if job.unread_weights and list(job.datasets.info.mean) == list(mean):
+        if list(job.datasets.info.std) == list(std):
+            return  # the data's own statistics: the pipelines stand
     channels = job.datasets.info.image_shape[-1]
     if len(mean) != channels or len(std) != channels:
         raise ValueError(
@@ -330,6 +335,12 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
     with job.strategy.scope(), precision_scope(policy):
         if job.state == "trained":
             return load_keras_model(job.writer.file("model.keras"), compile=True)
+        if job.state == "resume" and "weights" in model_kwargs:
+            if holds_state(job.writer.file("backup")):
+                # The backup restores every weight: read the pretrained file only for a
+                # fresh start (or when the backup turns out damaged, see _start_or_resume).
+                job.unread_weights = model_kwargs["weights"]
+                model_kwargs = {k: v for k, v in model_kwargs.items() if k != "weights"}
         net = _build_model(model, info, model_kwargs)
         validate_for_model(info, net)  # a wrong head fails here, before the folder is written
         one_hot = len(job.datasets.train.element_spec[1].shape) == 2
@@ -433,11 +444,28 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
         monitor=monitor,
         initial_best=initial_best,
         backup_fallback=fallback,
+        backup_restart=_pretrained_restart(job.unread_weights) if job.unread_weights else None,
         ema_check=selection_data(datasets),
         ema_evaluate=lambda net, data: evaluate_model(
             net, data, strategy=job.strategy, multi_worker=job.multi_worker
         ),
     )
+
+
+def _pretrained_restart(weights: str) -> Callable[[keras.Model], None]:
+    """Load the pretrained ``weights`` when a damaged backup restarts a resumed run."""
+
+    def restart(net: keras.Model) -> None:
+        from keras_resnet.weights import load_weights
+
+        if not os.path.exists(weights) and os.path.splitext(weights)[1]:
+            raise ValueError(
+                "The backup cannot be restored and training must start again from the "
+                f"pretrained weights, but the file is gone. Received: weights={weights!r}"
+            )
+        load_weights(net, weights)
+
+    return restart
 
 
 def _setup(job: _Run) -> dict[str, Any]:

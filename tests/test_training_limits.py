@@ -1,0 +1,114 @@
+"""``train`` at its limits, through the CLI in fresh subprocesses: resuming a pretrained
+run without its weights file, image sizes beyond the data's memory, a full disk.
+
+One runner script starts the command line as ``python -m keras_resnet`` does (the quiet
+start-up, then ``keras_resnet.cli.main``) with an optional fault: a kill -9 after the
+first backup, a backup write that fails with ENOSPC, or a fixed amount of available
+memory. It prints nothing of its own, so stdout and stderr are the user's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_RUNNER = textwrap.dedent(
+    """
+    import errno, os, signal, sys
+    sys.path.insert(0, {root!r})
+    fault, arg, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+    sys.argv = ["-m", *argv]  # what python -m keras_resnet sees: its quiet start-up
+    import keras_resnet
+    if fault in ("kill", "enospc"):
+        import h5py
+        from keras_resnet.training import backup
+
+        if fault == "enospc":  # the disk fills up while h5py writes the backup's weights
+            create, calls = h5py.Group.create_dataset, []
+
+            def create_dataset(self, *a, **k):
+                calls.append(1)
+                if len(calls) == int(arg):
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return create(self, *a, **k)
+
+            h5py.Group.create_dataset = create_dataset
+        else:
+            save_state = backup.BackupAndRestore._save_model
+
+            def save_model(self):
+                save_state(self)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+            backup.BackupAndRestore._save_model = save_model
+    elif fault == "memory":
+        from keras_resnet import checks
+
+        checks.available_memory = lambda: int(arg)
+    from keras_resnet.cli import main
+
+    sys.exit(main(argv))
+    """
+)
+
+_TRAIN = ["train", "--model", "_tiny", "--batch-size", "256", "--no-export", "--quiet"]
+
+
+def _cli(*argv: str, fault: str = "none", arg: str = "0") -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    runner = _RUNNER.format(root=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", runner, fault, arg, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _epochs_done(out) -> int:
+    return json.loads((out / "summary.json").read_text())["epochs_completed"]
+
+
+def _tree(folder) -> dict[str, bytes]:
+    return {
+        os.path.relpath(os.path.join(d, f), folder): open(os.path.join(d, f), "rb").read()
+        for d, _, files in os.walk(folder)
+        for f in files
+    }
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A ``.keras`` file of ``_tiny`` trained one epoch on digits."""
+    out = tmp_path_factory.mktemp("pretrained") / "run"
+    proc = _cli(*_TRAIN, "--epochs", "1", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out / "model.keras"
+
+
+def test_resumed_pretrained_run_needs_only_its_backup(pretrained, tmp_path):
+    weights = tmp_path / "weights.keras"
+    shutil.copy(pretrained, weights)
+    out = tmp_path / "run"
+    argv = [*_TRAIN, "--epochs", "2", "--weights", str(weights), "--output", str(out)]
+    killed = _cli(*argv, fault="kill")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert (out / "backup" / "current.json").is_file()
+    weights.rename(tmp_path / "moved.keras")  # the backup holds the whole state
+    resumed = _cli(*argv)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "after epoch 1 of 2" in resumed.stdout and _epochs_done(out) == 2
+    # a fresh start still needs the file, and is refused before anything is written
+    fresh = _cli(*argv[:-1], str(tmp_path / "fresh"))
+    assert fresh.returncode == 2 and str(weights) in fresh.stderr, fresh.stderr[-2000:]
+    assert len(fresh.stderr.strip().splitlines()) == 1, fresh.stderr
+    assert not (tmp_path / "fresh").exists()
