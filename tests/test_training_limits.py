@@ -50,9 +50,9 @@ _RUNNER = textwrap.dedent(
 
             backup.BackupAndRestore._save_model = save_model
     elif fault == "memory":
-        from keras_resnet import checks
+        from keras_resnet.training import memory
 
-        checks.available_memory = lambda: int(arg)
+        memory.available_memory = lambda: int(arg)
     from keras_resnet.cli import main
 
     sys.exit(main(argv))
@@ -112,3 +112,42 @@ def test_resumed_pretrained_run_needs_only_its_backup(pretrained, tmp_path):
     assert fresh.returncode == 2 and str(weights) in fresh.stderr, fresh.stderr[-2000:]
     assert len(fresh.stderr.strip().splitlines()) == 1, fresh.stderr
     assert not (tmp_path / "fresh").exists()
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
+    assert lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_an_image_size_beyond_the_sanity_limit_is_refused_at_once(tmp_path):
+    out = tmp_path / "run"
+    line = _one_error_line(_cli(*_TRAIN, "--image-size", "100000", "--output", str(out)))
+    assert "image_size" in line and "100000" in line and "1 to 4096 pixels" in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "size, available",
+    [
+        ("2000", None),  # this machine's memory: a step of _tiny needs ~150 GB
+        ("32", 20 * 1024**2),  # a size that trains, on a machine with 20 MB free
+    ],
+)
+def test_an_image_size_beyond_memory_is_refused_before_anything_is_written(
+    tmp_path, size, available
+):
+    out = tmp_path / "run"
+    argv = [*_TRAIN, "--image-size", size, "--output", str(out)]
+    if available is None:
+        proc = _cli(*argv)
+    else:
+        proc = _cli(*argv, fault="memory", arg=str(available))
+    line = _one_error_line(proc)
+    assert f"`image_size` ({size}, {size}) needs at least" in line, line
+    assert "GB of memory" in line and "batch_size=256" in line, line
+    # what is allowed: a size whose estimate fits (smaller than the one asked for)
+    allowed = int(line.split("at most ")[1].split("x")[0])
+    assert 1 <= allowed < int(size), line
+    assert not out.exists()

@@ -33,6 +33,7 @@ from keras_resnet.training.ema import selection_data, weights_report
 from keras_resnet.training.factories import compile_model
 from keras_resnet.training.fine_tune import check_fine_tune_weights
 from keras_resnet.training.fitting import evaluate_model, fit_model
+from keras_resnet.training.memory import check_training_memory
 from keras_resnet.training.messages import say
 from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
 from keras_resnet.training.rundir import RunDir, read_json
@@ -343,6 +344,11 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
                 model_kwargs = {k: v for k, v in model_kwargs.items() if k != "weights"}
         net = _build_model(model, info, model_kwargs)
         validate_for_model(info, net)  # a wrong head fails here, before the folder is written
+        # an image size (with the batch size) beyond memory, too
+        check_training_memory(
+            net, info.image_shape, config.batch_size,
+            replicas=job.strategy.num_replicas_in_sync, on_host=not _accelerators(),
+        )  # fmt: skip
         one_hot = len(job.datasets.train.element_spec[1].shape) == 2
         net = compile_model(net, config, steps_per_epoch=steps, one_hot=one_hot)
         if config.head_epochs:
@@ -351,6 +357,13 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
             job.fine_tune = FineTunePhases(config.head_epochs, config.unfreeze)
             job.fine_tune.prepare(net)
         return net
+
+
+def _accelerators() -> bool:
+    """Whether TensorFlow sees a GPU or TPU (where the activations of a step live)."""
+    import tensorflow as tf
+
+    return any(d.device_type in ("GPU", "TPU") for d in tf.config.list_logical_devices())
 
 
 def _build_model(model: Any, info: Any, model_kwargs: dict[str, Any]) -> keras.Model:
