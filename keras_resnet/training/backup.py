@@ -10,10 +10,13 @@ previous one, then (with a warning) a fallback checkpoint such as ``best.keras``
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import glob
+import io
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -60,23 +63,38 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, delete_checkpoint=delete_checkpoint)
         self.fallback = fallback
         self.restart = restart
+        self._tmp: str | None = None  # the file being written and where it goes
+        self._writing = ""
         self.epochs_restored = 0
 
     def _state_path(self, which: str) -> str:
         return os.path.join(self.backup_dir, f"{which}.json")
 
     def _save_model(self) -> None:
+        try:
+            self._write_state()
+        except Exception as err:  # noqa: BLE001 - a full disk is told apart below
+            if not is_disk_full(err):
+                raise
+            _remove(self._tmp)  # the state before (current.json and its weights) stays
+            raise DiskFullError(self._writing) from None
+
+    def _write_state(self) -> None:
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"epoch{self._current_epoch:05d}-batch{self._last_batch_seen:07d}.weights.h5"
-        tmp = os.path.join(self.backup_dir, f"tmp-{os.getpid()}.weights.h5")
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, os.path.join(self.backup_dir, name))
+        self._tmp = os.path.join(self.backup_dir, f"tmp-{os.getpid()}.weights.h5")
+        self._writing = os.path.join(self.backup_dir, name)
+        with hdf5_in_memory(self._tmp):  # a full disk fails in Python, not inside HDF5
+            self.model.save_weights(self._tmp, overwrite=True)
+        os.replace(self._tmp, self._writing)
         current = self._state_path("current")
         if os.path.isfile(current):
             # Copied as text: a damaged current.json is carried over, never fatal here.
             with open(current, encoding="utf-8", errors="replace") as f:
-                write_text_atomic(self._state_path("previous"), f.read())
+                self._writing = self._state_path("previous")
+                write_text_atomic(self._writing, f.read())
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        self._writing = current
         write_json_atomic(current, state)
         try:  # the weights previous.json names, unless it is damaged
             keep = {name, read_json(self._state_path("previous"))["weights"]}
@@ -127,6 +145,105 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model.load_weights(path)
         self.model._initial_epoch = self.epochs_restored = int(epochs)
         say(f"{where}: resuming from the last good checkpoint {path} (after epoch {epochs}).")
+
+
+class DiskFullError(OSError):
+    """The disk filled up (ENOSPC) while the backup was written; the state before is intact.
+
+    Args:
+        path: The file being written.
+
+    Example:
+        >>> err = DiskFullError("runs/r/backup/current.json")
+        >>> str(err), err.errno == errno.ENOSPC
+        ('no space left on device while writing runs/r/backup/current.json', True)
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.ENOSPC, "no space left on device", path)
+
+    def __str__(self) -> str:
+        return f"no space left on device while writing {self.filename}"
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether ``err`` reports a full disk: ``ENOSPC``, as Python or HDF5 (h5py) word it.
+
+    Args:
+        err: An exception.
+
+    Example:
+        >>> is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+        True
+        >>> is_disk_full(RuntimeError("Can't decrement id ref count (file write failed: "
+        ...                           "errno = 28, error message = 'No space left on device')"))
+        True
+        >>> is_disk_full(OSError(errno.EACCES, "Permission denied"))
+        False
+    """
+    while err is not None:
+        if getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+@contextlib.contextmanager
+def hdf5_in_memory(path: str | os.PathLike) -> Iterator[None]:
+    """While inside, an HDF5 file opened for writing at ``path`` is built in memory and
+    written to ``path`` in one Python write when h5py closes it.
+
+    HDF5 that fails to write its file (a full disk) keeps it open, retries the write
+    whenever the file's objects are released, prints each failure, and can crash the
+    process when it retries at exit. Built in memory, the HDF5 file is always complete
+    and closed; a full disk is then an ordinary ``OSError`` (``ENOSPC``) of the one
+    write, and the caller removes the partial file.
+
+    Args:
+        path: The file (e.g. the ``.weights.h5`` that ``model.save_weights`` writes).
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.weights.h5")
+        >>> with hdf5_in_memory(path):
+        ...     model.save_weights(path)
+        >>> model.load_weights(path)
+        >>> os.path.getsize(path) > 0
+        True
+    """
+    import h5py
+
+    target = os.path.abspath(os.fspath(path))
+    original = h5py.File
+
+    class File(original):  # type: ignore[misc, valid-type]
+        def __init__(self, name: Any, mode: str = "r", *args: Any, **kwargs: Any) -> None:
+            spill = None
+            if mode == "w" and isinstance(name, (str, os.PathLike)):
+                if os.path.abspath(os.fspath(name)) == target:
+                    spill, name = target, io.BytesIO()
+            super().__init__(name, mode, *args, **kwargs)
+            self._keras_resnet_spill = (spill, name) if spill else None
+
+        def close(self) -> None:
+            super().close()
+            spill, self._keras_resnet_spill = self._keras_resnet_spill, None
+            if spill is not None:
+                with open(spill[0], "wb") as f:
+                    f.write(spill[1].getbuffer())
+
+    h5py.File = File
+    try:
+        yield
+    finally:
+        h5py.File = original
+
+
+def _remove(path: str | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def holds_state(backup_dir: str | os.PathLike) -> bool:
