@@ -84,5 +84,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if err.errno != errno.ENOSPC:
             raise
         # a full disk: what was being written, not a traceback (what came before is kept)
-        print(f"error: no space left on device while writing {err.filename}", file=sys.stderr)
+        where = f"while writing {err.filename}" if err.filename else f"({err})"
+        print(f"error: no space left on device {where}", file=sys.stderr)
         return 1
