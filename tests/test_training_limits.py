@@ -200,3 +200,15 @@ def test_a_full_disk_during_the_backup_stops_in_one_line_and_the_rerun_recovers(
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "after epoch 1 of 3" in rerun.stdout, rerun.stdout
     assert _epochs_done(out) == 3
+
+
+def test_a_refused_overwrite_leaves_the_finished_run_byte_identical(pretrained, tmp_path):
+    # refused at the last check before the old run would be cleared (the model is built)
+    run = tmp_path / "run"
+    shutil.copytree(pretrained.parent, run)
+    (run / "notes.txt").write_text("lr 0.1 was too high")
+    before = _tree(run)
+    argv = [*_TRAIN, "--image-size", "32", "--output", str(run), "--overwrite"]
+    line = _one_error_line(_cli(*argv, fault="memory", arg=str(20 * 1024**2)))
+    assert "needs at least" in line, line
+    assert _tree(run) == before
