@@ -269,6 +269,64 @@ def holds_state(backup_dir: str | os.PathLike) -> bool:
     return any(os.path.isfile(path) for path in states)
 
 
+def resume_kwargs(
+    model_kwargs: dict[str, Any], backup_dir: str | os.PathLike
+) -> tuple[dict[str, Any], str | None]:
+    """The builder arguments of a resumed run, and the pretrained weights it need not read.
+
+    A backup that holds a state restores every weight (or, both states damaged, its
+    fallback does, or :func:`pretrained_restart` reads the file then), so the model of a
+    resumed pretrained run is built without ``weights``.
+
+    Args:
+        model_kwargs: The run's builder arguments (``weights`` among them, or not).
+        backup_dir: The run's ``backup/`` folder.
+
+    Returns:
+        ``(model_kwargs without weights, weights)``, or ``(model_kwargs, None)`` when the
+        backup holds no state yet or the run has no pretrained weights.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> resume_kwargs({"weights": "w.keras", "se_ratio": 0.25}, folder)
+        ({'weights': 'w.keras', 'se_ratio': 0.25}, None)
+        >>> _ = write_json_atomic(os.path.join(folder, "current.json"), {"epoch": 1})
+        >>> resume_kwargs({"weights": "w.keras", "se_ratio": 0.25}, folder)
+        ({'se_ratio': 0.25}, 'w.keras')
+    """
+    if "weights" not in model_kwargs or not holds_state(backup_dir):
+        return model_kwargs, None
+    rest = {k: v for k, v in model_kwargs.items() if k != "weights"}
+    return rest, model_kwargs["weights"]
+
+
+def pretrained_restart(weights: str) -> Callable[[keras.Model], None]:
+    """A ``restart`` for :class:`BackupAndRestore` that loads pretrained ``weights``.
+
+    Args:
+        weights: What ``load_weights`` reads (see :func:`keras_resnet.weights.load_weights`).
+
+    Example:
+        >>> restart = pretrained_restart("/nowhere/weights.keras")
+        >>> restart(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+        Traceback (most recent call last):
+        ValueError: The backup cannot be restored and training must start again from the pretrained weights, but the file is gone. Received: weights='/nowhere/weights.keras'
+    """  # noqa: E501
+
+    def restart(net: keras.Model) -> None:
+        from keras_resnet.weights import load_weights
+
+        if not os.path.exists(weights) and os.path.splitext(weights)[1]:
+            raise ValueError(
+                "The backup cannot be restored and training must start again from the "
+                f"pretrained weights, but the file is gone. Received: weights={weights!r}"
+            )
+        load_weights(net, weights)
+
+    return restart
+
+
 def best_checkpoint_epoch(history: list[dict[str, float]], monitor: str) -> int | None:
     """How many epochs ``best.keras`` stands for: 1 + the epoch of the best ``monitor``.
 

@@ -110,13 +110,20 @@ def activation_bytes(model: keras.Model, batch_size: int) -> tuple[int, int]:
     return batch_size * total, counted
 
 
+def _accelerators() -> bool:
+    """Whether TensorFlow sees a GPU or TPU (where the activations of a step live)."""
+    import tensorflow as tf
+
+    return any(d.device_type in ("GPU", "TPU") for d in tf.config.list_logical_devices())
+
+
 def check_training_memory(
     model: keras.Model,
     image_shape: tuple[int, int, int],
     batch_size: int,
     *,
     replicas: int = 1,
-    on_host: bool = True,
+    on_host: bool | None = None,
     available: int | None = None,
 ) -> None:
     """Refuse an image size (with a batch size) whose training step cannot fit in memory.
@@ -126,7 +133,8 @@ def check_training_memory(
         image_shape: ``(height, width, channels)`` of the training images.
         batch_size: The global batch size.
         replicas: Replicas the batch is split among (each holds its share).
-        on_host: The model trains on the CPU (its activations are in host memory).
+        on_host: The model trains on the CPU (its activations are in host memory);
+            ``None``: when TensorFlow sees no GPU or TPU.
         available: Bytes available (default :func:`available_memory`).
 
     Raises:
@@ -145,6 +153,8 @@ def check_training_memory(
         available = available_memory()
     if available is None:
         return
+    if on_host is None:
+        on_host = not _accelerators()
     height, width, channels = (int(v) for v in image_shape)
     pipeline = 2 * batch_size * height * width * channels * 4
     need, layers = pipeline, 0

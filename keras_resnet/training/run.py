@@ -25,7 +25,7 @@ import keras
 
 from keras_resnet.data import DataConfig, get_datasets, validate_for_model
 from keras_resnet.export import load_keras_model
-from keras_resnet.training.backup import best_checkpoint_epoch, holds_state
+from keras_resnet.training.backup import best_checkpoint_epoch, pretrained_restart, resume_kwargs
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, resolve_config
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
@@ -77,8 +77,7 @@ class _Run:
     strategy: Any = None
     datasets: Any = None
     fine_tune: Any = None  # FineTunePhases of a two-phase run (config.head_epochs)
-    # Pretrained weights not read because the backup holds the state (see _model)
-    unread_weights: str | None = None
+    unread_weights: str | None = None  # not read: the backup holds the state (_model)
 
 
 def train(
@@ -305,9 +304,8 @@ def _adopt_preprocessing(job: _Run, net: keras.Model, data: DataConfig | None) -
         mean, std = info.get("mean"), info.get("std")
     if data is None or data.mean is not None or mean is None or std is None:
         return
-    if job.unread_weights and list(job.datasets.info.mean) == list(mean):
-        if list(job.datasets.info.std) == list(std):
-            return  # the data's own statistics: the pipelines stand
+    if job.unread_weights and [*job.datasets.info.mean, *job.datasets.info.std] == [*mean, *std]:
+        return  # the data's own statistics: the pipelines stand
     channels = job.datasets.info.image_shape[-1]
     if len(mean) != channels or len(std) != channels:
         raise ValueError(
@@ -336,19 +334,14 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
     with job.strategy.scope(), precision_scope(policy):
         if job.state == "trained":
             return load_keras_model(job.writer.file("model.keras"), compile=True)
-        if job.state == "resume" and "weights" in model_kwargs:
-            if holds_state(job.writer.file("backup")):
-                # The backup restores every weight: read the pretrained file only for a
-                # fresh start (or when the backup turns out damaged, see _start_or_resume).
-                job.unread_weights = model_kwargs["weights"]
-                model_kwargs = {k: v for k, v in model_kwargs.items() if k != "weights"}
+        if job.state == "resume":  # the backup restores every weight: no pretrained file
+            backup = job.writer.file("backup")
+            model_kwargs, job.unread_weights = resume_kwargs(model_kwargs, backup)
         net = _build_model(model, info, model_kwargs)
         validate_for_model(info, net)  # a wrong head fails here, before the folder is written
         # an image size (with the batch size) beyond memory, too
-        check_training_memory(
-            net, info.image_shape, config.batch_size,
-            replicas=job.strategy.num_replicas_in_sync, on_host=not _accelerators(),
-        )  # fmt: skip
+        check_training_memory(net, info.image_shape, config.batch_size,
+                              replicas=job.strategy.num_replicas_in_sync)  # fmt: skip
         one_hot = len(job.datasets.train.element_spec[1].shape) == 2
         net = compile_model(net, config, steps_per_epoch=steps, one_hot=one_hot)
         if config.head_epochs:
@@ -357,13 +350,6 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
             job.fine_tune = FineTunePhases(config.head_epochs, config.unfreeze)
             job.fine_tune.prepare(net)
         return net
-
-
-def _accelerators() -> bool:
-    """Whether TensorFlow sees a GPU or TPU (where the activations of a step live)."""
-    import tensorflow as tf
-
-    return any(d.device_type in ("GPU", "TPU") for d in tf.config.list_logical_devices())
 
 
 def _build_model(model: Any, info: Any, model_kwargs: dict[str, Any]) -> keras.Model:
@@ -457,28 +443,12 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
         monitor=monitor,
         initial_best=initial_best,
         backup_fallback=fallback,
-        backup_restart=_pretrained_restart(job.unread_weights) if job.unread_weights else None,
+        backup_restart=pretrained_restart(job.unread_weights) if job.unread_weights else None,
         ema_check=selection_data(datasets),
         ema_evaluate=lambda net, data: evaluate_model(
             net, data, strategy=job.strategy, multi_worker=job.multi_worker
         ),
     )
-
-
-def _pretrained_restart(weights: str) -> Callable[[keras.Model], None]:
-    """Load the pretrained ``weights`` when a damaged backup restarts a resumed run."""
-
-    def restart(net: keras.Model) -> None:
-        from keras_resnet.weights import load_weights
-
-        if not os.path.exists(weights) and os.path.splitext(weights)[1]:
-            raise ValueError(
-                "The backup cannot be restored and training must start again from the "
-                f"pretrained weights, but the file is gone. Received: weights={weights!r}"
-            )
-        load_weights(net, weights)
-
-    return restart
 
 
 def _setup(job: _Run) -> dict[str, Any]:
@@ -518,21 +488,12 @@ def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) 
         if history:
             plot_history(history, out.file("curves.png"))
         if export:
-            _export_saved_model(net, out.file("saved_model"), datasets.info)
+            from keras_resnet.export import export_saved_model
+
+            info = datasets.info
+            export_saved_model(net, out.file("saved_model"), mean=info.mean, std=info.std,
+                               class_names=info.class_names, top_k=min(5, info.num_classes),
+                               overwrite=True)  # fmt: skip
         out.finish(summary)
     say(format_summary(summary))
     return TrainResult(net, history, summary, job.folder.path if job.folder else None)
-
-
-def _export_saved_model(model: keras.Model, path: str, info: Any) -> None:
-    from keras_resnet.export import export_saved_model
-
-    export_saved_model(
-        model,
-        path,
-        mean=info.mean,
-        std=info.std,
-        class_names=info.class_names,
-        top_k=min(5, info.num_classes),
-        overwrite=True,
-    )
