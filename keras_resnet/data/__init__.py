@@ -6,8 +6,8 @@
 Images are float32 ``(B, H, W, C)`` normalized as ``(pixel / 255 - mean) / std``;
 labels are int32 ``(B,)`` or float32 one-hot ``(B, num_classes)``.
 
-Sources: ``"digits"`` (scikit-learn, offline), ``"mnist_t10k"`` (real MNIST test set
-IDX files in ``../shared/data/mnist-t10k``), ``"idx:PATH"``, TFDS names
+Sources: ``"digits"`` (scikit-learn, offline), ``"idx:PATH"`` (MNIST-format IDX files,
+such as the MNIST files as downloaded), TFDS names
 (``"cifar10"``, ``"tfds:cifar10"``), ``"dir:PATH"`` (class subfolders of images),
 ``"cifar10:PATH"``, ``"cifar100:PATH"`` and ``"cifar100_coarse:PATH"`` (the official
 CIFAR files, archive or folder, read offline by :func:`read_cifar`; ``cifar100_coarse``
@@ -30,7 +30,7 @@ from keras_resnet.data.augment import PRESETS
 from keras_resnet.data.cifar import read_cifar
 from keras_resnet.data.config import DataConfig
 from keras_resnet.data.pipeline import DatasetInfo, Datasets, build_datasets
-from keras_resnet.data.sources import mnist_t10k_path, read_idx, train_validation_split
+from keras_resnet.data.sources import read_idx, train_validation_split
 
 __all__ = [
     "PRESETS",
@@ -40,14 +40,13 @@ __all__ = [
     "from_arrays",
     "get_datasets",
     "list_datasets",
-    "mnist_t10k_path",
     "read_cifar",
     "read_idx",
     "train_validation_split",
     "validate_for_model",
 ]
 
-_BUILTIN = ("digits", "mnist_t10k")
+_BUILTIN = ("digits",)
 # CIFAR file forms: prefix -> (labels, classes); plain "cifar10" / "cifar100" are TFDS names
 _CIFAR_FILES = {
     "cifar10": ("fine", 10),
@@ -119,8 +118,6 @@ def _resolve(config: DataConfig) -> _src.Source:
         _not_tfds(config, dataset.split(":")[0])
     if dataset == "digits":
         return _src.load_digits_source()
-    if dataset == "mnist_t10k":
-        return _src.load_mnist_t10k_source()
     if dataset.startswith("idx:"):
         return _src.load_idx_source(dataset[4:], name=dataset)
     if dataset.startswith("dir:"):
@@ -164,7 +161,7 @@ def get_datasets(dataset: str | DataConfig, /, **fields: Any) -> Datasets:
     element). Every option is checked (by :class:`DataConfig`) before any data is read.
 
     Args:
-        dataset: a :class:`DataConfig`, or a name: ``"digits"``, ``"mnist_t10k"``,
+        dataset: a :class:`DataConfig`, or a name: ``"digits"``,
             ``"idx:PATH"``, ``"dir:PATH"``, the CIFAR files (``"cifar10:PATH"``,
             ``"cifar100:PATH"``, ``"cifar100_coarse:PATH"``), a TFDS name (``"cifar10"``)
             or ``"tfds:NAME"``.

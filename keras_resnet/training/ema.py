@@ -13,8 +13,8 @@ the better, saying which.
 Keras 3 only offers the optimizer's ``use_ema``, which has none of this: a fixed
 momentum (after 66 steps at 0.99 half of the average is still the first step's
 weights), trainable variables only (the BN statistics stay those of the raw
-weights), and an unconditional swap at the end of ``fit``; a 3-epoch ``digits`` run
-went from 94 % training accuracy to 13.6 % test accuracy (issue 13.3).
+weights), and an unconditional swap at the end of ``fit``, so a short run can end
+with an average far worse than its raw weights.
 """
 
 from __future__ import annotations
@@ -276,7 +276,8 @@ def selection_data(datasets: Any) -> tuple[Any, str]:
     The validation split when there is one. Otherwise the first
     :data:`TRAIN_CHECK_BATCHES` batches of the training split, augmented as in
     training and cached so that both sets of weights see the same images: this
-    catches an average that is broken (as in issue 13.3), but cannot rank two good
+    catches an average that is broken (as after a few epochs of a fixed-momentum
+    average that still holds the first steps' weights), but cannot rank two good
     ones by how they generalise. The test split is never used.
 
     Args:

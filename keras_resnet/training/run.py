@@ -100,7 +100,7 @@ def train(
         model: A zoo name (built for the data set's image shape and classes), a
             ``keras.Model`` (cloned into the strategy scope) or a callable returning one.
         dataset: A name for :func:`keras_resnet.data.get_datasets` (``"digits"``,
-            ``"mnist_t10k"``, ``"cifar10"``, ...) or a ``Datasets`` tuple.
+            ``"idx:PATH"``, ``"cifar10"``, ...) or a ``Datasets`` tuple.
         config: A :class:`TrainConfig`, a recipe name, or ``None`` for
             :func:`~keras_resnet.training.default_recipe` of ``dataset`` (``"digits"``
             on digits, ``"fast"`` otherwise).
