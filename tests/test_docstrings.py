@@ -66,6 +66,7 @@ MODULES = [
     "keras_resnet.atomic",
     "keras_resnet.images",
     "keras_resnet.training.backup",
+    "keras_resnet.training.memory",
     "keras_resnet.training.fitting",
     "keras_resnet.training.evaluation",
     "keras_resnet.training.confusion",

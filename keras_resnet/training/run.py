@@ -25,7 +25,7 @@ import keras
 from keras_resnet._export_common import check_export_backend
 from keras_resnet.data import DataConfig, get_datasets, validate_for_model
 from keras_resnet.export import load_keras_model
-from keras_resnet.training.backup import best_checkpoint_epoch
+from keras_resnet.training.backup import best_checkpoint_epoch, pretrained_restart, resume_kwargs
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, resolve_config
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
@@ -33,6 +33,7 @@ from keras_resnet.training.ema import selection_data, weights_report
 from keras_resnet.training.factories import compile_model
 from keras_resnet.training.fine_tune import check_fine_tune_weights
 from keras_resnet.training.fitting import evaluate_model, fit_model
+from keras_resnet.training.memory import check_training_memory
 from keras_resnet.training.messages import say
 from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
 from keras_resnet.training.rundir import RunDir, read_json
@@ -76,6 +77,7 @@ class _Run:
     strategy: Any = None
     datasets: Any = None
     fine_tune: Any = None  # FineTunePhases of a two-phase run (config.head_epochs)
+    unread_weights: str | None = None  # not read: the backup holds the state (_model)
 
 
 def train(
@@ -300,11 +302,13 @@ def _adopt_preprocessing(job: _Run, net: keras.Model, data: DataConfig | None) -
     ``data_info.json`` and the export, unless the user set ``mean``/``std``."""
     prep = getattr(net, "pretrained_preprocessing", None)
     mean, std = (prep.mean, prep.std) if prep is not None else (None, None)
-    if job.state == "trained" and "weights" in job.run["model_kwargs"]:
+    if job.state == "trained" and "weights" in job.run["model_kwargs"] or job.unread_weights:
         info = read_json(job.writer.file("data_info.json"))  # what the run trained on
         mean, std = info.get("mean"), info.get("std")
     if data is None or data.mean is not None or mean is None or std is None:
         return
+    if job.unread_weights and [*job.datasets.info.mean, *job.datasets.info.std] == [*mean, *std]:
+        return  # the data's own statistics: the pipelines stand
     channels = job.datasets.info.image_shape[-1]
     if len(mean) != channels or len(std) != channels:
         raise ValueError(
@@ -333,8 +337,14 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
     with job.strategy.scope(), precision_scope(policy):
         if job.state == "trained":
             return load_keras_model(job.writer.file("model.keras"), compile=True)
+        if job.state == "resume":  # the backup restores every weight: no pretrained file
+            backup = job.writer.file("backup")
+            model_kwargs, job.unread_weights = resume_kwargs(model_kwargs, backup)
         net = _build_model(model, info, model_kwargs)
         validate_for_model(info, net)  # a wrong head fails here, before the folder is written
+        # an image size (with the batch size) beyond memory, too
+        check_training_memory(net, info.image_shape, config.batch_size,
+                              replicas=job.strategy.num_replicas_in_sync)  # fmt: skip
         one_hot = len(job.datasets.train.element_spec[1].shape) == 2
         net = compile_model(net, config, steps_per_epoch=steps, one_hot=one_hot)
         if config.head_epochs:
@@ -436,6 +446,7 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
         monitor=monitor,
         initial_best=initial_best,
         backup_fallback=fallback,
+        backup_restart=pretrained_restart(job.unread_weights) if job.unread_weights else None,
         ema_check=selection_data(datasets),
         ema_evaluate=lambda net, data: evaluate_model(
             net, data, strategy=job.strategy, multi_worker=job.multi_worker
@@ -480,21 +491,12 @@ def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) 
         if history:
             plot_history(history, out.file("curves.png"))
         if export:
-            _export_saved_model(net, out.file("saved_model"), datasets.info)
+            from keras_resnet.export import export_saved_model
+
+            info = datasets.info
+            export_saved_model(net, out.file("saved_model"), mean=info.mean, std=info.std,
+                               class_names=info.class_names, top_k=min(5, info.num_classes),
+                               overwrite=True)  # fmt: skip
         out.finish(summary)
     say(format_summary(summary))
     return TrainResult(net, history, summary, job.folder.path if job.folder else None)
-
-
-def _export_saved_model(model: keras.Model, path: str, info: Any) -> None:
-    from keras_resnet.export import export_saved_model
-
-    export_saved_model(
-        model,
-        path,
-        mean=info.mean,
-        std=info.std,
-        class_names=info.class_names,
-        top_k=min(5, info.num_classes),
-        overwrite=True,
-    )
