@@ -49,7 +49,7 @@ def test_recipes_match_the_papers():
 def test_digits_recipe_is_the_digits_default():
     fast, digits = T.get_recipe("fast"), T.get_recipe("digits")
     # same optimizer and schedule as fast; longer, at 16x16, with shifts, smoothing and EMA
-    assert (digits.optimizer, digits.schedule, digits.batch_size) == ("sgd", "cosine", 64)
+    assert (digits.optimizer, digits.schedule, digits.batch_size) == ("sgdw", "cosine", 64)
     assert (digits.epochs, digits.augment, digits.label_smoothing, digits.use_ema) == (
         50,
         "mnist",
