@@ -1,5 +1,5 @@
 """The default ``digits`` recipe (EMA on) cut to N epochs: is the kept model at least as
-good as the raw weights? (issue 13.3). For each ``--epochs`` value it trains resnet20
+good as the raw weights? For each ``--epochs`` value it trains resnet20
 on digits with ``get_recipe("digits", epochs=N, seed=S)`` (what ``python -m
 keras_resnet train --epochs N --seed S`` runs), records the raw weights' test accuracy
 after the last epoch, and reports which weights the run kept and their test accuracy.

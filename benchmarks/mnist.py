@@ -1,12 +1,15 @@
 """Real MNIST (t10k IDX files: train 0-7999, test 8000-9999): the ``fast`` recipe vs a
 plain ``model.fit`` of the same model with SGD at a constant learning rate.
 
-Both runs use the same data pipeline (``get_datasets("mnist_t10k")``), model, epochs
+Both runs use the same data pipeline (``get_datasets("idx:PATH")``), model, epochs
 and seed, one after the other in one process; after every epoch the test accuracy is
 measured (outside the timed training) to find the time to reach 99.0%. Prints ONE
 JSON line. The machine is shared: absolute times are pessimistic, compare side by side.
 
-Usage: python benchmarks/mnist.py [--model resnet20] [--epochs 12] [--batch-size 64]
+Usage: python benchmarks/mnist.py --data PATH [--model resnet20] [--epochs 12] [--batch-size 64]
+
+``PATH`` is a folder with ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``
+as downloaded from the MNIST page.
 """
 
 from __future__ import annotations
@@ -43,12 +46,13 @@ class TimeToAccuracy(keras.callbacks.Callback):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="folder of the MNIST t10k IDX files")
     parser.add_argument("--model", default="resnet20")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--baseline-lr", type=float, default=0.05)
     args = parser.parse_args()
-    data = get_datasets("mnist_t10k", batch_size=args.batch_size, seed=0)
+    data = get_datasets(f"idx:{args.data}", batch_size=args.batch_size, seed=0)
     result = {
         "model": args.model,
         "epochs": args.epochs,

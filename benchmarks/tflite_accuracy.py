@@ -1,14 +1,18 @@
 """Accuracy of TFLite exports (float32, dynamic-range, float16) against the Keras model.
 
 Trains a small ResNet on real digits (sklearn's 8x8 digits with the data package's
-fixed split, or the real MNIST test set in ../shared/data/mnist-t10k: examples 0-7999
-train, 8000-9999 test; both loaded by :mod:`keras_resnet.data`), exports it with
+fixed split, or MNIST-format IDX files through ``idx:PATH``: for a folder holding only
+the MNIST test set, examples 0-7999 train, 8000-9999 test; both loaded by
+:mod:`keras_resnet.data`), exports it with
 :func:`keras_resnet.export.export_tflite` in each mode and measures test accuracy,
 agreement with the Keras predictions, the largest probability difference and the file
 size, all in one run. Prints ONE JSON line.
 
     python benchmarks/tflite_accuracy.py --dataset digits --model resnet20 --epochs 30
-    python benchmarks/tflite_accuracy.py --dataset mnist_t10k --model resnet20 --epochs 4
+    python benchmarks/tflite_accuracy.py --dataset idx:~/data/mnist --model resnet20 --epochs 4
+
+(``~/data/mnist`` holds ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``
+as downloaded from the MNIST page.)
 
 ``train_seconds`` is informational only (the machine is shared and noisy); the
 accuracies are deterministic for a given seed up to floating-point reduction order.
@@ -30,25 +34,27 @@ import numpy as np
 def load_arrays(dataset: str) -> tuple[tuple, tuple, tuple[float, ...], tuple[float, ...]]:
     """uint8 ``(train, test)`` arrays and the training-split mean/std, from the data package.
 
-    ``digits``: its fixed stratified split (1437 train, 360 test); ``mnist_t10k``:
-    examples 0-7999 train, 8000-9999 test. Mean and std are what ``get_datasets``
+    ``digits``: its fixed stratified split (1437 train, 360 test); ``idx:PATH`` with
+    the MNIST test set alone: examples 0-7999 train, 8000-9999 test. Mean and std are
+    what ``get_datasets``
     computes on the training split (and a run records in ``data_info.json``).
     """
-    from keras_resnet.data import get_datasets, mnist_t10k_path, sources
+    from keras_resnet.data import get_datasets, sources
 
-    if dataset == "mnist_t10k" and mnist_t10k_path() is None:
-        raise SystemExit("MNIST t10k files not found in ../shared/data/mnist-t10k")
     if dataset == "digits":
         source = sources.load_digits_source()
+    elif dataset.startswith("idx:"):
+        dataset = "idx:" + os.path.expanduser(dataset[4:])
+        source = sources.load_idx_source(dataset[4:], name=dataset)
     else:
-        source = sources.load_mnist_t10k_source()
+        raise SystemExit(f"--dataset is 'digits' or 'idx:PATH'. Received: {dataset!r}")
     info = get_datasets(dataset, batch_size=1, validation_fraction=0.0).info
     return source.train.arrays, source.test.arrays, info.mean, info.std
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=("digits", "mnist_t10k"), default="digits")
+    parser.add_argument("--dataset", default="digits", help="'digits' or 'idx:PATH'")
     parser.add_argument("--model", default="resnet20", help="zoo name (resnet20, _tiny, ...)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)

@@ -1,7 +1,7 @@
 """Transfer learning on real data, offline: does an MNIST-pretrained resnet20 help on
 100 labelled scikit-learn digits? Prints ONE JSON line.
 
-1. Pre-train ``resnet20`` on the real MNIST images 0-7999 (``mnist_t10k``), area-
+1. Pre-train ``resnet20`` on the real MNIST images 0-7999 (``--mnist``), area-
    resized from 28x28 to the digits' 8x8, into a run folder.
 2. For each seed, draw 10 labelled images per class from the digits training split and
    train (a) from scratch (recipe ``fast``) and (b) fine-tuned from the MNIST run folder
@@ -10,8 +10,13 @@
    and worst seed).
 3. The same again through a folder of PNG files (``dir:``) written from those digits.
 
-Usage: python benchmarks/transfer.py [--seeds 5] [--epochs 40] [--pretrain-epochs 10]
-       [--per-class 10] [--dir-seeds N] [--out DIR]      (KERAS_RESNET_QUICK=1: a tiny smoke run)
+Usage: python benchmarks/transfer.py --mnist PATH [--seeds 5] [--epochs 40]
+       [--pretrain-epochs 10] [--per-class 10] [--dir-seeds N] [--out DIR]
+       (KERAS_RESNET_QUICK=1: a tiny smoke run)
+
+``PATH`` is a folder with ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``
+as downloaded from the MNIST page (read as ``idx:PATH``: images 0-7999 train,
+8000-9999 test).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import time
 import numpy as np
 
 from keras_resnet.data import from_arrays
-from keras_resnet.data.sources import load_digits_source, load_mnist_t10k_source
+from keras_resnet.data.sources import load_digits_source, load_idx_source
 from keras_resnet.training import get_recipe, train
 
 # MNIST statistics in [0, 1] pixel units, used for pre-training and both digits arms
@@ -43,10 +48,10 @@ def to_8x8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(small), 0, 255).astype("uint8")
 
 
-def pretrain(out: str, epochs: int) -> tuple[str, float]:
+def pretrain(mnist: str, out: str, epochs: int) -> tuple[str, float]:
     """Train on MNIST t10k 0-7999 (8x8); return the run folder and the test accuracy
     on images 8000-9999."""
-    src = load_mnist_t10k_source()
+    src = load_idx_source(os.path.expanduser(mnist))
     (x, y), (x_te, y_te) = src.train.arrays, src.test.arrays
     if QUICK:
         x, y, x_te, y_te = x[:500], y[:500], x_te[:200], y_te[:200]
@@ -106,6 +111,7 @@ def spread(rows: list[dict], key: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", required=True, help="folder of the MNIST t10k IDX files")
     parser.add_argument("--seeds", type=int, default=1 if QUICK else 5)
     parser.add_argument("--epochs", type=int, default=2 if QUICK else 40)
     parser.add_argument("--pretrain-epochs", type=int, default=1 if QUICK else 10)
@@ -117,7 +123,8 @@ def main() -> None:
     out = args.out or tempfile.mkdtemp(prefix="transfer_")
     dir_seeds = args.seeds if args.dir_seeds is None else args.dir_seeds
     start = time.perf_counter()
-    weights, mnist_accuracy = pretrain(os.path.join(out, "mnist_pretrain"), args.pretrain_epochs)
+    pretrain_dir = os.path.join(out, "mnist_pretrain")
+    weights, mnist_accuracy = pretrain(args.mnist, pretrain_dir, args.pretrain_epochs)
     print(f"pre-trained on MNIST 0-7999: test accuracy {mnist_accuracy} on 8000-9999")
     results: dict[str, list[dict]] = {"arrays": [], "dir": []}
     for seed in range(args.seeds):

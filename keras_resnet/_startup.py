@@ -3,7 +3,8 @@
 TensorFlow 2.21 prints its start-up notices (oneDNN, "Could not find cuda drivers",
 CPU features, ``failed call to cuInit ... (303)`` on a machine without a GPU) from
 C++ before Abseil logging is initialised, where ``TF_CPP_MIN_LOG_LEVEL`` does not
-reach (tensorflow/tensorflow#100442), so the only way to hide them is to hold the
+reach ("All log messages before absl::InitializeLog() is called are written to
+STDERR"), so the only way to hide them is to hold the
 process's stderr (file descriptor 2) while TensorFlow loads and finds its devices,
 then pass on every line that is not one of those notices.
 """

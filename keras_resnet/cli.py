@@ -11,6 +11,7 @@ process loads TensorFlow without its start-up notices (``--verbose`` shows them;
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -60,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name; ``None`` reads ``sys.argv``.
 
     Returns:
-        The process exit code (0 on success, 2 for bad arguments).
+        The process exit code (0 on success, 2 for bad arguments, 1 when the disk is
+        full: ``error: no space left on device while writing PATH``).
 
     Example:
         >>> main(["summary", "_tiny", "--input-shape", "16,16,3"])
@@ -78,3 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileExistsError, FileNotFoundError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        # a full disk: what was being written, not a traceback (what came before is kept)
+        where = f"while writing {err.filename}" if err.filename else f"({err})"
+        print(f"error: no space left on device {where}", file=sys.stderr)
+        return 1

@@ -122,8 +122,8 @@ def _verify_keras_file(path: Path, model: keras.Model) -> None:
         return  # only reloading is checked for models a single probe batch cannot feed
     dims = [d if d is not None else 32 for d in shape[1:]]
     probe = np.random.default_rng(0).normal(size=(2, *dims)).astype("float32")
-    expected = np.asarray(model(probe, training=False), "float32")
-    got = np.asarray(reloaded(probe, training=False), "float32")
+    expected = keras.ops.convert_to_numpy(model(probe, training=False)).astype("float32")
+    got = keras.ops.convert_to_numpy(reloaded(probe, training=False)).astype("float32")
     diff = float(np.max(np.abs(got - expected)))
     if not diff <= 1e-6:
         raise ValueError(

@@ -1,4 +1,4 @@
-"""The package's size limits (issue 10): no function over 80 lines, no module over 500."""
+"""The package's size limits: no function over 80 lines, no module over 500."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import tensorflow as tf  # noqa: E402
 
 from keras_resnet import data  # noqa: E402
 from keras_resnet.data import DatasetInfo, Datasets, from_arrays, get_datasets  # noqa: E402
+from tests.conftest import HAVE_MNIST, MNIST_DIR, NO_MNIST  # noqa: E402
 
 
 def batches(ds, n=None):
@@ -154,9 +155,9 @@ def test_dataset_info_json_roundtrip(digits):
 # ----------------------------------------------------------------------------- MNIST IDX
 
 
-@pytest.mark.skipif(data.mnist_t10k_path() is None, reason="../shared/data/mnist-t10k is absent")
+@pytest.mark.skipif(not HAVE_MNIST, reason=NO_MNIST)
 def test_real_mnist_t10k():
-    ds = get_datasets("mnist_t10k", batch_size=100, seed=0, validation_fraction=0.1)
+    ds = get_datasets(f"idx:{MNIST_DIR}", batch_size=100, seed=0, validation_fraction=0.1)
     info = ds.info
     assert info.image_shape == (28, 28, 1) and info.num_classes == 10
     assert info.num_examples == {"train": 7200, "validation": 800, "test": 2000}
@@ -164,16 +165,15 @@ def test_real_mnist_t10k():
     xt, yt = batches(ds.test)
     assert xt.shape == (2000, 28, 28, 1) and yt.min() == 0 and yt.max() == 9
     # test = examples 8000-9999 of the IDX file, in file order
-    raw = data.read_idx(next(data.mnist_t10k_path().glob("t10k-labels*")))
+    raw = data.read_idx(next(MNIST_DIR.glob("t10k-labels*")))
     np.testing.assert_array_equal(yt, raw[8000:])
     x, y = next(iter(ds.train))
     assert x.shape == (100, 28, 28, 1) and y.dtype == tf.int32
 
 
-@pytest.mark.skipif(data.mnist_t10k_path() is None, reason="../shared/data/mnist-t10k is absent")
+@pytest.mark.skipif(not HAVE_MNIST, reason=NO_MNIST)
 def test_idx_path_form():
-    path = data.mnist_t10k_path()
-    ds = get_datasets(f"idx:{path}", batch_size=500, validation_fraction=0.0, augment="none")
+    ds = get_datasets(f"idx:{MNIST_DIR}", batch_size=500, validation_fraction=0.0, augment="none")
     assert ds.info.num_examples["train"] == 8000 and ds.validation is None
 
 
@@ -408,7 +408,8 @@ def test_option_errors():
         get_datasets("digits", batch_size=8, mixup=-1)
     with pytest.raises(ValueError, match="shuffle_buffer"):
         get_datasets("digits", batch_size=8, shuffle_buffer=0)
-    assert "digits" in data.list_datasets() and "mnist_t10k" in data.list_datasets()
+    assert "digits" in data.list_datasets() and "idx:PATH" in data.list_datasets()
+    assert "mnist_t10k" not in data.list_datasets()  # the IDX files are read as idx:PATH
 
 
 @pytest.mark.slow

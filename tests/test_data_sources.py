@@ -123,12 +123,23 @@ def test_image_folder_streams_skips_corrupt(image_dir):
     assert info.image_shape == (20, 20, 3)  # first file's size; the others are resized
     assert ds.test is None
     # the truncated file passes the header check and is dropped while decoding: the epoch
-    # completes with every readable image exactly once
+    # completes (3 full batches of 4 from the 14 training files) ...
     xs, ys = batches(ds.train)
     xv, yv = batches(ds.validation)
     assert xs.shape[1:] == (20, 20, 3) and xv.shape[1:] == (20, 20, 3)
-    assert len(ys) + len(yv) in (18, 17)
+    assert (len(ys), len(yv)) == (12, 5)
     assert set(np.unique(np.concatenate([ys, yv]))) == {0, 1, 2}
+    # ... and, unbatched and unaugmented, holds every readable image: the 5 validation
+    # images once, the 13 readable training images at least once, the dropped file's
+    # place filled by one image of the next pass, and no image in both splits
+    with pytest.warns(UserWarning, match="Skipped 2 corrupt or non-image"):
+        plain = get_datasets(
+            f"dir:{image_dir}", batch_size=1, validation_fraction=0.25, seed=0, augment="none"
+        )
+    train = batches(plain.train)[0].reshape(14, -1)
+    validation = batches(plain.validation)[0].reshape(5, -1)
+    assert len(np.unique(train, axis=0)) == 13 and len(np.unique(validation, axis=0)) == 5
+    assert len(np.unique(np.concatenate([train, validation]), axis=0)) == 18
 
 
 def test_image_folder_train_test_layout_and_imagenet_preset(tmp_path):

@@ -83,6 +83,7 @@ MODULES = [
     "keras_resnet.training.messages",
     "keras_resnet.training.summary",
     "keras_resnet.training.backup",
+    "keras_resnet.training.memory",
     "keras_resnet.training.fitting",
     "keras_resnet.training.evaluation",
     "keras_resnet.training.confusion",

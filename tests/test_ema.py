@@ -1,4 +1,4 @@
-"""EMA of the weights (issue 13.3): warm-up, BN statistics, keep-the-better check, resume."""
+"""EMA of the weights: warm-up, BN statistics, keep-the-better check, resume."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_short_ema_run_is_not_worse_than_raw(tmp_path):
     loaded = keras.saving.load_model(os.path.join(out, "model.keras"))
     for a, b in zip(loaded.weights, result.model.weights, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-    # no validation split: no all-NA val_* columns in history.csv (issue 13.6)
+    # no validation split: no all-NA val_* columns in history.csv
     with open(os.path.join(out, "history.csv")) as f:
         header = f.readline().strip().split(",")
     assert header and not [c for c in header if c.startswith("val_")], header
@@ -190,3 +190,33 @@ def test_make_callbacks_adds_the_average_last(tmp_path):
     assert cbs[-1].state_path == os.path.join(str(tmp_path), "backup", "ema.npz")
     assert not any(isinstance(c, ModelEMA) for c in T.make_callbacks(T.TrainConfig()))
     assert not T.make_optimizer(cfg, 1).use_ema  # Keras' fixed-momentum EMA stays off
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt  # after the backup and the average of the second epoch
+
+
+def test_interrupted_ema_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """A real resume: train() stopped after epoch 2 and run again ends with the average,
+    the check and the kept weights of an uninterrupted run."""
+    cfg = T.get_recipe(
+        "fast", epochs=3, batch_size=16, warmup_epochs=0, tensorboard=False, use_ema=True
+    )
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        T.train("_tiny", synthetic(), cfg, output_dir=run, verbose=0,
+                callbacks=[_Interrupt()])  # fmt: skip
+    assert (run / "backup" / "ema.npz").is_file()
+    resumed = T.train("_tiny", synthetic(), cfg, output_dir=run, verbose=0)
+    straight = T.train("_tiny", synthetic(), cfg, output_dir=tmp_path / "straight", verbose=0)
+    assert resumed.summary["epochs_this_call"] == 1
+    assert resumed.summary["weights"] == straight.summary["weights"]
+    checks = resumed.summary["weights_check"], straight.summary["weights_check"]
+    for which in ("raw", "ema"):
+        got, want = checks[0][which], checks[1][which]
+        assert got["accuracy"] == want["accuracy"], which
+        np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5, err_msg=which)
+    for got, want in zip(resumed.model.get_weights(), straight.model.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

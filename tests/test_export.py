@@ -18,6 +18,7 @@ from keras_resnet import create_model, data, export, saving
 from keras_resnet.cli import main
 from keras_resnet.data import sources
 from keras_resnet.export import common, saved_model, serving
+from tests.conftest import HAVE_MNIST, MNIST_DIR, NO_MNIST
 
 CLASS_NAMES = tuple(f"digit_{i}" for i in range(10))
 
@@ -582,21 +583,15 @@ def test_every_export_format_carries_the_preprocessing(digits, tmp_path):
 
 # ----------------------------------------------------------------------- slow checks
 
-MNIST_DIR = data.mnist_t10k_path()  # ../shared/data/mnist-t10k, or None when absent
-
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    MNIST_DIR is None,
-    reason="MNIST t10k IDX files not found in ../shared/data/mnist-t10k (or "
-    "$KERAS_RESNET_MNIST_T10K)",
-)
+@pytest.mark.skipif(not HAVE_MNIST, reason=NO_MNIST)
 def test_tflite_dynamic_quantization_accuracy_on_mnist(tmp_path):
-    # The data package's split: examples 0-7999 train, 8000-9999 test.
-    source = sources.load_mnist_t10k_source()
+    # The data package's split of one IDX pair: examples 0-7999 train, 8000-9999 test.
+    source = sources.load_idx_source(MNIST_DIR)
     (x_train, y_train), (x_test, y_test) = source.train.arrays, source.test.arrays
     assert len(x_train) == 8000 and len(x_test) == 2000
-    info = data.get_datasets("mnist_t10k", batch_size=64, validation_fraction=0.0).info
+    info = data.get_datasets(f"idx:{MNIST_DIR}", batch_size=64, validation_fraction=0.0).info
     mean, std = info.mean, info.std
     keras.utils.set_random_seed(0)
     model = create_model("_tiny", input_shape=(28, 28, 1), classes=10)

@@ -1,4 +1,4 @@
-"""Saved models load in a fresh process after ``import keras_resnet`` (issue 13.1).
+"""Saved models load in a fresh process after ``import keras_resnet``.
 
 Each check runs in a new Python process as the first thing it does, as a user meets
 it: the process that saved the model has registered the custom layers, a new one has

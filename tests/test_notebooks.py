@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import HAVE_MNIST, MNIST_DIR, MNIST_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -37,6 +39,8 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
         monkeypatch.setenv("CIFAR10_CHECKPOINTS", str(data / "cifar10-checkpoints"))
         results = ROOT / "benchmarks" / "results" / "cifar_vs_pytorch.jsonl"
         monkeypatch.setenv("CIFAR10_BENCHMARK_RESULTS", str(results))
+    if HAVE_MNIST:  # notebooks 08 and 09 read the MNIST IDX files from this folder
+        monkeypatch.setenv(MNIST_ENV, str(MNIST_DIR))
     monkeypatch.setenv("KERAS_RESNET_QUICK", "1")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.setenv("MPLBACKEND", "Agg")
@@ -63,6 +67,12 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
 
 _MACHINE_PATH = re.compile(r"(/work/|/home/|/root/|/tmp/|/Users/|[A-Z]:\\\\)")
 # a single leading underscore (dunders such as __version__ are public)
+# TensorFlow's C++ start-up log lines (Abseil format) and their preamble: log noise
+_TF_LOG_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog"
+    r"|[IEWF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\])",
+    re.M,
+)
 _PRIVATE_USE = re.compile(r"keras_resnet(\.\w+)*\._(?!_)|from keras_resnet[.\w]* import _(?!_)")
 
 
@@ -83,4 +93,5 @@ def test_committed_notebook_is_clean(path):
             text = json.dumps({k: v for k, v in out.get("data", {}).items() if k != "image/png"})
             text += "".join(out.get("text", []))
             assert not _MACHINE_PATH.search(text), f"machine path in output: {text[:300]}"
+            assert not _TF_LOG_NOISE.search(text), f"TensorFlow log noise in output: {text[:300]}"
     assert path.stat().st_size < 1_500_000, "keep committed notebooks small"

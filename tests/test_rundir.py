@@ -33,7 +33,7 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 
 
-# --- lock (issue 15.9) --------------------------------------------------------------
+# --- lock ---------------------------------------------------------------------------
 
 # Loads rundir.py alone (no TensorFlow import: the holder is up in a moment).
 _HOLD = textwrap.dedent(
@@ -89,7 +89,7 @@ def test_lock_is_released_and_exclusive_in_process(tmp_path):
         assert again.prepare() == "new"
 
 
-# --- output folder checks and malformed files (issues 15.5, 15.12, 15.14) -------------
+# --- output folder checks and malformed files -----------------------------------------
 
 
 def test_unusable_output_is_refused_before_any_work(tmp_path, capsys):
@@ -140,7 +140,7 @@ def test_benchmark_set_errors_are_usage_errors():
     assert "Traceback" not in proc.stderr
 
 
-# --- backup written atomically, damaged backup recovered (issue 15.6) -----------------
+# --- backup written atomically, damaged backup recovered ------------------------------
 
 
 def _dense_model() -> keras.Model:
@@ -186,9 +186,16 @@ def test_backup_survives_a_failed_write_and_a_damaged_file(tmp_path):
     # the previous state is used, and training goes on from there
     with open(os.path.join(folder, state["weights"]), "r+b") as f:
         f.truncate(100)
-    resumed = _fit(_dense_model(), BackupAndRestore(folder, delete_checkpoint=False))
+    resumed_model = _dense_model()
+    resumed = _fit(resumed_model, BackupAndRestore(folder, delete_checkpoint=False))
     assert len(resumed["loss"]) == 2  # restored after epoch 1, the previous state
     assert json.load(open(os.path.join(folder, "current.json")))["epoch"] == 3
+    # restored with epoch 1's weights: epochs 2 and 3 repeat an uninterrupted run's
+    straight_model = _dense_model()
+    straight = _fit(straight_model, BackupAndRestore(str(tmp_path / "straight")))
+    np.testing.assert_allclose(resumed["loss"], straight["loss"][1:], rtol=1e-6)
+    for got, want in zip(resumed_model.get_weights(), straight_model.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_damaged_backup_falls_back_to_the_checkpoint(tmp_path, capsys):
@@ -266,7 +273,7 @@ def test_kill_between_history_row_and_backup_keeps_one_row_per_epoch(tmp_path):
     assert trained == 3
 
 
-# --- a rerun after training ended only finishes the run (issue 15.7) ------------------
+# --- a rerun after training ended only finishes the run -------------------------------
 
 _FINISH = textwrap.dedent(
     """
@@ -324,7 +331,7 @@ def test_rerun_after_training_ended_only_finishes(tmp_path, monkeypatch, crash_i
     ]
 
 
-# --- interrupted exports are repaired (issue 15.8) ------------------------------------
+# --- interrupted exports are repaired -------------------------------------------------
 
 
 def test_interrupted_replacement_is_restored_and_stale_temps_removed(tmp_path):

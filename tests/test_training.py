@@ -50,7 +50,7 @@ def test_recipes_match_the_papers():
 def test_digits_recipe_is_the_digits_default():
     fast, digits = T.get_recipe("fast"), T.get_recipe("digits")
     # same optimizer and schedule as fast; longer, at 16x16, with shifts, smoothing and EMA
-    assert (digits.optimizer, digits.schedule, digits.batch_size) == ("sgd", "cosine", 64)
+    assert (digits.optimizer, digits.schedule, digits.batch_size) == ("sgdw", "cosine", 64)
     assert (digits.epochs, digits.augment, digits.label_smoothing, digits.use_ema) == (
         50,
         "mnist",
@@ -571,6 +571,25 @@ def test_resume_after_kill_9(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["epochs_completed"] == 3 and summary["epochs_this_call"] == 1
+    # The resumed run ends where an uninterrupted run of the same recipe ends.
+    straight = str(tmp_path / "straight")
+    third = subprocess.run(
+        [sys.executable, "-c", script, straight, "run"],
+        env=_env(),
+        timeout=240,
+        capture_output=True,
+        text=True,
+    )
+    assert third.returncode == 0, third.stderr[-2000:]
+    expected = T.read_history(os.path.join(straight, "history.csv"))
+    np.testing.assert_allclose([r["loss"] for r in rows], [r["loss"] for r in expected], rtol=1e-5)
+    np.testing.assert_allclose(
+        _weights(os.path.join(out, "model.keras")),
+        _weights(os.path.join(straight, "model.keras")),
+        atol=1e-5,
+    )
+    done = json.load(open(os.path.join(straight, "summary.json")))
+    assert summary["test_accuracy"] == done["test_accuracy"]
 
 
 _MIRRORED_SCRIPT = textwrap.dedent(
@@ -756,11 +775,22 @@ def test_multi_worker_batchnorm_statistics_agree(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy"))
 
 
-def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path):
-    """Issue 11: train(weights=run folder) normalizes with the checkpoint's mean/std
+def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path, monkeypatch):
+    """train(weights=run folder) normalizes with the checkpoint's mean/std
     (data_info.json of the source run) and records the DataConfig in config.json."""
     from keras_resnet import create_model
+    from keras_resnet.data.sources import load_digits_source
     from keras_resnet.saving import save_keras_model
+    from keras_resnet.training import run as run_module
+
+    built = []  # every Datasets the run builds; the last one is the one it trains on
+
+    def recording(*args, **kwargs):
+        built.append(get_datasets(*args, **kwargs))
+        return built[-1]
+
+    get_datasets = run_module.get_datasets
+    monkeypatch.setattr(run_module, "get_datasets", recording)
 
     source = tmp_path / "source"
     source.mkdir()
@@ -774,3 +804,10 @@ def test_pretrained_preprocessing_reaches_the_data_and_the_run_folder(tmp_path):
     assert (data_info["mean"], data_info["std"]) == ([0.3], [0.2])
     run = json.loads((out / "config.json").read_text())["run"]
     assert run["data"]["batch_size"] == 64 and run["data"]["mean"] is None
+    # the images the model saw: (pixel / 255 - 0.3) / 0.2, not the digits' own statistics
+    assert built and (built[-1].info.mean, built[-1].info.std) == ((0.3,), (0.2,))
+    x_test = load_digits_source().test.arrays[0].astype("float32")
+    images, _ = next(iter(built[-1].test))
+    np.testing.assert_allclose(
+        images.numpy(), (x_test[: len(images)] / 255.0 - 0.3) / 0.2, rtol=1e-5, atol=1e-5
+    )

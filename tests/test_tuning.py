@@ -391,7 +391,7 @@ def _costliest(hm, block):
 
 @pytest.mark.parametrize("shape", [SHAPE, (32, 32, 3)])
 def test_default_space_is_bounded_by_the_baseline_cost(shape):
-    # Issue 13.5: the default space around resnet20 admitted a 32-group ResNeXt of
+    # The default space around resnet20 admitted a 32-group ResNeXt of
     # base width 64 at twice the width and depth (~80x the baseline's MACs).
     from keras_resnet.analysis import count_flops
     from keras_resnet.tuning import COST_FACTOR

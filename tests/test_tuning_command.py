@@ -264,3 +264,31 @@ def test_quiet_search_prints_no_traceback_and_corrupt_files_are_named(tmp_path, 
         err = capsys.readouterr().err
         assert str(path) in err and "--overwrite" in err and "Traceback" not in err
         path.write_bytes(saved)
+
+
+def test_tune_default_retrain_then_rerun_reloads_and_reports(tmp_path, capsys):
+    out = tmp_path / "tune"
+    # the default retrain (no --no-retrain); the SavedModel export is skipped for time
+    argv = ("--max-trials", "1", "--output", str(out), "--no-export")
+    first = _cli(*argv)
+    assert first.returncode == 0, first.stderr[-2000:]
+    best = json.loads((out / "best.json").read_text())
+    run_dir = out / f"best_trial_{best['trial']}"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    retrain = best["retrain"]
+    assert retrain["run_dir"] == str(run_dir) and retrain == {"run_dir": str(run_dir), **summary}
+    reported = f"_tiny on digits: test accuracy {summary['test_accuracy']:.2%} after 1 epochs"
+    assert reported in first.stdout, first.stdout
+    # The same command again: the search is reloaded, the retrain not run again, and
+    # both report what they found.
+    mtime = (run_dir / "model.keras").stat().st_mtime_ns
+    again = _cli(*argv)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Reloading Tuner" in again.stdout and "already finished" in again.stdout
+    assert reported in again.stdout and f"Best trial {best['trial']}" in again.stdout
+    assert (run_dir / "model.keras").stat().st_mtime_ns == mtime
+    assert json.loads((out / "best.json").read_text()) == best
+    # what the retrain saved loads and scores what it reported
+    assert main(["evaluate", str(run_dir), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)

@@ -1,5 +1,5 @@
 """Every registered name builds with its exact parameter count, trains one step, saves and
-loads in safe mode (issue 13.2: a listed model that cannot be built is a broken promise).
+loads in safe mode (a listed model that cannot be built is a broken promise).
 
 The default suite covers every name but the largest graphs (LARGEST: tens of seconds
 each on 2 cores, in Keras' graph construction, which does not depend on the input

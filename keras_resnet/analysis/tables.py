@@ -120,8 +120,8 @@ def count_flops(model: keras.Model | str, input_shape: tuple[int, int, int] | No
     """Multiply-accumulates of one forward pass for one image.
 
     Example:
-        >>> count_flops("_tiny", input_shape=(16, 16, 3)) > 0
-        True
+        >>> count_flops("_tiny", input_shape=(16, 16, 3))
+        579744
     """
     return model_table(model, input_shape)[-1]["macs"]
 

@@ -37,6 +37,24 @@ def run_flags(**defaults: Any) -> argparse.ArgumentParser:
     return p
 
 
+def check_export_first(export: bool) -> None:
+    """Refuse, before any training, a SavedModel export this Keras backend cannot write.
+
+    ``train`` and ``tune`` export the finished run unless ``--no-export``; off the
+    TensorFlow backend that export would fail only after training, so it fails first.
+
+    Args:
+        export: Whether the command will export (``not args.no_export``).
+
+    Example:
+        >>> check_export_first(False)  # --no-export: nothing to check
+    """
+    if export:
+        from keras_resnet.export.common import check_export_backend
+
+        check_export_backend("The SavedModel export after training", "--no-export")
+
+
 def parse_image_size(text: str) -> tuple[int, int]:
     """Parse ``"224"`` or ``"224,192"`` into ``(height, width)``.
 

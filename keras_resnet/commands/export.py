@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"`--quantize` applies to --format tflite only. Received: --format {args.format}"
         )
+    if args.format != "keras":  # before any work: SavedModel and TFLite need TensorFlow
+        from keras_resnet.export.common import check_export_backend
+
+        check_export_backend({"saved_model": "A SavedModel"}.get(args.format, "A TFLite file"))
     image_size = parse_image_size(args.image_size) if args.image_size else None
     kind, path = serving.resolve_model_path(args.model)
     if kind not in ("run", "keras"):

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from keras_resnet.commands import parse_image_size, run_flags
+from keras_resnet.commands import check_export_first, parse_image_size, run_flags
 
 DEFAULT_MODEL = "resnet20"
 DEFAULT_DATASET = "digits"
@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(list_recipes()))
         return 0
     spec = resolve_run(args)
+    check_export_first(not args.no_export)  # on JAX / PyTorch: refused before any work
     try:
         result = train(
             spec["model"],

@@ -22,7 +22,7 @@ import argparse
 import json
 from typing import Any
 
-from keras_resnet.commands import run_flags
+from keras_resnet.commands import check_export_first, run_flags
 
 # The library's defaults (keras_resnet.tuning.run), shown in --help without importing it.
 DEFAULT_BASELINE = "resnet20"
@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     """
     from keras_resnet.tuning import tune
 
+    # on JAX / PyTorch the retrained run's export is refused before any trial
+    check_export_first(not args.no_retrain and not args.no_export)
     record = tune(
         args.dataset,
         baseline=args.baseline,

@@ -6,8 +6,8 @@
 Images are float32 ``(B, H, W, C)`` normalized as ``(pixel / 255 - mean) / std``;
 labels are int32 ``(B,)`` or float32 one-hot ``(B, num_classes)``.
 
-Sources: ``"digits"`` (scikit-learn, offline), ``"mnist_t10k"`` (real MNIST test set
-IDX files in ``../shared/data/mnist-t10k``), ``"idx:PATH"``, TFDS names
+Sources: ``"digits"`` (scikit-learn, offline), ``"idx:PATH"`` (MNIST-format IDX files,
+such as the MNIST files as downloaded), TFDS names
 (``"cifar10"``, ``"tfds:cifar10"``), ``"dir:PATH"`` (class subfolders of images),
 ``"cifar10:PATH"``, ``"cifar100:PATH"`` and ``"cifar100_coarse:PATH"`` (the official
 CIFAR files, archive or folder, read offline by :func:`read_cifar`; ``cifar100_coarse``
@@ -24,7 +24,7 @@ from keras_resnet.data.datasets import (
     validate_for_model,
 )
 from keras_resnet.data.pipeline import DatasetInfo, Datasets
-from keras_resnet.data.sources import mnist_t10k_path, read_idx, train_validation_split
+from keras_resnet.data.sources import read_idx, train_validation_split
 
 __all__ = [
     "PRESETS",
@@ -34,7 +34,6 @@ __all__ = [
     "from_arrays",
     "get_datasets",
     "list_datasets",
-    "mnist_t10k_path",
     "read_cifar",
     "read_idx",
     "train_validation_split",

@@ -46,7 +46,7 @@ class DataConfig(Config):
     """What :func:`keras_resnet.data.get_datasets` builds: source, batching, augmentation.
 
     Args:
-        dataset: ``"digits"``, ``"mnist_t10k"``, ``"idx:PATH"``, ``"dir:PATH"``,
+        dataset: ``"digits"``, ``"idx:PATH"``, ``"dir:PATH"``,
             ``"cifar10:PATH"`` / ``"cifar100:PATH"`` / ``"cifar100_coarse:PATH"`` (the
             CIFAR files), a TFDS name (``"cifar10"``) or ``"tfds:NAME"`` (for arrays: the
             name recorded).

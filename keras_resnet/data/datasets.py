@@ -19,7 +19,7 @@ from keras_resnet.data.config import DataConfig
 from keras_resnet.data.pipeline import DatasetInfo, Datasets, build_datasets
 from keras_resnet.utils.checks import check_fields
 
-_BUILTIN = ("digits", "mnist_t10k")
+_BUILTIN = ("digits",)
 # CIFAR file forms: prefix -> (labels, classes); plain "cifar10" / "cifar100" are TFDS names
 _CIFAR_FILES = {
     "cifar10": ("fine", 10),
@@ -91,8 +91,6 @@ def _resolve(config: DataConfig) -> _src.Source:
         _not_tfds(config, dataset.split(":")[0])
     if dataset == "digits":
         return _src.load_digits_source()
-    if dataset == "mnist_t10k":
-        return _src.load_mnist_t10k_source()
     if dataset.startswith("idx:"):
         return _src.load_idx_source(dataset[4:], name=dataset)
     if dataset.startswith("dir:"):
@@ -137,7 +135,7 @@ def get_datasets(dataset: str | DataConfig, /, **fields: Any) -> Datasets:
     element). Every option is checked (by :class:`DataConfig`) before any data is read.
 
     Args:
-        dataset: a :class:`DataConfig`, or a name: ``"digits"``, ``"mnist_t10k"``,
+        dataset: a :class:`DataConfig`, or a name: ``"digits"``,
             ``"idx:PATH"``, ``"dir:PATH"``, the CIFAR files (``"cifar10:PATH"``,
             ``"cifar100:PATH"``, ``"cifar100_coarse:PATH"``), a TFDS name (``"cifar10"``)
             or ``"tfds:NAME"``.

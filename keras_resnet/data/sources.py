@@ -33,7 +33,6 @@ KNOWN_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "imagewang": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 
-MNIST_T10K_ENV = "KERAS_RESNET_MNIST_T10K"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 
 
@@ -425,59 +424,3 @@ def load_idx_source(path: str | os.PathLike, name: str | None = None) -> Source:
             f"Received: pairs={sorted(pairs)} in path={str(path)!r}"
         )
     return from_numpy(name or f"idx:{folder}", train, test, None)  # classes 0..max(label)
-
-
-def mnist_t10k_path() -> Path | None:
-    """Locate the real MNIST test set IDX folder (``../shared/data/mnist-t10k``).
-
-    Looked up, in order: the ``KERAS_RESNET_MNIST_T10K`` environment variable,
-    ``../shared/data/mnist-t10k`` relative to the repository root (the folder above
-    the ``keras_resnet`` package), then relative to the working directory.
-
-    Returns:
-        The folder, or ``None`` when it is absent.
-
-    Example:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> _ = write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((3, 2, 2), "uint8"))
-        >>> _ = write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(3, "uint8"))
-        >>> os.environ[MNIST_T10K_ENV] = str(folder)
-        >>> mnist_t10k_path() == folder
-        True
-        >>> del os.environ[MNIST_T10K_ENV]
-    """
-    env = os.environ.get(MNIST_T10K_ENV)
-    roots = (Path(__file__).resolve().parents[2], Path.cwd())  # the repository, the cwd
-    candidates = [Path(env)] if env else []
-    candidates += [root.parent / "shared" / "data" / "mnist-t10k" for root in roots]
-    return next((c for c in candidates if c.is_dir() and _find_idx_pairs(c)), None)
-
-
-def load_mnist_t10k_source() -> Source:
-    """The real MNIST test set (10,000 images): 0-7999 train, 8000-9999 test.
-
-    Returns:
-        :class:`Source` named ``"mnist_t10k"``; raises ``FileNotFoundError`` when the
-        files are absent (see :func:`mnist_t10k_path`).
-
-    Example:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> _ = write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((10000, 2, 2), "uint8"))
-        >>> labels = (np.arange(10000) % 10).astype("uint8")
-        >>> _ = write_idx(folder / "t10k-labels-idx1-ubyte", labels)
-        >>> os.environ[MNIST_T10K_ENV] = str(folder)
-        >>> source = load_mnist_t10k_source()  # examples 0-7999 train, 8000-9999 test
-        >>> source.train.num_examples, source.test.num_examples
-        (8000, 2000)
-        >>> del os.environ[MNIST_T10K_ENV]
-    """
-    path = mnist_t10k_path()
-    if path is None:
-        raise FileNotFoundError(
-            "The MNIST t10k IDX files were not found. Expected them in "
-            "'../shared/data/mnist-t10k' relative to the repository root, or set "
-            f"{MNIST_T10K_ENV}=FOLDER. Received: dataset='mnist_t10k'"
-        )
-    return load_idx_source(path, name="mnist_t10k")

@@ -24,6 +24,31 @@ METADATA_FILE = "keras_resnet_export.json"
 # ----------------------------------------------------------------------------- checks
 
 
+def check_export_backend(what: str, skip: str | None = None) -> None:
+    """Refuse ``what`` (a SavedModel or TFLite export) unless Keras runs on TensorFlow.
+
+    The serving graph resizes, decodes and normalizes images with TensorFlow ops around
+    the model call, so it is built on the TensorFlow backend only; on JAX and PyTorch
+    the ``.keras`` file is written (it loads on any backend) and exported from there.
+
+    Args:
+        what: What is refused, for the message.
+        skip: The option that leaves the export out (named in the message), if any.
+
+    Example:
+        >>> check_export_backend("A SavedModel") if keras.backend.backend() == "tensorflow" else 0
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        leave_out = f"Pass {skip} and export" if skip else "Save it and export"
+        raise ValueError(
+            f"{what} is written on the TensorFlow backend only; this process runs Keras on "
+            f"{backend}, where the supported format is keras (.keras). {leave_out} the "
+            ".keras file with KERAS_BACKEND=tensorflow python -m keras_resnet export. "
+            f"Received: KERAS_BACKEND={backend}"
+        )
+
+
 def check_model(model: Any) -> None:
     """Check that ``model`` is a ``keras.Model`` with one image input and one output.
 

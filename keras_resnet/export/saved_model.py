@@ -42,6 +42,7 @@ from keras_resnet.export.common import (
     SERVE_ENDPOINT,
     channel_stats,
     check_class_names,
+    check_export_backend,
     check_model,
     decode_images,
     normalize,
@@ -233,6 +234,7 @@ def export_saved_model(
         >>> out["probabilities"].shape.as_list(), out["top_k_names"].shape.as_list()
         ([2, 3], [2, 3])
     """
+    check_export_backend("A SavedModel")
     spec = _serving_spec(
         model, image_size, mean, std, class_names, top_k, logits, resize_method, antialias
     )
@@ -272,6 +274,7 @@ def export_run(run_dir: str | os.PathLike, *, overwrite: bool = False) -> str:
     """
     from keras_resnet.export.serving import load_run_preprocessing
 
+    check_export_backend("A SavedModel")
     folder = Path(os.fspath(run_dir))
     prep = load_run_preprocessing(folder)
     model = load_keras_model(folder / "model.keras")

@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras_resnet.export.common import (
     SERVE_ENDPOINT,
     channel_stats,
+    check_export_backend,
     check_model,
     normalize,
     probe_images,
@@ -83,6 +84,7 @@ def export_tflite(
         >>> run_tflite(path, np.zeros((2, 16, 16, 1), "float32")).shape
         (2, 3)
     """
+    check_export_backend("A TFLite file")
     check_model(model)
     check_choice("quantize", quantize, QUANTIZE_MODES)
     size = serving_size(model, image_size)

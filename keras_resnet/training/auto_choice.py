@@ -2,17 +2,20 @@
 
 ``"auto"`` is measured, not looked up: on an accelerator the first use times a few
 training steps of each candidate and caches the fastest per device. On CPUs it is
-float32 without XLA, as measured on a 2-core CPU with ``benchmarks/precision.py``:
-``mixed_bfloat16`` ran at 0.62x-1.52x the float32 speed (median 0.92x) and
-``jit_compile=True`` at 0.30x-0.40x.
+float32, as measured on this project's 2-core CPU with ``benchmarks/precision.py``:
+``mixed_bfloat16`` ran at 0.62x-1.52x the float32 speed (median 0.92x); XLA is off on
+TensorFlow (``jit_compile=True`` ran at 0.30x-0.40x) and PyTorch, and on for JAX, where
+it is ``jax.jit`` itself (``benchmarks/backend_train.py``).
 
 ``precision="auto"`` / ``jit_compile="auto"`` read the cached choice for the current
 accelerator; when there is none they time a few training steps of each candidate
 (:func:`measure_auto_choice`) once and write the winner to the cache, as
-``benchmarks/gpu.py --write-cache`` also does. On CPUs nothing is measured: float32
-without XLA was measured fastest there (``benchmarks/precision.py``,
-``docs/performance.md``). The cache is a JSON file keyed by device
-(``$KERAS_RESNET_AUTO_CACHE``, default ``~/.cache/keras_resnet/auto_choice.json``).
+``benchmarks/gpu.py --write-cache`` also does. On CPUs nothing is measured: the
+choice measured fastest there for each Keras backend is used (:data:`CPU_CHOICES`,
+``benchmarks/precision.py``, ``benchmarks/backend_train.py``, ``docs/performance.md``).
+The cache is a JSON file keyed by backend and device (``$KERAS_RESNET_AUTO_CACHE``,
+default ``~/.cache/keras_resnet/auto_choice.json``). Accelerators are found through the
+backend in use, so none of this needs TensorFlow on JAX or PyTorch.
 """
 
 from __future__ import annotations
@@ -36,7 +39,16 @@ from keras_resnet.utils.checks import check_choice
 
 logger = logging.getLogger("keras_resnet.training")
 
-CPU_CHOICE = {"precision": "float32", "jit_compile": False, "source": "cpu default"}
+# float32 on every backend (bf16 was no faster on the project's CPU). TensorFlow without
+# XLA (XLA trained ResNets at 0.30x-0.40x the speed); JAX compiled with jax.jit (``False``
+# runs every op eagerly: the digits recipe at ~8x TensorFlow's step time); PyTorch eager
+# (torch.compile measured slower there, docs/performance.md).
+CPU_CHOICES = {
+    "tensorflow": {"precision": "float32", "jit_compile": False, "source": "cpu default"},
+    "jax": {"precision": "float32", "jit_compile": True, "source": "cpu default"},
+    "torch": {"precision": "float32", "jit_compile": False, "source": "cpu default"},
+}
+CPU_CHOICE = CPU_CHOICES["tensorflow"]
 # What a first use on an accelerator times per candidate (seconds each, plus compiling).
 MEASURE_DEFAULTS = {"model": "resnet20", "input_size": 32, "batch_size": 128, "steps": 10}
 
@@ -55,22 +67,49 @@ def cache_path() -> Path:
 def device_key() -> str | None:
     """``"<backend>:<device name>"`` of the first accelerator, or ``None`` on CPU.
 
+    The accelerator is looked up through the Keras backend in use (TensorFlow, JAX or
+    PyTorch), so a machine without TensorFlow needs none.
+
+    Example (on a machine without a GPU or TPU; with one it reads, e.g.,
+    ``"tensorflow:NVIDIA H100 80GB HBM3"``):
+        >>> print(device_key())
+        None
+    """
+    backend = keras.backend.backend()
+    name = accelerator_name(backend)
+    return None if name is None else f"{backend}:{name}"
+
+
+def accelerator_name(backend: str | None = None) -> str | None:
+    """The first accelerator's name as ``backend`` sees it (``"TPU"`` for TPUs), or ``None``.
+
+    Args:
+        backend: ``"tensorflow"``, ``"jax"`` or ``"torch"``; default: Keras' backend.
+
     Example:
-        >>> import tensorflow as tf
-        >>> has_accelerator = bool(tf.config.list_physical_devices("GPU")) or bool(
-        ...     tf.config.list_logical_devices("TPU"))
-        >>> (device_key() is not None) == has_accelerator
+        >>> accelerator_name("jax") is None or isinstance(accelerator_name("jax"), str)
         True
     """
+    backend = backend or keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        devices = [d for d in jax.devices() if d.platform != "cpu"]
+        if not devices:
+            return None
+        return "TPU" if devices[0].platform == "tpu" else str(devices[0].device_kind)
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     import tensorflow as tf
 
     if tf.config.list_logical_devices("TPU"):
-        return f"{keras.backend.backend()}:TPU"
+        return "TPU"
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return None
-    name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    return f"{keras.backend.backend()}:{name}"
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
 
 
 def candidates(key: str) -> list[tuple[str, bool]]:
@@ -81,7 +120,9 @@ def candidates(key: str) -> list[tuple[str, bool]]:
         True
     """
     float16 = [] if key.endswith(":TPU") else ["mixed_float16"]  # TPUs compute in bfloat16
-    return [(p, jit) for p in ["float32", *float16, "mixed_bfloat16"] for jit in (False, True)]
+    # Keras on JAX without jit runs every op eagerly: never the faster choice.
+    jits = (True,) if key.startswith("jax:") else (False, True)
+    return [(p, jit) for p in ["float32", *float16, "mixed_bfloat16"] for jit in jits]
 
 
 def cached_choice(key: str) -> dict[str, Any] | None:
@@ -214,15 +255,16 @@ def measure_auto_choice(
 
 
 def auto_choice() -> dict[str, Any]:
-    """The precision / jit_compile that ``"auto"`` means here (measured once per device).
+    """The precision / jit_compile that ``"auto"`` means here (measured once per device;
+    on a CPU, :data:`CPU_CHOICES` of the Keras backend).
 
-    Example:
-        >>> auto_choice()["precision"] in ("float32", "mixed_float16", "mixed_bfloat16")
-        True
+    Example (on a CPU: float32 without XLA, nothing measured):
+        >>> auto_choice()
+        {'precision': 'float32', 'jit_compile': False, 'source': 'cpu default'}
     """
     key = device_key()
     if key is None:
-        return CPU_CHOICE
+        return CPU_CHOICES.get(keras.backend.backend(), CPU_CHOICE)
     choice = cached_choice(key)
     if choice is None:
         logger.info("No measured auto choice for %s; timing the candidates once", key)
@@ -255,8 +297,9 @@ def resolve_precision(precision: str = "auto") -> str:
 def resolve_jit_compile(jit_compile: bool | str = "auto") -> bool:
     """Whether to compile the train step with XLA; ``"auto"``: as measured fastest here.
 
-    ``"auto"`` is False on CPUs and the measured choice on accelerators (see
-    :func:`resolve_precision`).
+    ``"auto"`` on a CPU depends on the Keras backend: False on TensorFlow (XLA trained
+    slower) and PyTorch (eager), True on JAX (without ``jax.jit`` every op runs
+    eagerly); on accelerators it is the measured choice (see :func:`resolve_precision`).
 
     Args:
         jit_compile: ``True``, ``False`` or ``"auto"``.

@@ -132,6 +132,7 @@ def make_callbacks(
     monitor: str | None = None,
     initial_best: float | None = None,
     backup_fallback: tuple[str, int] | None = None,
+    backup_restart: Callable[[keras.Model], None] | None = None,
     ema_check: tuple[Any, str] | None = None,
     ema_evaluate: Callable[[keras.Model, Any], dict[str, float]] | None = None,
 ) -> list[keras.callbacks.Callback]:
@@ -155,6 +156,8 @@ def make_callbacks(
             ``best.keras`` is only replaced by a better model.
         backup_fallback: ``(checkpoint, epochs_done)`` to resume from when the backup
             is damaged beyond its previous state.
+        backup_restart: Called with the model when a damaged backup and no fallback
+            make training start again from epoch 1 (see ``BackupAndRestore``).
         ema_check: ``(data, split name)`` on which ``ModelEMA`` compares the raw and
             averaged weights at the end (see
             :func:`~keras_resnet.training.ema.selection_data`); ``None``: keep raw.
@@ -188,7 +191,10 @@ def make_callbacks(
                 best, monitor, mode=mode, save_best_only=True, initial_value_threshold=initial_best
             ),
             BackupAndRestore(
-                os.path.join(out, "backup"), fallback=backup_fallback, delete_checkpoint=False
+                os.path.join(out, "backup"),
+                fallback=backup_fallback,
+                delete_checkpoint=False,
+                restart=backup_restart,
             ),
         ]
         if config.tensorboard:

@@ -79,8 +79,9 @@ class TrainConfig(Config):
             (``0`` disables early stopping); the best weights are restored.
         precision: One of ``PRECISIONS``; ``"auto"`` is resolved by
             :func:`keras_resnet.training.resolve_precision`.
-        jit_compile: ``True``, ``False`` or ``"auto"`` (XLA only on GPU/TPU: measured
-            slower on CPU).
+        jit_compile: ``True``, ``False`` or ``"auto"`` (on CPU: no XLA on TensorFlow,
+            measured slower; ``jax.jit`` on JAX; eager on PyTorch; on accelerators: the
+            measured fastest).
         strategy: One of ``STRATEGIES``.
         seed: Random seed for weights, shuffling and augmentation (``None`` = random).
         tensorboard: Write TensorBoard logs.

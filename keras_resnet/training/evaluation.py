@@ -129,7 +129,9 @@ def _normalization(model: keras.Model, data_kwargs: dict, run_data: Any) -> str:
 def _scores(model: keras.Model, data: Any, classes: int) -> tuple[dict[str, Any], np.ndarray]:
     """Examples, accuracy, loss and the confusion matrix, from one pass over ``data``."""
     outputs, labels = [], []
-    for x, y in data:
+    # NumPy batches: JAX and PyTorch models do not take TensorFlow tensors.
+    batches = data.as_numpy_iterator() if hasattr(data, "as_numpy_iterator") else data
+    for x, y in batches:
         outputs.append(keras.ops.convert_to_numpy(model.predict_on_batch(x)))
         labels.append(keras.ops.convert_to_numpy(y))
     probs, labels = np.concatenate(outputs), np.concatenate(labels)

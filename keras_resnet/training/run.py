@@ -9,8 +9,7 @@ ended (test scores, summary), and returns the summary of a finished one without 
 
 Under ``MultiWorkerMirroredStrategy`` (``strategy="multi_worker"``, or ``"auto"`` with a
 multi-worker ``TF_CONFIG``) the chief writes the run folder (no ``backup/``: no resume);
-the other workers write to a temporary folder removed at the end.
-"""
+the other workers write to a temporary folder removed at the end."""
 
 from __future__ import annotations
 
@@ -27,7 +26,7 @@ import keras
 from keras_resnet.data import DataConfig, get_datasets, validate_for_model
 from keras_resnet.saving import load_keras_model
 from keras_resnet.training.auto_choice import resolve_jit_compile, resolve_precision
-from keras_resnet.training.backup import best_checkpoint_epoch
+from keras_resnet.training.backup import best_checkpoint_epoch, pretrained_restart, resume_kwargs
 from keras_resnet.training.callbacks import make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, resolve_config
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
@@ -35,6 +34,7 @@ from keras_resnet.training.ema import selection_data, weights_report
 from keras_resnet.training.factories import compile_model
 from keras_resnet.training.fine_tune import check_fine_tune_weights
 from keras_resnet.training.fitting import evaluate_model, fit_model
+from keras_resnet.training.memory import check_training_memory
 from keras_resnet.training.messages import say
 from keras_resnet.training.precision import precision_scope
 from keras_resnet.training.rundir import RunDir, read_json
@@ -78,6 +78,7 @@ class _Run:
     strategy: Any = None
     datasets: Any = None
     fine_tune: Any = None  # FineTunePhases of a two-phase run (config.head_epochs)
+    unread_weights: str | None = None  # not read: the backup holds the state (_model)
 
 
 def train(
@@ -99,7 +100,7 @@ def train(
         model: A zoo name (built for the data set's image shape and classes), a
             ``keras.Model`` (cloned into the strategy scope) or a callable returning one.
         dataset: A name for :func:`keras_resnet.data.get_datasets` (``"digits"``,
-            ``"mnist_t10k"``, ``"cifar10"``, ...) or a ``Datasets`` tuple.
+            ``"idx:PATH"``, ``"cifar10"``, ...) or a ``Datasets`` tuple.
         config: A :class:`TrainConfig`, a recipe name, or ``None`` for
             :func:`~keras_resnet.training.default_recipe` of ``dataset`` (``"digits"``
             on digits, ``"fast"`` otherwise).
@@ -123,8 +124,8 @@ def train(
             below) a file; multi-worker training with ``BackupAndRestore`` or on an
             unfinished run folder (every worker raises it before the cluster starts).
         PermissionError: ``output_dir`` cannot be written (checked first).
-        FileExistsError: ``output_dir`` holds a different run and not ``overwrite``;
-            ``RunFolderBusyError`` when another process is training there.
+        FileExistsError: ``output_dir`` holds a different run and not ``overwrite``
+            (``RunFolderBusyError``: another process is training there).
         NonFiniteLossError: The loss became NaN or infinite (epoch and step named).
 
     Example:
@@ -139,8 +140,7 @@ def train(
         _tiny on digits: test accuracy ...
         True
     """
-    config = resolve_config(config, dataset)
-    model_kwargs = dict(model_kwargs or {})
+    config, model_kwargs = resolve_config(config, dataset), dict(model_kwargs or {})
     if weights is not None:
         model_kwargs["weights"] = _check_weights(model, weights)
     check_fine_tune_weights(model, config, model_kwargs)
@@ -297,11 +297,13 @@ def _adopt_preprocessing(job: _Run, net: keras.Model, data: DataConfig | None) -
     ``data_info.json`` and the export, unless the user set ``mean``/``std``."""
     prep = getattr(net, "pretrained_preprocessing", None)
     mean, std = (prep.mean, prep.std) if prep is not None else (None, None)
-    if job.state == "trained" and "weights" in job.run["model_kwargs"]:
+    if job.state == "trained" and "weights" in job.run["model_kwargs"] or job.unread_weights:
         info = read_json(job.writer.file("data_info.json"))  # what the run trained on
         mean, std = info.get("mean"), info.get("std")
     if data is None or data.mean is not None or mean is None or std is None:
         return
+    if job.unread_weights and [*job.datasets.info.mean, *job.datasets.info.std] == [*mean, *std]:
+        return  # the data's own statistics: the pipelines stand
     channels = job.datasets.info.image_shape[-1]
     if len(mean) != channels or len(std) != channels:
         raise ValueError(
@@ -330,8 +332,14 @@ def _model(job: _Run, model: Any, model_kwargs: dict[str, Any], verbose: int | s
     with job.strategy.scope(), precision_scope(policy):
         if job.state == "trained":
             return load_keras_model(job.writer.file("model.keras"), compile=True)
+        if job.state == "resume":  # the backup restores every weight: no pretrained file
+            backup = job.writer.file("backup")
+            model_kwargs, job.unread_weights = resume_kwargs(model_kwargs, backup)
         net = _build_model(model, info, model_kwargs)
         validate_for_model(info, net)  # a wrong head fails here, before the folder is written
+        # an image size (with the batch size) beyond memory, too
+        check_training_memory(net, info.image_shape, config.batch_size,
+                              replicas=job.strategy.num_replicas_in_sync)  # fmt: skip
         one_hot = len(job.datasets.train.element_spec[1].shape) == 2
         net = compile_model(net, config, steps_per_epoch=steps, one_hot=one_hot)
         if config.head_epochs:
@@ -433,6 +441,7 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
         monitor=monitor,
         initial_best=initial_best,
         backup_fallback=fallback,
+        backup_restart=pretrained_restart(job.unread_weights) if job.unread_weights else None,
         ema_check=selection_data(datasets),
         ema_evaluate=lambda net, data: evaluate_model(
             net, data, strategy=job.strategy, multi_worker=job.multi_worker

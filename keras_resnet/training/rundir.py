@@ -99,8 +99,13 @@ def check_writable(path: str | os.PathLike, name: str = "output_dir") -> str:
 
     Example:
         >>> import tempfile
-        >>> check_writable(tempfile.mkdtemp() + "/new/run") != ""
+        >>> parent = tempfile.mkdtemp()
+        >>> check_writable(os.path.join(parent, "new", "run")) == f"{parent}/new/run"
         True
+        >>> check_writable("")
+        Traceback (most recent call last):
+        ...
+        ValueError: `output_dir` must name a folder. Received: output_dir=''
     """
     if isinstance(path, str) and not path.strip():
         raise ValueError(f"`{name}` must name a folder. Received: {name}={path!r}")

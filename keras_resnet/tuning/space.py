@@ -39,7 +39,7 @@ TRAINING_HPS: tuple[str, ...] = (
 EXTRA_HPS: tuple[str, ...] = ("width_multiplier", "head_dropout")
 # The default space's most expensive configuration costs at most this many times the
 # baseline's MACs (width x1.5 = 2.25x, depth x1.67 for 3-block stages, bottlenecks at
-# the baseline's inner width): sized to what a CPU user can wait for (issue 13.5).
+# the baseline's inner width): sized to what a CPU user can wait for.
 COST_FACTOR = 4.0
 # Children that only mean something for some values of a parent.
 PARENTS: dict[str, tuple[str, Any]] = {

@@ -246,8 +246,16 @@ def check_floats(name: str, value: Any, *, allow_none: bool = False) -> tuple[fl
     return tuple(float(v) for v in value)
 
 
+# A sanity limit on each side of an image size: one 4096x4096 RGB float32 image is
+# 200 MB, and a ResNet's activations for it tens of GB (the memory check of `train`,
+# keras_resnet.training.memory, bounds what a run can afford below this).
+MAX_IMAGE_SIDE = 4096
+
+
 def check_image_size(name: str, value: Any) -> tuple[int, int] | None:
     """Return an image size as ``(height, width)``: an int means a square; None stays None.
+
+    Each side must be 1 to :data:`MAX_IMAGE_SIDE` (4096) pixels.
 
     Example:
         >>> check_image_size("image_size", 16), check_image_size("image_size", [16, 8])
@@ -255,8 +263,14 @@ def check_image_size(name: str, value: Any) -> tuple[int, int] | None:
         >>> check_image_size("image_size", 0)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ValueError: `image_size` must be an int or a (height, width) pair ... image_size=0
+        >>> check_image_size("image_size", 1000000)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: `image_size` must be ... to 4096 pixels a side, or None. Received: ...
     """
-    what = "an int or a (height, width) pair of ints >= 1 or None"
+    what = (
+        f"an int or a (height, width) pair of ints from 1 to {MAX_IMAGE_SIDE} pixels a side, "
+        "or None"
+    )
     pair = isinstance(value, (list, tuple))
     if value is None:
         return None
@@ -265,7 +279,7 @@ def check_image_size(name: str, value: Any) -> tuple[int, int] | None:
     sizes = tuple(value) if pair else (value, value)
     if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in sizes):
         raise _fail(TypeError, name, what, value)
-    if min(sizes) < 1:
+    if min(sizes) < 1 or max(sizes) > MAX_IMAGE_SIDE:
         raise _fail(ValueError, name, what, value)
     return (int(sizes[0]), int(sizes[1]))
 

@@ -153,7 +153,7 @@ for _depth, _count in ((50, 25_568_360), (101, 44_577_896), (152, 60_236_904)):
 # CIFAR (He et al. 2015): residual nets with option A, and their plain twins.
 for _n in (3, 5, 7, 9, 18, 200):
     _count = 269_722 if _n == 3 else None
-    _source = "He et al. 2015 (0.27M); exact by summation, REFERENCE.md" if _n == 3 else ""
+    _source = "He et al. 2015 Table 6 (0.27M); exact by summation" if _n == 3 else ""
     _resnet(f"resnet{6 * _n + 2}", _cifar(_n), _count, _source, **_CIFAR_INPUT)
 for _n in (3, 5, 7, 9, 18):
     _resnet(f"plain{6 * _n + 2}", _cifar(_n, shortcut=None), **_CIFAR_INPUT)
