@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from backend_compare import outputs_and_grads, require_backend, run_on_backend
 
-from keras_resnet import create_model, grouped_conv
-from keras_resnet.layers import FusedBatchNormalization
+from keras_resnet import create_model
+from keras_resnet.layers import FusedBatchNormalization, grouped_conv
 from keras_resnet.layers.grouped_conv import GroupedConv2D, grouped_conv_formulation
 
 # (kwargs, input shape, formulation TensorFlow-on-CPU must pick)
