@@ -1,14 +1,11 @@
 """``train()``: prepare -> data -> model -> fit -> finalize, into a run folder.
 
-The run folder (``output_dir``, see :mod:`keras_resnet.training.rundir`) holds the
-configuration, history, checkpoints, the model, its export and, written last,
-``summary.json``. Calling ``train`` again with the same arguments resumes an
-interrupted run from its last completed epoch, only finishes a run whose training
-ended (export, summary), and returns the summary of a finished one without training.
-
-Under ``MultiWorkerMirroredStrategy`` (``strategy="multi_worker"``, or ``"auto"`` with a
-multi-worker ``TF_CONFIG``) the chief writes the run folder (no ``backup/``: no resume);
-the other workers write to a temporary folder removed at the end."""
+The run folder (:mod:`keras_resnet.training.rundir`) holds the configuration, history,
+checkpoints, the model, its export and, written last, ``summary.json``. Calling ``train``
+again resumes an interrupted run from its last completed epoch, finishes a run whose
+training ended, and returns a finished run's summary without training. Under
+``MultiWorkerMirroredStrategy`` the chief writes the run folder (no ``backup/``: no
+resume); the other workers write to a temporary folder removed at the end."""
 
 from __future__ import annotations
 
