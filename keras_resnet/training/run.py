@@ -1,15 +1,12 @@
 """``train()``: prepare -> data -> model -> fit -> finalize, into a run folder.
 
-The run folder (``output_dir``, see :mod:`keras_resnet.training.rundir`) holds the
-configuration, history, checkpoints, the model and, written last, ``summary.json``
-(the serving SavedModel is written from the finished run by
-:func:`keras_resnet.export.export_run`). Calling ``train`` again with the same arguments resumes an
-interrupted run from its last completed epoch, only finishes a run whose training
-ended (test scores, summary), and returns the summary of a finished one without training.
-
-Under ``MultiWorkerMirroredStrategy`` (``strategy="multi_worker"``, or ``"auto"`` with a
-multi-worker ``TF_CONFIG``) the chief writes the run folder (no ``backup/``: no resume);
-the other workers write to a temporary folder removed at the end."""
+The run folder (:mod:`keras_resnet.training.rundir`) holds the configuration, history,
+checkpoints, the model and, written last, ``summary.json``; the serving SavedModel is
+written from the finished run by :func:`keras_resnet.export.export_run`. Calling ``train``
+again resumes an interrupted run from its last completed epoch, finishes a run whose
+training ended, and returns a finished run's summary without training. Under
+``MultiWorkerMirroredStrategy`` the chief writes the run folder (no ``backup/``: no
+resume); the other workers write to a temporary folder removed at the end."""
 
 from __future__ import annotations
 
