@@ -1,5 +1,4 @@
-"""Every public function's docstring example runs (doctest), for the model, export and
-training modules."""
+"""Every public function's docstring example runs (doctest), in every module of the package."""
 
 from __future__ import annotations
 
@@ -87,6 +86,17 @@ MODULES = [
     "keras_resnet.training.fitting",
     "keras_resnet.training.evaluation",
     "keras_resnet.training.confusion",
+    # data: the examples read small data sets and build pipelines
+    pytest.param("keras_resnet.data", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.datasets", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.pipeline", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.sources", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.augment", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.folders", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.tfds_source", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.config", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.arrays", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.cifar", marks=pytest.mark.slow),
     # tuning: the space and data helpers are quick; the hypermodels' and the search's
     # examples build several networks and run a (skipped) search
     "keras_resnet.tuning.space",
@@ -120,10 +130,9 @@ def test_every_module_has_its_doctests_run():
     import pkgutil
 
     import keras_resnet
-    from tests.test_data import DATA_MODULES  # the data package's doctests run there
 
     package = {m.name for m in pkgutil.walk_packages(keras_resnet.__path__, "keras_resnet.")}
-    listed = {_listed(m) for m in MODULES} | set(DATA_MODULES)
+    listed = {_listed(m) for m in MODULES}
     unlisted = package - listed - NO_EXAMPLES
     assert not unlisted, f"modules whose doctests never run: {sorted(unlisted)}"
 

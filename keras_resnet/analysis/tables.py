@@ -166,7 +166,7 @@ def published_params() -> dict[str, tuple[int, str]]:
     """Published trainable-parameter counts of the registry: name -> (count, source).
 
     Counts are for each record's default classes (1000 for ImageNet nets, 10 for
-    CIFAR); the zoo reproduces every one exactly (tests/test_models.py).
+    CIFAR); the zoo reproduces every one exactly (tests/models/test_models.py).
 
     Example:
         >>> published_params()["resnet50"]

@@ -3,7 +3,7 @@ loads in safe mode (a listed model that cannot be built is a broken promise).
 
 The default suite covers every name but the largest graphs (LARGEST: tens of seconds
 each on 2 cores, in Keras' graph construction, which does not depend on the input
-size); ``python -m pytest -m slow tests/test_zoo.py`` covers those, and is part of
+size); ``python -m pytest -m slow tests/models/test_zoo.py`` covers those, and is part of
 the release checks (docs/models.md).
 """
 

@@ -11,12 +11,13 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from conftest import REPO
 from training_helpers import synthetic
 
 from keras_resnet import create_model
 from keras_resnet import training as T
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO)
 
 
 def _pretrained(tmp_path, classes=3):

@@ -8,10 +8,10 @@ import os
 import keras
 import numpy as np
 import pytest
+from training_helpers import synthetic
 
 from keras_resnet import training as T
 from keras_resnet.training.ema import ModelEMA, ema_decay, selection_data, weights_report
-from tests.training_helpers import synthetic
 
 
 class _RawTestAccuracy(keras.callbacks.Callback):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from keras_resnet import count_flops, create_model, model_table
 from keras_resnet.analysis import format_table, with_input_shape
@@ -64,7 +64,7 @@ def test_summary_command(capsys):
 
 def _zoo_rows(path: str) -> list[str]:
     """The rows of the zoo table (the one under summary --zoo's header) in a Markdown file."""
-    text = (Path(__file__).parents[1] / path).read_text()
+    text = (REPO / path).read_text()
     table = text[text.index(ZOO_HEADER.splitlines()[0]) :].split("\n\n")[0]
     return [line for line in table.splitlines() if line.startswith("| `")]
 

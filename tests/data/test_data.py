@@ -8,10 +8,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from conftest import HAVE_MNIST, MNIST_DIR, NO_MNIST, REPO  # noqa: E402
 
 from keras_resnet import data  # noqa: E402
 from keras_resnet.data import DatasetInfo, Datasets, from_arrays, get_datasets  # noqa: E402
-from tests.conftest import HAVE_MNIST, MNIST_DIR, NO_MNIST  # noqa: E402
 
 
 def batches(ds, n=None):
@@ -415,9 +415,8 @@ def test_option_errors():
 @pytest.mark.slow
 def test_pipeline_benchmark_runs():
     import runpy
-    from pathlib import Path
 
-    bench = runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks" / "pipeline.py"))
+    bench = runpy.run_path(str(REPO / "benchmarks" / "pipeline.py"))
     result = bench["main"](
         [
             "--examples",
@@ -446,41 +445,3 @@ def test_public_api_exports():
     assert keras_resnet.get_datasets is get_datasets
     assert keras_resnet.from_arrays is from_arrays
     assert keras_resnet.DatasetInfo is DatasetInfo and keras_resnet.Datasets is Datasets
-
-
-DATA_MODULES = [
-    "keras_resnet.data",
-    "keras_resnet.data.datasets",
-    "keras_resnet.data.pipeline",
-    "keras_resnet.data.sources",
-    "keras_resnet.data.augment",
-    "keras_resnet.data.folders",
-    "keras_resnet.data.tfds_source",
-    "keras_resnet.data.config",
-    "keras_resnet.data.arrays",
-    "keras_resnet.data.cifar",
-]
-
-
-@pytest.mark.parametrize("module_name", DATA_MODULES)
-def test_data_public_functions_have_examples(module_name):
-    import importlib
-
-    module = importlib.import_module(module_name)
-    for name in dir(module):
-        obj = getattr(module, name)
-        if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
-            continue
-        if callable(obj):
-            assert obj.__doc__ and "Example" in obj.__doc__, name
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("module_name", DATA_MODULES)
-def test_data_docstring_examples_run(module_name):
-    import doctest
-    import importlib
-
-    module = importlib.import_module(module_name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

@@ -11,12 +11,13 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from conftest import REPO
+from training_helpers import synthetic
 
 from keras_resnet import training as T
 from keras_resnet.optimizers import EpochStepDecay, WarmUp
-from tests.training_helpers import synthetic
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO)
 
 
 def _env(**extra):
@@ -530,7 +531,7 @@ _RESUME_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {root!r})
     import keras
     from keras_resnet import training as T
-    from tests.training_helpers import synthetic
+    from training_helpers import synthetic
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -601,7 +602,7 @@ _MIRRORED_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from keras_resnet import training as T
-    from tests.training_helpers import synthetic
+    from training_helpers import synthetic
 
     strategy = T.get_strategy("mirrored")
     try:
@@ -636,7 +637,7 @@ _WORKER_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {root!r})
     import keras
     from keras_resnet import training as T
-    from tests.training_helpers import synthetic
+    from training_helpers import synthetic
 
     def net():
         # No BatchNormalization: its batch statistics are per replica (8 images on
@@ -750,7 +751,7 @@ _BN_WORKER_SCRIPT = textwrap.dedent(
     import numpy as np
     from keras_resnet import training as T
     from keras_resnet import create_model
-    from tests.training_helpers import synthetic
+    from training_helpers import synthetic
 
     strategy = T.get_strategy("multi_worker")
     keras.utils.set_random_seed(0)

@@ -8,8 +8,9 @@ import re
 import subprocess
 import sys
 
+from conftest import REPO
+
 from keras_resnet._startup import is_startup_noise
-from tests.conftest import REPO
 
 # TensorFlow's start-up notices on a CPU-only machine
 NOISE = re.compile(r"cuInit|oneDNN|cpu_feature_guard|absl::InitializeLog|cuda drivers")

@@ -13,11 +13,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
+from conftest import REPO
 
 from keras_resnet.cli import build_parser, main
 from keras_resnet.commands.tune import parse_search_space
 from keras_resnet.tuning.run import format_results
-from tests.conftest import REPO
 
 SPACE = json.dumps(
     {

@@ -2,7 +2,7 @@
 
 The API cases call ``create_model(weights=...)`` in-process; the CLI cases run in one
 fresh process (one TensorFlow start-up) through ``keras_resnet.cli.main``, as
-tests/test_hostile_inputs.py does, and report exit code and stderr for each.
+tests/commands/test_hostile_inputs.py does, and report exit code and stderr for each.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import HAVE_MNIST, MNIST_DIR, NO_MNIST
 
 from keras_resnet import create_model, data, export, saving
 from keras_resnet.cli import main
 from keras_resnet.data import sources
 from keras_resnet.export import common, saved_model, serving
-from tests.conftest import HAVE_MNIST, MNIST_DIR, NO_MNIST
 
 CLASS_NAMES = tuple(f"digit_{i}" for i in range(10))
 

@@ -31,7 +31,7 @@ def _params(app):
     return pytest.param(app, marks=[pytest.mark.slow] if slow else [])
 
 
-# DenseNet copies are tested in tests/test_densenet.py (their layer names differ)
+# DenseNet copies are tested in tests/models/test_densenet.py (their layer names differ)
 @pytest.mark.parametrize(
     "application", [_params(a) for a in KERAS_APPLICATIONS if not a.startswith("DenseNet")]
 )

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 # Tiny and fast: the _tiny baseline, one epoch, most knobs fixed.
 SPACE = {
     "batch_size": 128,

@@ -17,8 +17,9 @@ import sys
 import textwrap
 
 import pytest
+from conftest import REPO
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO)
 
 _RUNNER = textwrap.dedent(
     """

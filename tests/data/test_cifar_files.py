@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from keras_resnet.data import get_datasets, list_datasets, read_cifar
 from keras_resnet.data.cifar import load_cifar_source
@@ -384,7 +385,7 @@ def test_cli_train_on_a_bad_cifar_folder_fails_cleanly(tmp_path):
     expected = write_layout(tmp_path, "cifar-10-batches-bin", batches=1)
     (expected["folder"] / "test_batch.bin").unlink()
     out = tmp_path / "run"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(Path(__file__).parents[1]))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
     argv = [sys.executable, "-m", "keras_resnet", "train", "--dataset", f"cifar10:{tmp_path}",
             "--model", "_tiny", "--epochs", "1", "--output", str(out), "--no-export",
             "--quiet"]  # fmt: skip
@@ -403,7 +404,7 @@ SUBSET_ENV = "KERAS_RESNET_CIFAR10_SUBSET"
 
 def _subset() -> Path:
     env = os.environ.get(SUBSET_ENV)
-    path = Path(env) if env else Path(__file__).parents[1].parent / "shared/data/cifar10-subset"
+    path = Path(env) if env else REPO.parent / "shared/data/cifar10-subset"
     if not (path / "cifar-10-batches-bin" / "test_batch.bin").is_file():
         pytest.skip(f"the real CIFAR-10 subset is absent (set {SUBSET_ENV}): {path}")
     return path

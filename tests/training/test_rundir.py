@@ -13,6 +13,8 @@ import time
 import keras
 import numpy as np
 import pytest
+from conftest import REPO
+from training_helpers import synthetic
 
 from keras_resnet import training as T
 from keras_resnet.cli import main
@@ -20,9 +22,8 @@ from keras_resnet.saving import save_keras_model
 from keras_resnet.training.backup import BackupAndRestore
 from keras_resnet.training.rundir import RunDir, RunFolderBusyError, write_json_atomic
 from keras_resnet.utils.atomic import recover_replacements
-from tests.training_helpers import synthetic
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO)
 TINY = T.get_recipe(
     "fast", epochs=2, batch_size=16, warmup_epochs=0, learning_rate=0.05, tensorboard=False
 )
@@ -280,7 +281,7 @@ _FINISH = textwrap.dedent(
     import sys
     sys.path.insert(0, {root!r})
     from keras_resnet import training as T
-    from tests.training_helpers import synthetic
+    from training_helpers import synthetic
     cfg = T.get_recipe("fast", epochs=2, batch_size=16, warmup_epochs=0, learning_rate=0.05,
                        tensorboard=False)
     T.train("_tiny", synthetic(), cfg, output_dir=sys.argv[1], verbose=0)

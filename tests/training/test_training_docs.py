@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from conftest import REPO
+
 from keras_resnet import training as T
-from tests.conftest import REPO
 
 
 def _recipe_rows() -> dict[str, list[str]]:

@@ -5,8 +5,7 @@ import sys
 
 import keras
 import numpy as np
-
-from tests.conftest import REPO
+from conftest import REPO
 
 _BUILD = """
 import hashlib, sys, keras, numpy as np

@@ -23,7 +23,7 @@ from keras_resnet.models.registry import get_record, records
 from keras_resnet.weights import load_keras_applications_weights
 
 DENSENETS = [r.name for r in records(include_private=True) if r.family == "densenet"]
-# Every name's build, exact count, train step and safe-mode round trip: tests/test_zoo.py.
+# Every name's build, exact count, train step and safe-mode round trip: tests/models/test_zoo.py.
 # Huang et al. 2017 Table 2 (C10 models), in millions as printed.
 PAPER_MILLIONS = {
     "densenet40_k12": 1.0,
