@@ -279,7 +279,7 @@ def test_kill_between_history_row_and_backup_keeps_one_row_per_epoch(tmp_path):
 _FINISH = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {root!r})
+    sys.path[:0] = [{root!r}, {root!r} + "/tests"]
     from keras_resnet import training as T
     from training_helpers import synthetic
     cfg = T.get_recipe("fast", epochs=2, batch_size=16, warmup_epochs=0, learning_rate=0.05,

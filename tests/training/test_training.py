@@ -528,7 +528,7 @@ def test_train_without_output_and_without_validation():
 _RESUME_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
-    sys.path.insert(0, {root!r})
+    sys.path[:0] = [{root!r}, {root!r} + "/tests"]
     import keras
     from keras_resnet import training as T
     from training_helpers import synthetic
@@ -596,7 +596,7 @@ def test_resume_after_kill_9(tmp_path):
 _MIRRORED_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    sys.path.insert(0, {root!r})
+    sys.path[:0] = [{root!r}, {root!r} + "/tests"]
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
@@ -634,7 +634,7 @@ def test_mirrored_strategy_on_two_logical_cpus():
 _WORKER_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    sys.path.insert(0, {root!r})
+    sys.path[:0] = [{root!r}, {root!r} + "/tests"]
     import keras
     from keras_resnet import training as T
     from training_helpers import synthetic
@@ -746,7 +746,7 @@ def test_multi_worker_matches_one_worker(tmp_path):
 _BN_WORKER_SCRIPT = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {root!r})
+    sys.path[:0] = [{root!r}, {root!r} + "/tests"]
     import keras
     import numpy as np
     from keras_resnet import training as T
