@@ -25,14 +25,12 @@ _PAPER = "Huang et al. 2017 Table 2 ({}); exact by summation of the paper's defi
 
 
 def _densenet(name: str, arch: dict[str, Any], params: int, source: str, **fields: Any) -> None:
-    register(
-        ModelRecord(
-            name, DenseNet, arch, params=params, params_source=source, family="densenet", **fields
-        )
-    )
+    fields["family"] = "densenet"
+    register(ModelRecord(name, DenseNet, arch, params=params, params_source=source, **fields))
 
 
-def _imagenet(block_sizes: tuple[int, ...], growth_rate: int = 32) -> dict[str, Any]:
+def _bc(block_sizes: tuple[int, ...], growth_rate: int = 32) -> dict[str, Any]:
+    # DenseNet-BC: 2k stem channels (bottleneck width 4 and compression 0.5 by default).
     return {"growth_rate": growth_rate, "block_sizes": block_sizes, "stem_width": 2 * growth_rate}
 
 
@@ -47,13 +45,7 @@ def _weights(depth: int, keras_app: bool = True) -> dict[str, dict[str, str]]:
 
 
 def _cifar_bc(depth: int, growth_rate: int) -> dict[str, Any]:
-    n = (depth - 4) // 6
-    return {
-        "growth_rate": growth_rate,
-        "block_sizes": (n, n, n),
-        "stem": "cifar",
-        "stem_width": 2 * growth_rate,
-    }
+    return {**_bc(((depth - 4) // 6,) * 3, growth_rate), "stem": "cifar"}
 
 
 for _depth, _sizes, _count in (
@@ -63,7 +55,7 @@ for _depth, _sizes, _count in (
 ):
     _densenet(
         f"densenet{_depth}",
-        _imagenet(_sizes),
+        _bc(_sizes),
         _count,
         _TV,
         description=f"DenseNet-{_depth} (BC, k=32), layout of torchvision and keras.applications",
@@ -71,7 +63,7 @@ for _depth, _sizes, _count in (
     )
 _densenet(
     "densenet161",
-    _imagenet((6, 12, 36, 24), growth_rate=48),
+    _bc((6, 12, 36, 24), growth_rate=48),
     28_681_000,
     "torchvision weight metadata",
     description="DenseNet-161 (BC, k=48, 96 stem channels), layout of torchvision",
@@ -79,7 +71,7 @@ _densenet(
 )
 _densenet(
     "densenet264",
-    _imagenet((6, 12, 64, 48)),
+    _bc((6, 12, 64, 48)),
     33_337_704,
     "Huang et al. 2017 Table 1 (blocks 6-12-64-48, k=32); exact by summation",
     # Table 1's blocks give 2 * 130 + 5 = 265 layers; the paper (and timm) call it 264.
