@@ -58,8 +58,7 @@ def _group(layer_name: str) -> str:
 
 
 def model_table(
-    model: keras.Model | str,
-    input_shape: tuple[int, int, int] | None = None,
+    model: keras.Model | str, input_shape: tuple[int, int, int] | None = None
 ) -> list[dict[str, Any]]:
     """Per-stage output shape, parameters and MACs of a model.
 
@@ -178,9 +177,7 @@ def published_params() -> dict[str, tuple[int, str]]:
 
 
 def zoo_table(
-    names: list[str] | None = None,
-    *,
-    input_shape: tuple[int, int, int] | None = None,
+    names: list[str] | None = None, *, input_shape: tuple[int, int, int] | None = None
 ) -> list[dict[str, Any]]:
     """Parameters and MACs of zoo variants next to their published parameter counts.
 

@@ -21,10 +21,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from keras_resnet.layers import (
-    HighwayGate,
-    ZeroPadShortcut,
-)
+from keras_resnet.layers import HighwayGate, ZeroPadShortcut
 from keras_resnet.models.naming import (
     ADD,
     BN,
