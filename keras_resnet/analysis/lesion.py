@@ -228,7 +228,8 @@ def _accuracy(model: keras.Model, x: Any, y: Any, batch_size: int) -> float:
     return correct / max(total, 1)
 
 
-def _check_data(x: Any, y: Any, batch_size: int) -> None:
+def _check_inputs(model: Any, x: Any, y: Any, batch_size: int) -> None:
+    _check_model(model)
     check_int("batch_size", batch_size, min_value=1)
     if y is not None and len(x) != len(y):
         raise ValueError(
@@ -273,8 +274,7 @@ def lesion_study(
         >>> len(rows), rows[0]["block"]
         (7, 'stage1_block1')
     """
-    _check_model(model)
-    _check_data(x, y, batch_size)
+    _check_inputs(model, x, y, batch_size)
     selected = _select(model, blocks)
     baseline = _accuracy(model, x, y, batch_size)
     rows = []
@@ -327,8 +327,7 @@ def lesion_curve(
         >>> [r["deleted"] for r in lesion_curve(model, x, y, num_deleted=(0, 2), trials=1)]
         [0, 2]
     """
-    _check_model(model)
-    _check_data(x, y, batch_size)
+    _check_inputs(model, x, y, batch_size)
     check_int("trials", trials, min_value=1)
     candidates = [b["block"] for b in _select(model, blocks)]
     counts = list(num_deleted)
