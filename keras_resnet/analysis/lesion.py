@@ -200,13 +200,6 @@ def _select(model: keras.Model, blocks: str | Sequence[str]) -> list[dict[str, A
     return [b for b in described if b["deletable"]]
 
 
-def _predict_labels(model: keras.Model, images: Any) -> np.ndarray:
-    # Eager calls instead of model.predict: predict traces a new tf.function for every
-    # lesioned copy, which is slower for these small evaluations and floods the log
-    # with retracing warnings.
-    return np.argmax(np.asarray(model(images, training=False)), axis=-1)
-
-
 def _as_labels(y: Any) -> np.ndarray:
     labels = np.asarray(y)
     return labels.argmax(-1) if labels.ndim > 1 else labels
@@ -223,7 +216,11 @@ def _accuracy(model: keras.Model, x: Any, y: Any, batch_size: int) -> float:
         )
     correct = total = 0
     for xb, yb in batches:
-        correct += int((_predict_labels(model, xb) == yb).sum())
+        # Eager calls instead of model.predict: predict traces a new tf.function for every
+        # lesioned copy, which is slower for these small evaluations and floods the log
+        # with retracing warnings.
+        predicted = np.argmax(np.asarray(model(xb, training=False)), axis=-1)
+        correct += int((predicted == yb).sum())
         total += len(yb)
     return correct / max(total, 1)
 

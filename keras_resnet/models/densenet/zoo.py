@@ -44,8 +44,9 @@ def _weights(depth: int, keras_app: bool = True) -> dict[str, dict[str, str]]:
     return {"weights": names}
 
 
-def _cifar_bc(depth: int, growth_rate: int) -> dict[str, Any]:
-    return {**_bc(((depth - 4) // 6,) * 3, growth_rate), "stem": "cifar"}
+def _cifar(n: int, growth_rate: int, **kw: Any) -> dict[str, Any]:
+    # Three dense blocks of n layers after a single 3x3 stem conv.
+    return {**_bc((n, n, n), growth_rate), "stem": "cifar", **kw}
 
 
 for _depth, _sizes, _count in (
@@ -79,14 +80,7 @@ _densenet(
 )
 _densenet(
     "densenet40_k12",
-    {
-        "growth_rate": 12,
-        "block_sizes": (12, 12, 12),
-        "stem": "cifar",
-        "stem_width": 16,
-        "bottleneck_width": 0,
-        "compression": 1.0,
-    },
+    _cifar(12, 12, stem_width=16, bottleneck_width=0, compression=1.0),
     1_019_722,
     _PAPER.format("1.0M"),
     description="DenseNet (L=40, k=12) for CIFAR: no bottleneck, no compression",
@@ -99,7 +93,7 @@ for _depth, _k, _published, _count in (
 ):
     _densenet(
         f"densenet_bc{_depth}_k{_k}",
-        _cifar_bc(_depth, _k),
+        _cifar((_depth - 4) // 6, _k),
         _count,
         _PAPER.format(_published),
         description=f"DenseNet-BC (L={_depth}, k={_k}) for CIFAR",
