@@ -56,14 +56,13 @@ def _stem(x, cfg: ResNetConfig):
 
 def _block_plan(cfg: ResNetConfig, stage: int, depth: int):
     """(strides, shortcut kind) of each block of a stage."""
-    last_stage = stage == len(cfg.stage_depths) - 1
     if cfg.downsample_in == "first":  # the standard layout: the first block downsamples
         stride = 1 if stage == 0 else 2
         return [(stride if b == 0 else 1, cfg.shortcut) for b in range(depth)]
     # keras.applications ResNetV2: the last block of each stage but the last one
     # downsamples, and a strided block that keeps channels subsamples its shortcut.
     kind = "subsample" if cfg.shortcut == "projection" else cfg.shortcut
-    stride = 1 if last_stage else 2
+    stride = 1 if stage == len(cfg.stage_depths) - 1 else 2
     return [(stride if b == depth - 1 else 1, kind) for b in range(depth)]
 
 
