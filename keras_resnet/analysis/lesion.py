@@ -148,8 +148,7 @@ def delete_blocks(model: keras.Model, blocks: Sequence[str]) -> keras.Model:
         if layer.name in merges:
             # Add([shortcut, branch]) or HighwayGate([gate, branch, shortcut]): keep
             # only the shortcut, i.e. remove the residual branch.
-            inputs = args[0]
-            return inputs[0] if layer.name.endswith(f"_{ADD}") else inputs[2]
+            return args[0][0] if layer.name.endswith(f"_{ADD}") else args[0][2]
         if layer.name in firsts:
             block_inputs[firsts[layer.name]] = args[0]
         if layer.name in lasts:

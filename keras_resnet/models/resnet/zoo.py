@@ -23,12 +23,7 @@ _DEPTHS[152] = (3, 8, 36, 3)
 # keras.applications ResNet/ResNetV2: stride on the first 1x1 (v1), conv biases, BN
 # epsilon 1.001e-5, Keras' default momentum and a zero-padded stem max-pool, so their
 # weights load one to one and give the same outputs.
-_KERAS_APP = {
-    "use_bias": True,
-    "bn_epsilon": 1.001e-5,
-    "bn_momentum": 0.99,
-    "stem_pool_padding": "zeros",
-}
+_KERAS_APP = dict(use_bias=True, bn_epsilon=1.001e-5, bn_momentum=0.99, stem_pool_padding="zeros")
 _D = {"stem": "deep", "shortcut": "avg_down"}  # ResNet-C stem + ResNet-D shortcut (timm "d")
 
 
