@@ -148,8 +148,7 @@ def delete_blocks(model: keras.Model, blocks: Sequence[str]) -> keras.Model:
         if layer.name in merges:
             # Add([shortcut, branch]) or HighwayGate([gate, branch, shortcut]): keep
             # only the shortcut, i.e. remove the residual branch.
-            inputs = args[0]
-            return inputs[0] if layer.name.endswith(f"_{ADD}") else inputs[2]
+            return args[0][0] if layer.name.endswith(f"_{ADD}") else args[0][2]
         if layer.name in firsts:
             block_inputs[firsts[layer.name]] = args[0]
         if layer.name in lasts:
@@ -200,13 +199,6 @@ def _select(model: keras.Model, blocks: str | Sequence[str]) -> list[dict[str, A
     return [b for b in described if b["deletable"]]
 
 
-def _predict_labels(model: keras.Model, images: Any) -> np.ndarray:
-    # Eager calls instead of model.predict: predict traces a new tf.function for every
-    # lesioned copy, which is slower for these small evaluations and floods the log
-    # with retracing warnings.
-    return np.argmax(np.asarray(model(images, training=False)), axis=-1)
-
-
 def _as_labels(y: Any) -> np.ndarray:
     labels = np.asarray(y)
     return labels.argmax(-1) if labels.ndim > 1 else labels
@@ -223,12 +215,17 @@ def _accuracy(model: keras.Model, x: Any, y: Any, batch_size: int) -> float:
         )
     correct = total = 0
     for xb, yb in batches:
-        correct += int((_predict_labels(model, xb) == yb).sum())
+        # Eager calls instead of model.predict: predict traces a new tf.function for every
+        # lesioned copy, which is slower for these small evaluations and floods the log
+        # with retracing warnings.
+        predicted = np.argmax(np.asarray(model(xb, training=False)), axis=-1)
+        correct += int((predicted == yb).sum())
         total += len(yb)
     return correct / max(total, 1)
 
 
-def _check_data(x: Any, y: Any, batch_size: int) -> None:
+def _check_inputs(model: Any, x: Any, y: Any, batch_size: int) -> None:
+    _check_model(model)
     check_int("batch_size", batch_size, min_value=1)
     if y is not None and len(x) != len(y):
         raise ValueError(
@@ -273,8 +270,7 @@ def lesion_study(
         >>> len(rows), rows[0]["block"]
         (7, 'stage1_block1')
     """
-    _check_model(model)
-    _check_data(x, y, batch_size)
+    _check_inputs(model, x, y, batch_size)
     selected = _select(model, blocks)
     baseline = _accuracy(model, x, y, batch_size)
     rows = []
@@ -327,8 +323,7 @@ def lesion_curve(
         >>> [r["deleted"] for r in lesion_curve(model, x, y, num_deleted=(0, 2), trials=1)]
         [0, 2]
     """
-    _check_model(model)
-    _check_data(x, y, batch_size)
+    _check_inputs(model, x, y, batch_size)
     check_int("trials", trials, min_value=1)
     candidates = [b["block"] for b in _select(model, blocks)]
     counts = list(num_deleted)

@@ -14,6 +14,9 @@ import numpy as np
 
 from keras_resnet.models.naming import HEAD, STAGE, STEM
 
+# The summed columns of a model_table row.
+_COUNTS = ("params", "trainable_params", "macs")
+
 
 def with_input_shape(model: keras.Model, input_shape: tuple[int, int, int]) -> keras.Model:
     """Rebuild a functional model with a concrete input shape (new, untrained weights).
@@ -58,8 +61,7 @@ def _group(layer_name: str) -> str:
 
 
 def model_table(
-    model: keras.Model | str,
-    input_shape: tuple[int, int, int] | None = None,
+    model: keras.Model | str, input_shape: tuple[int, int, int] | None = None
 ) -> list[dict[str, Any]]:
     """Per-stage output shape, parameters and MACs of a model.
 
@@ -111,7 +113,7 @@ def model_table(
         row["trainable_params"] += sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
         row["macs"] += _layer_macs(layer)
     result = list(rows.values())
-    sums = {key: sum(r[key] for r in result) for key in ("params", "trainable_params", "macs")}
+    sums = {key: sum(r[key] for r in result) for key in _COUNTS}
     result.append({"name": "total", "output_shape": tuple(model.output.shape[1:]), **sums})
     return result
 
@@ -178,9 +180,7 @@ def published_params() -> dict[str, tuple[int, str]]:
 
 
 def zoo_table(
-    names: list[str] | None = None,
-    *,
-    input_shape: tuple[int, int, int] | None = None,
+    names: list[str] | None = None, *, input_shape: tuple[int, int, int] | None = None
 ) -> list[dict[str, Any]]:
     """Parameters and MACs of zoo variants next to their published parameter counts.
 
@@ -220,16 +220,14 @@ def zoo_table(
         record = get_record(name)
         shape = tuple(input_shape or record.input_shape)
         total = model_table(name, input_shape=shape)[-1]
-        published, source = record.params, record.params_source or None
+        published = record.params
         rows.append(
             {
                 "name": name,
                 "input_shape": shape,
-                "params": total["params"],
-                "trainable_params": total["trainable_params"],
-                "macs": total["macs"],
+                **{key: total[key] for key in _COUNTS},
                 "published_params": published,
-                "source": source,
+                "source": record.params_source or None,
                 "matches": None if published is None else total["trainable_params"] == published,
             }
         )

@@ -80,19 +80,14 @@ def from_keras_applications(
     variants = keras_applications_variants()
     check_choice("application", application, variants)
     shape = input_shape or ((224, 224, 3) if include_top else (None, None, 3))
-    source = getattr(keras.applications, application)(
-        weights=weights,
-        include_top=include_top,
-        input_shape=shape,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-    model = create_model(
-        variants[application],
-        **(KERAS_DENSENET_BN if application.startswith("DenseNet") else {}),
-        include_top=include_top,
-        input_shape=shape,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+    # The head arguments both models are built with.
+    head = {
+        "include_top": include_top,
+        "input_shape": shape,
+        "classes": classes,
+        "classifier_activation": classifier_activation,
+    }
+    source = getattr(keras.applications, application)(weights=weights, **head)
+    bn = KERAS_DENSENET_BN if application.startswith("DenseNet") else {}
+    model = create_model(variants[application], **bn, **head)
     return load_keras_applications_weights(model, source)

@@ -136,8 +136,7 @@ def model_inputs(
         (None, 32, 32, 3)
     """
     if input_tensor is None:
-        inputs = keras.Input(shape=tuple(input_shape) if input_shape else (None, None, 3))
-        x = inputs
+        x = inputs = keras.Input(shape=tuple(input_shape) if input_shape else (None, None, 3))
     else:
         if not keras.backend.is_keras_tensor(input_tensor):
             raise TypeError(

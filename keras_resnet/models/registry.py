@@ -165,10 +165,8 @@ def get_record(name: str) -> ModelRecord:
     _load_builtin()
     if not isinstance(name, str) or name not in _REGISTRY:
         hint = difflib.get_close_matches(str(name), list(_REGISTRY), n=3)
+        did_you_mean = f" (did you mean {', '.join(hint)}?)" if hint else ""
         raise ValueError(
-            f"Unknown model name {name!r}"
-            + (f" (did you mean {', '.join(hint)}?)" if hint else "")
-            + ". Valid names: "
-            + ", ".join(list_models())
+            f"Unknown model name {name!r}{did_you_mean}. Valid names: {', '.join(list_models())}"
         )
     return _REGISTRY[name]

@@ -41,22 +41,11 @@ def _stem(x, cfg: DenseNetConfig):
 def _features(x, cfg: DenseNetConfig):
     # The options every dense layer and transition takes.
     shared = {"dropout": cfg.dropout, "bn_epsilon": cfg.bn_epsilon, "bn_momentum": cfg.bn_momentum}
+    layer_options = {"bottleneck_width": cfg.bottleneck_width, **shared}
     for s, n in enumerate(cfg.block_sizes, start=1):
-        x = dense_block(
-            x,
-            n,
-            cfg.growth_rate,
-            bottleneck_width=cfg.bottleneck_width,
-            **shared,
-            name=f"stage{s}",
-        )
+        x = dense_block(x, n, cfg.growth_rate, name=f"stage{s}", **layer_options)
         if s < len(cfg.block_sizes):
-            x = transition(
-                x,
-                compression=cfg.compression,
-                **shared,
-                name=f"stage{s}_transition",
-            )
+            x = transition(x, compression=cfg.compression, name=f"stage{s}_transition", **shared)
     return bn_relu(x, {"epsilon": cfg.bn_epsilon, "momentum": cfg.bn_momentum}, POST)
 
 

@@ -25,14 +25,12 @@ _PAPER = "Huang et al. 2017 Table 2 ({}); exact by summation of the paper's defi
 
 
 def _densenet(name: str, arch: dict[str, Any], params: int, source: str, **fields: Any) -> None:
-    register(
-        ModelRecord(
-            name, DenseNet, arch, params=params, params_source=source, family="densenet", **fields
-        )
-    )
+    fields["family"] = "densenet"
+    register(ModelRecord(name, DenseNet, arch, params=params, params_source=source, **fields))
 
 
-def _imagenet(block_sizes: tuple[int, ...], growth_rate: int = 32) -> dict[str, Any]:
+def _bc(block_sizes: tuple[int, ...], growth_rate: int = 32) -> dict[str, Any]:
+    # DenseNet-BC: 2k stem channels (bottleneck width 4 and compression 0.5 by default).
     return {"growth_rate": growth_rate, "block_sizes": block_sizes, "stem_width": 2 * growth_rate}
 
 
@@ -46,14 +44,9 @@ def _weights(depth: int, keras_app: bool = True) -> dict[str, dict[str, str]]:
     return {"weights": names}
 
 
-def _cifar_bc(depth: int, growth_rate: int) -> dict[str, Any]:
-    n = (depth - 4) // 6
-    return {
-        "growth_rate": growth_rate,
-        "block_sizes": (n, n, n),
-        "stem": "cifar",
-        "stem_width": 2 * growth_rate,
-    }
+def _cifar(n: int, growth_rate: int, **kw: Any) -> dict[str, Any]:
+    # Three dense blocks of n layers after a single 3x3 stem conv.
+    return {**_bc((n, n, n), growth_rate), "stem": "cifar", **kw}
 
 
 for _depth, _sizes, _count in (
@@ -63,7 +56,7 @@ for _depth, _sizes, _count in (
 ):
     _densenet(
         f"densenet{_depth}",
-        _imagenet(_sizes),
+        _bc(_sizes),
         _count,
         _TV,
         description=f"DenseNet-{_depth} (BC, k=32), layout of torchvision and keras.applications",
@@ -71,7 +64,7 @@ for _depth, _sizes, _count in (
     )
 _densenet(
     "densenet161",
-    _imagenet((6, 12, 36, 24), growth_rate=48),
+    _bc((6, 12, 36, 24), growth_rate=48),
     28_681_000,
     "torchvision weight metadata",
     description="DenseNet-161 (BC, k=48, 96 stem channels), layout of torchvision",
@@ -79,7 +72,7 @@ _densenet(
 )
 _densenet(
     "densenet264",
-    _imagenet((6, 12, 64, 48)),
+    _bc((6, 12, 64, 48)),
     33_337_704,
     "Huang et al. 2017 Table 1 (blocks 6-12-64-48, k=32); exact by summation",
     # Table 1's blocks give 2 * 130 + 5 = 265 layers; the paper (and timm) call it 264.
@@ -87,14 +80,7 @@ _densenet(
 )
 _densenet(
     "densenet40_k12",
-    {
-        "growth_rate": 12,
-        "block_sizes": (12, 12, 12),
-        "stem": "cifar",
-        "stem_width": 16,
-        "bottleneck_width": 0,
-        "compression": 1.0,
-    },
+    _cifar(12, 12, stem_width=16, bottleneck_width=0, compression=1.0),
     1_019_722,
     _PAPER.format("1.0M"),
     description="DenseNet (L=40, k=12) for CIFAR: no bottleneck, no compression",
@@ -107,7 +93,7 @@ for _depth, _k, _published, _count in (
 ):
     _densenet(
         f"densenet_bc{_depth}_k{_k}",
-        _cifar_bc(_depth, _k),
+        _cifar((_depth - 4) // 6, _k),
         _count,
         _PAPER.format(_published),
         description=f"DenseNet-BC (L={_depth}, k={_k}) for CIFAR",

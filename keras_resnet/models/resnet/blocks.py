@@ -21,10 +21,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from keras_resnet.layers import (
-    HighwayGate,
-    ZeroPadShortcut,
-)
+from keras_resnet.layers import HighwayGate, ZeroPadShortcut
 from keras_resnet.models.naming import (
     ADD,
     BN,
@@ -95,8 +92,7 @@ def shortcut(
         check_choice("shortcut", kind, SHORTCUTS + tuple(SHORTCUT_ALIASES))
     if kind is None:
         return None
-    same_shape = x.shape[-1] == filters and strides == 1
-    if same_shape and kind != "projection_all":
+    if x.shape[-1] == filters and strides == 1 and kind != "projection_all":
         return x
     if kind == "zero_pad":
         return ZeroPadShortcut(filters, strides, name=part(name, SHORTCUT_PAD))(x)

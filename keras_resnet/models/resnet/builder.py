@@ -20,6 +20,11 @@ from keras_resnet.models.ops import bn_relu, conv2d, fill_doc
 from keras_resnet.models.resnet.blocks import basic_block, bottleneck_block
 from keras_resnet.models.resnet.config import ResNetConfig
 
+# The block arguments that are ResNetConfig fields of the same name.
+_BLOCK_FIELDS = ("groups", "preact", "dropout", "se_ratio", "zero_init_last_bn", "use_bias")
+_BN_FIELDS = ("bn_epsilon", "bn_momentum")
+_BOTTLENECK_FIELDS = ("base_width", "stride_in")
+
 
 def _stem(x, cfg: ResNetConfig):
     bn_kw = {"epsilon": cfg.bn_epsilon, "momentum": cfg.bn_momentum}
@@ -51,42 +56,28 @@ def _stem(x, cfg: ResNetConfig):
 
 def _block_plan(cfg: ResNetConfig, stage: int, depth: int):
     """(strides, shortcut kind) of each block of a stage."""
-    last_stage = stage == len(cfg.stage_depths) - 1
     if cfg.downsample_in == "first":  # the standard layout: the first block downsamples
         stride = 1 if stage == 0 else 2
         return [(stride if b == 0 else 1, cfg.shortcut) for b in range(depth)]
     # keras.applications ResNetV2: the last block of each stage but the last one
     # downsamples, and a strided block that keeps channels subsamples its shortcut.
     kind = "subsample" if cfg.shortcut == "projection" else cfg.shortcut
-    stride = 1 if last_stage else 2
+    stride = 1 if stage == len(cfg.stage_depths) - 1 else 2
     return [(stride if b == depth - 1 else 1, kind) for b in range(depth)]
 
 
 def _stages(x, cfg: ResNetConfig):
     block_fn = basic_block if cfg.block == "basic" else bottleneck_block
-    extra = (
-        {} if cfg.block == "basic" else {"base_width": cfg.base_width, "stride_in": cfg.stride_in}
-    )
-    bn_kw = {"bn_epsilon": cfg.bn_epsilon, "bn_momentum": cfg.bn_momentum}
+    fields = _BLOCK_FIELDS + _BN_FIELDS + (_BOTTLENECK_FIELDS if cfg.block == "bottleneck" else ())
+    options = {field: getattr(cfg, field) for field in fields}
     index = 0
     for s, (depth, width) in enumerate(zip(cfg.stage_depths, cfg.stage_widths, strict=True)):
         for b, (strides, kind) in enumerate(_block_plan(cfg, s, depth)):
             index += 1
+            drop_path = cfg.drop_path_rate * index / cfg.num_blocks
+            name = block_name(s + 1, b + 1)
             x = block_fn(
-                x,
-                width,
-                strides=strides,
-                groups=cfg.groups,
-                shortcut=kind,
-                preact=cfg.preact,
-                drop_path=cfg.drop_path_rate * index / cfg.num_blocks,
-                dropout=cfg.dropout,
-                se_ratio=cfg.se_ratio,
-                zero_init_last_bn=cfg.zero_init_last_bn,
-                use_bias=cfg.use_bias,
-                name=block_name(s + 1, b + 1),
-                **bn_kw,
-                **extra,
+                x, width, strides=strides, shortcut=kind, drop_path=drop_path, name=name, **options
             )
     if cfg.preact:
         x = bn_relu(x, {"epsilon": cfg.bn_epsilon, "momentum": cfg.bn_momentum}, POST)

@@ -11,13 +11,7 @@ from dataclasses import dataclass
 
 from keras_resnet.models.depth import MAX_BLOCKS
 from keras_resnet.models.ops import check_bn
-from keras_resnet.utils.checks import (
-    check_bool,
-    check_choice,
-    check_int,
-    check_ints,
-    check_rate,
-)
+from keras_resnet.utils.checks import check_bool, check_choice, check_int, check_ints, check_rate
 from keras_resnet.utils.config import Config
 
 BLOCKS = ("basic", "bottleneck")

@@ -23,12 +23,7 @@ _DEPTHS[152] = (3, 8, 36, 3)
 # keras.applications ResNet/ResNetV2: stride on the first 1x1 (v1), conv biases, BN
 # epsilon 1.001e-5, Keras' default momentum and a zero-padded stem max-pool, so their
 # weights load one to one and give the same outputs.
-_KERAS_APP = {
-    "use_bias": True,
-    "bn_epsilon": 1.001e-5,
-    "bn_momentum": 0.99,
-    "stem_pool_padding": "zeros",
-}
+_KERAS_APP = dict(use_bias=True, bn_epsilon=1.001e-5, bn_momentum=0.99, stem_pool_padding="zeros")
 _D = {"stem": "deep", "shortcut": "avg_down"}  # ResNet-C stem + ResNet-D shortcut (timm "d")
 
 
@@ -47,56 +42,39 @@ def _imagenet(depth: int, **kw: Any) -> dict[str, Any]:
     }
 
 
-def _cifar(n: int, **kw: Any) -> dict[str, Any]:
-    # He et al. 2015 Sec. 4.2: 6n+2 layers, widths 16/32/64, option A shortcuts.
+def _cifar(
+    depths: tuple[int, ...], widths: tuple[int, ...] = (16, 32, 64), stem_width: int = 16, **kw: Any
+) -> dict[str, Any]:
+    # The CIFAR layouts: one 3x3 stem conv, basic blocks unless `kw` says otherwise.
     return {
         "block": "basic",
-        "stage_depths": (n, n, n),
-        "stage_widths": (16, 32, 64),
+        "stage_depths": depths,
+        "stage_widths": widths,
         "stem": "cifar",
-        "stem_width": 16,
-        "shortcut": "zero_pad",
+        "stem_width": stem_width,
         **kw,
     }
 
 
+def _he_cifar(n: int, shortcut: str | None = "zero_pad") -> dict[str, Any]:
+    # He et al. 2015 Sec. 4.2: 6n+2 layers, widths 16/32/64, option A shortcuts.
+    return _cifar((n, n, n), shortcut=shortcut)
+
+
 def _wrn(depth: int, k: int) -> dict[str, Any]:
     # Zagoruyko & Komodakis 2016: depth 6n+4, pre-activation basic blocks, width k.
-    n = (depth - 4) // 6
-    return {
-        "block": "basic",
-        "preact": True,
-        "stage_depths": (n, n, n),
-        "stage_widths": (16 * k, 32 * k, 64 * k),
-        "stem": "cifar",
-        "stem_width": 16,
-    }
+    return _cifar(((depth - 4) // 6,) * 3, (16 * k, 32 * k, 64 * k), preact=True)
 
 
 def _preact_cifar(depth: int) -> dict[str, Any]:
     # He et al. 2016: bottleneck pre-activation nets of depth 9n+2, widths 16/32/64 (x4).
-    n = (depth - 2) // 9
-    return {
-        "block": "bottleneck",
-        "preact": True,
-        "stage_depths": (n, n, n),
-        "stage_widths": (16, 32, 64),
-        "stem": "cifar",
-        "stem_width": 16,
-    }
+    return _cifar(((depth - 2) // 9,) * 3, block="bottleneck", preact=True)
 
 
 def _resnext29(cardinality: int) -> dict[str, Any]:
     # Xie et al. 2017 Sec. 5.3: 3 stages x 3 bottlenecks, 64-d per group, 64-ch 3x3 stem.
-    return {
-        "block": "bottleneck",
-        "stage_depths": (3, 3, 3),
-        "stage_widths": (64, 128, 256),
-        "groups": cardinality,
-        "base_width": 64,
-        "stem": "cifar",
-        "stem_width": 64,
-    }
+    arch = {"block": "bottleneck", "groups": cardinality, "base_width": 64}
+    return _cifar((3, 3, 3), (64, 128, 256), 64, **arch)
 
 
 def _same(tv: str | None = None, timm: str | None = None) -> dict[str, dict[str, str]]:
@@ -154,34 +132,19 @@ for _depth, _count in ((50, 25_568_360), (101, 44_577_896), (152, 60_236_904)):
 for _n in (3, 5, 7, 9, 18, 200):
     _count = 269_722 if _n == 3 else None
     _source = "He et al. 2015 Table 6 (0.27M); exact by summation" if _n == 3 else ""
-    _resnet(f"resnet{6 * _n + 2}", _cifar(_n), _count, _source, **_CIFAR_INPUT)
+    _resnet(f"resnet{6 * _n + 2}", _he_cifar(_n), _count, _source, **_CIFAR_INPUT)
 for _n in (3, 5, 7, 9, 18):
-    _resnet(f"plain{6 * _n + 2}", _cifar(_n, shortcut=None), **_CIFAR_INPUT)
+    _resnet(f"plain{6 * _n + 2}", _he_cifar(_n, shortcut=None), **_CIFAR_INPUT)
 _resnet("preact_resnet164", _preact_cifar(164), **_CIFAR_INPUT)
 _resnet("preact_resnet1001", _preact_cifar(1001), **_CIFAR_INPUT)
 _resnet("resnext29_8x64d", _resnext29(8), **_CIFAR_INPUT)
 _resnet("resnext29_16x64d", _resnext29(16), **_CIFAR_INPUT)
 _resnet("wrn16_8", _wrn(16, 8), **_CIFAR_INPUT)
-_resnet(
-    "wrn28_10",
-    _wrn(28, 10),
-    36_479_194,
-    "Zagoruyko & Komodakis 2016 (36.5M); WideResNet-pytorch",
-    **_CIFAR_INPUT,
-)
+_WRN = "Zagoruyko & Komodakis 2016 (36.5M); WideResNet-pytorch"
+_resnet("wrn28_10", _wrn(28, 10), 36_479_194, _WRN, **_CIFAR_INPUT)
 _resnet("wrn40_4", _wrn(40, 4), **_CIFAR_INPUT)
 # Private: the smallest full model, for fast tests.
-_resnet(
-    "_tiny",
-    {
-        "block": "basic",
-        "stage_depths": (1, 1),
-        "stage_widths": (8, 16),
-        "stem": "cifar",
-        "stem_width": 8,
-    },
-    **_CIFAR_INPUT,
-)
+_resnet("_tiny", _cifar((1, 1), (8, 16), 8), **_CIFAR_INPUT)
 
 
 def model_spec(name: str) -> dict[str, Any]:
