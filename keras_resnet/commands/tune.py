@@ -24,19 +24,16 @@ from typing import Any
 
 from keras_resnet.commands import check_export_first, run_flags
 
-# The library's defaults (keras_resnet.tuning.run), shown in --help without importing it.
-DEFAULT_BASELINE = "resnet20"
-DEFAULT_RECIPE = "fast"
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``tune`` command to ``subparsers`` (see :mod:`keras_resnet.cli`)."""
     p = subparsers.add_parser(
         "tune", help="hyperparameter search with KerasTuner", description=__doc__,
-        parents=[run_flags(dataset="digits", recipe=DEFAULT_RECIPE, epochs=5, seed=0)],
+        parents=[run_flags(dataset="digits", recipe="fast", epochs=5, seed=0)],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
-    p.add_argument("--baseline", default=DEFAULT_BASELINE, help="zoo variant the space centers on")
+    # --baseline and --recipe default to tune()'s defaults (shown in --help without importing it)
+    p.add_argument("--baseline", default="resnet20", help="zoo variant the space centers on")
     p.add_argument("--tuner", default="random", choices=("random", "hyperband", "bayesian"))
     p.add_argument("--max-trials", type=int, default=10, help="maximum number of trials")
     p.add_argument(
