@@ -157,17 +157,7 @@ def run(args: argparse.Namespace) -> int:
     spec = resolve_run(args)
     check_export_first(not args.no_export)  # on JAX / PyTorch: refused before any work
     try:
-        result = train(
-            spec["model"],
-            spec["dataset"],
-            spec["config"],
-            output_dir=spec["output_dir"],
-            overwrite=args.overwrite,
-            model_kwargs=spec["model_kwargs"],
-            data_kwargs=spec["data_kwargs"],
-            verbose=fit_verbosity(args.quiet),
-            weights=spec["weights"],
-        )
+        result = train(**spec, overwrite=args.overwrite, verbose=fit_verbosity(args.quiet))
     except NonFiniteLossError as err:
         print(f"error: {err}")
         return 1
