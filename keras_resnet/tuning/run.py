@@ -109,9 +109,8 @@ def tune(
     # One search per folder, locked as `train` locks a run folder; workers run trials of
     # the chief's search, in its folder.
     folder = None if worker else RunDir(out, {}).lock()
-    job = _Search(definition, space, out, worker, overwrite, data_dir, retrain, quiet)
     try:
-        return _search(job)
+        return _search(_Search(definition, space, out, worker, overwrite, data_dir, retrain, quiet))
     finally:
         if folder is not None:
             folder.unlock()
