@@ -18,7 +18,6 @@ from keras_resnet.commands import check_export_first, parse_image_size, run_flag
 
 DEFAULT_MODEL = "resnet20"
 DEFAULT_DATASET = "digits"
-DEFAULT_RECIPE = "digits"  # on digits; other data sets: default_recipe(dataset) = "fast"
 
 # The flags that set the TrainConfig field of the same name.
 _FIELDS = (
