@@ -49,8 +49,6 @@ CPU_CHOICES = {
     "torch": {"precision": "float32", "jit_compile": False, "source": "cpu default"},
 }
 CPU_CHOICE = CPU_CHOICES["tensorflow"]
-# What a first use on an accelerator times per candidate (seconds each, plus compiling).
-MEASURE_DEFAULTS = {"model": "resnet20", "input_size": 32, "batch_size": 128, "steps": 10}
 
 
 def cache_path() -> Path:
@@ -172,10 +170,8 @@ def record_choice(key: str, results: list[dict[str, Any]], source: str) -> dict[
         "date": datetime.date.today().isoformat(),
         "measured": results,
     }
-    table = _read_cache()
-    table[key] = choice
     cache_path().parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(cache_path(), table)
+    write_json_atomic(cache_path(), {**_read_cache(), key: choice})
     return choice
 
 
@@ -268,7 +264,8 @@ def auto_choice() -> dict[str, Any]:
     choice = cached_choice(key)
     if choice is None:
         logger.info("No measured auto choice for %s; timing the candidates once", key)
-        choice = measure_auto_choice(key, **MEASURE_DEFAULTS)
+        # time_training's defaults: seconds per candidate, plus compiling
+        choice = measure_auto_choice(key)
     logger.info("auto on %s -> %s, jit_compile=%s", key, choice["precision"], choice["jit_compile"])
     return choice
 
@@ -289,9 +286,7 @@ def resolve_precision(precision: str = "auto") -> str:
         'float32'
     """
     check_choice("precision", precision, PRECISIONS)
-    if precision != "auto":
-        return precision
-    return auto_choice()["precision"]
+    return precision if precision != "auto" else auto_choice()["precision"]
 
 
 def resolve_jit_compile(jit_compile: bool | str = "auto") -> bool:
@@ -310,6 +305,4 @@ def resolve_jit_compile(jit_compile: bool | str = "auto") -> bool:
     """
     if jit_compile not in (True, False, "auto"):
         raise ValueError(f"`jit_compile` must be True, False or 'auto'. Received: {jit_compile!r}")
-    if jit_compile != "auto":
-        return bool(jit_compile)
-    return bool(auto_choice()["jit_compile"])
+    return bool(jit_compile if jit_compile != "auto" else auto_choice()["jit_compile"])
