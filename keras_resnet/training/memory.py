@@ -156,11 +156,9 @@ def check_training_memory(
     if on_host is None:
         on_host = not _accelerators()
     height, width, channels = (int(v) for v in image_shape)
-    pipeline = 2 * batch_size * height * width * channels * 4
-    need, layers = pipeline, 0
+    need, layers = 2 * batch_size * height * width * channels * 4, 0  # the input pipeline
     if on_host:
-        per_replica = math.ceil(batch_size / max(1, replicas))
-        activations, layers = activation_bytes(model, per_replica)
+        activations, layers = activation_bytes(model, math.ceil(batch_size / max(1, replicas)))
         need += activations * max(1, replicas)
     if need <= available:
         return
