@@ -250,8 +250,7 @@ class TrainConfig(Config):
                 f"options. Received: " + ", ".join(f"{k}={fields[k]!r}" for k in clash)
             )
         base = dataset if isinstance(dataset, DataConfig) else DataConfig(dataset=dataset)
-        one_hot = base.one_hot or self.label_smoothing > 0
-        return base.replace(**owned, one_hot=one_hot, **fields)
+        return base.replace(**owned, one_hot=base.one_hot or self.label_smoothing > 0, **fields)
 
 
 # Recipes are TrainConfig fields that differ from the defaults, which are He et al.
