@@ -264,5 +264,4 @@ def decode_images(
         image = tf.cast(decode_image(encoded, channels), tf.float32)[tf.newaxis]
         return resize_images(image, size, method, antialias)[0]
 
-    spec = tf.TensorSpec((size[0], size[1], channels), tf.float32)
-    return tf.map_fn(one, data, fn_output_signature=spec)
+    return tf.map_fn(one, data, fn_output_signature=tf.TensorSpec((*size, channels), tf.float32))

@@ -127,8 +127,7 @@ def load_run_preprocessing(run_dir: str | os.PathLike) -> dict[str, Any]:
     info = read_json(file)
     if not isinstance(info, dict) or "mean" not in info or "std" not in info:
         raise ValueError(f"{str(file)!r} must hold a JSON object with 'mean' and 'std'.")
-    channels = len(np.ravel(info["mean"]))
-    mean, std = channel_stats(info["mean"], info["std"], channels)
+    mean, std = channel_stats(info["mean"], info["std"], len(np.ravel(info["mean"])))
     names = info.get("class_names")
     shape = info.get("image_shape")
     return {
