@@ -41,16 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="JSON object (or @file.json): name -> value (fixed), list (choices), "
         '{"min": a, "max": b, "step": s, "sampling": "log"} (range) or null (dropped)',
     )
-    p.add_argument(
-        "--max-trial-macs",
-        type=float,
-        help="skip trials whose network needs more multiply-adds per image (e.g. 2e7)",
-    )
-    p.add_argument(
-        "--max-trial-seconds",
-        type=float,
-        help="stop a trial's training after this many seconds (scored as it stands)",
-    )
+    macs = "skip trials whose network needs more multiply-adds per image (e.g. 2e7)"
+    p.add_argument("--max-trial-macs", type=float, help=macs)
+    seconds = "stop a trial's training after this many seconds (scored as it stands)"
+    p.add_argument("--max-trial-seconds", type=float, help=seconds)
     p.add_argument("--no-retrain", action="store_true", help="stop after the search")
     p.set_defaults(func=run)
 
