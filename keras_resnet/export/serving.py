@@ -254,18 +254,11 @@ def predict_images(
 
 
 def _top_k(file: Path, p: np.ndarray, names: Sequence[str] | None, k: int) -> dict[str, Any]:
-    order = np.argsort(-p, kind="stable")[:k]
-    return {
-        "image": str(file),
-        "top_k": [
-            {
-                "id": int(i),
-                "name": names[i] if names is not None and i < len(names) else None,
-                "probability": float(p[i]),
-            }
-            for i in order
-        ],
-    }
+    def entry(i: int) -> dict[str, Any]:
+        name = names[i] if names is not None and i < len(names) else None
+        return {"id": int(i), "name": name, "probability": float(p[i])}
+
+    return {"image": str(file), "top_k": [entry(i) for i in np.argsort(-p, kind="stable")[:k]]}
 
 
 def _classify(

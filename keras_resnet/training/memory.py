@@ -165,11 +165,8 @@ def check_training_memory(
     # both terms grow with the pixels: the largest square-ish size that fits
     scale = math.sqrt(available / need)
     fits = (max(1, int(height * scale)), max(1, int(width * scale)))
-    what = (
-        f"the inputs of its {layers} kernel layers kept for the backward pass and "
-        if layers
-        else ""
-    )
+    kept = f"the inputs of its {layers} kernel layers kept for the backward pass and "
+    what = kept if layers else ""
     raise ValueError(
         f"`image_size` ({height}, {width}) needs at least {need / GB:.3g} GB of memory for "
         f"one training step at batch size {batch_size} ({what}two float32 batches of the "
