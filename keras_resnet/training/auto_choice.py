@@ -49,6 +49,8 @@ CPU_CHOICES = {
     "torch": {"precision": "float32", "jit_compile": False, "source": "cpu default"},
 }
 CPU_CHOICE = CPU_CHOICES["tensorflow"]
+# What a first use on an accelerator times per candidate (seconds each, plus compiling).
+MEASURE_DEFAULTS = {"model": "resnet20", "input_size": 32, "batch_size": 128, "steps": 10}
 
 
 def cache_path() -> Path:
@@ -264,8 +266,7 @@ def auto_choice() -> dict[str, Any]:
     choice = cached_choice(key)
     if choice is None:
         logger.info("No measured auto choice for %s; timing the candidates once", key)
-        # time_training's defaults: seconds per candidate, plus compiling
-        choice = measure_auto_choice(key)
+        choice = measure_auto_choice(key, **MEASURE_DEFAULTS)
     logger.info("auto on %s -> %s, jit_compile=%s", key, choice["precision"], choice["jit_compile"])
     return choice
 
