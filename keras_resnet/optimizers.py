@@ -99,8 +99,7 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
         base = _rate(self.after, step)
         if self.warmup_steps == 0:
             return base
-        ramp = ops.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
-        return base * ramp
+        return base * ops.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
 
     def get_config(self) -> dict[str, Any]:
         # A float is serialized (and deserialized) as itself.
@@ -198,9 +197,7 @@ class TwoPhase(keras.optimizers.schedules.LearningRateSchedule):
         step = ops.cast(step, "float32")
         later = ops.maximum(step - float(self.switch_step), 0.0)
         return ops.where(
-            step < float(self.switch_step),
-            _rate(self.first, step),
-            _rate(self.second, later),
+            step < float(self.switch_step), _rate(self.first, step), _rate(self.second, later)
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -212,8 +209,7 @@ class TwoPhase(keras.optimizers.schedules.LearningRateSchedule):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TwoPhase:
+        deserialize = keras.saving.deserialize_keras_object
         return cls(
-            keras.saving.deserialize_keras_object(config["first"]),
-            keras.saving.deserialize_keras_object(config["second"]),
-            config["switch_step"],
+            deserialize(config["first"]), deserialize(config["second"]), config["switch_step"]
         )

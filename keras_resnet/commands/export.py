@@ -27,12 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="RUN_OR_MODEL", help="run folder or .keras file")
     p.add_argument("--format", choices=FORMATS, default="saved_model", help="default saved_model")
     p.add_argument("--output", required=True, help="destination folder or file")
-    p.add_argument(
-        "--quantize",
-        choices=("dynamic", "float16"),
-        default=None,
-        help="TFLite only: dynamic-range (int8 weights) or float16 quantization",
-    )
+    quantize = "TFLite only: dynamic-range (int8 weights) or float16 quantization"
+    p.add_argument("--quantize", choices=("dynamic", "float16"), help=quantize)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--top-k", type=int, default=5, help="SavedModel: classes returned (5)")
     p.add_argument("--image-size", default=None, help="H[,W] for models of any input size")
@@ -77,30 +73,24 @@ def run(args: argparse.Namespace) -> int:
     beside = _info_beside(args, info) if suffix and info is not None else None
 
     model = load_keras_model(model_file)
+    # what the SavedModel and TFLite writers share
+    shared = {"mean": prep.get("mean"), "std": prep.get("std"), "image_size": image_size}
     if args.format == "saved_model":
         if not prep:
             print("note: no data_info.json; the SavedModel only scales pixels to [0, 1]")
         out = export.export_saved_model(
             model,
             args.output,
-            mean=prep.get("mean"),
-            std=prep.get("std"),
             class_names=prep.get("class_names"),
             top_k=args.top_k,
             overwrite=args.overwrite,
-            image_size=image_size,
+            **shared,
         )
     elif args.format == "keras":
         out = save_keras_model(model, args.output, overwrite=args.overwrite)
     else:
         out = export.export_tflite(
-            model,
-            args.output,
-            quantize=args.quantize,
-            overwrite=args.overwrite,
-            mean=prep.get("mean"),
-            std=prep.get("std"),
-            image_size=image_size,
+            model, args.output, quantize=args.quantize, overwrite=args.overwrite, **shared
         )
     if beside is not None:
         write_json_atomic(*beside)

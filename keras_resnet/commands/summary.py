@@ -90,19 +90,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("summary", help="print a model's per-stage parameters and MACs")
     p.add_argument("model", help="variant name (see --list)", nargs="?")
     p.add_argument("--input-shape", help="H,W,C (default: the variant's own input)")
-    p.add_argument(
-        "--input-size",
-        type=int,
-        help="with --zoo: count every variant at SIZExSIZE instead of its own input",
-    )
+    size = "with --zoo: count every variant at SIZExSIZE instead of its own input"
+    p.add_argument("--input-size", type=int, help=size)
     p.add_argument("--classes", type=int, help="override the number of classes")
     p.add_argument("--layers", action="store_true", help="also print Keras' layer-by-layer summary")
     p.add_argument("--list", action="store_true", help="list the variant names")
-    p.add_argument(
-        "--zoo",
-        action="store_true",
-        help="print a markdown table of every variant (params, MACs at its usual input size)",
-    )
+    zoo = "print a markdown table of every variant (params, MACs at its usual input size)"
+    p.add_argument("--zoo", action="store_true", help=zoo)
     p.set_defaults(func=run)
 
 

@@ -18,7 +18,6 @@ from keras_resnet.commands import check_export_first, parse_image_size, run_flag
 
 DEFAULT_MODEL = "resnet20"
 DEFAULT_DATASET = "digits"
-DEFAULT_RECIPE = "digits"  # on digits; other data sets: default_recipe(dataset) = "fast"
 
 # The flags that set the TrainConfig field of the same name.
 _FIELDS = (
@@ -48,15 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default=None, help="auto, float32, mixed_float16, ...")
     p.add_argument("--strategy", default=None, help="auto, none, mirrored, multi_worker, tpu")
     p.add_argument("--augment", default=None, help="augmentation preset for get_datasets")
-    p.add_argument(
-        "--image-size", type=parse_image_size, default=None,
-        help="training resolution H[,W] (default: the recipe's, else the data set's)",
-    )  # fmt: skip
+    size = "training resolution H[,W] (default: the recipe's, else the data set's)"
+    p.add_argument("--image-size", type=parse_image_size, help=size)
     p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (+ model, ...)")
-    p.add_argument(
-        "--weights", default=None,
-        help="pretrained weights: .keras, run folder, .safetensors, timm/keras-hub folder, ...",
-    )  # fmt: skip
+    weights = "pretrained weights: .keras, run folder, .safetensors, timm/keras-hub folder, ..."
+    p.add_argument("--weights", help=weights)
     p.add_argument("--head-epochs", type=int, default=None, help="fine-tuning: head-only epochs")
     p.add_argument("--unfreeze", default=None, help="fine-tuning phase 2: 'all' or N last stages")
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names")
@@ -157,17 +152,7 @@ def run(args: argparse.Namespace) -> int:
     spec = resolve_run(args)
     check_export_first(not args.no_export)  # on JAX / PyTorch: refused before any work
     try:
-        result = train(
-            spec["model"],
-            spec["dataset"],
-            spec["config"],
-            output_dir=spec["output_dir"],
-            overwrite=args.overwrite,
-            model_kwargs=spec["model_kwargs"],
-            data_kwargs=spec["data_kwargs"],
-            verbose=fit_verbosity(args.quiet),
-            weights=spec["weights"],
-        )
+        result = train(**spec, overwrite=args.overwrite, verbose=fit_verbosity(args.quiet))
     except NonFiniteLossError as err:
         print(f"error: {err}")
         return 1

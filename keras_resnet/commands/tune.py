@@ -24,19 +24,16 @@ from typing import Any
 
 from keras_resnet.commands import check_export_first, run_flags
 
-# The library's defaults (keras_resnet.tuning.run), shown in --help without importing it.
-DEFAULT_BASELINE = "resnet20"
-DEFAULT_RECIPE = "fast"
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``tune`` command to ``subparsers`` (see :mod:`keras_resnet.cli`)."""
     p = subparsers.add_parser(
         "tune", help="hyperparameter search with KerasTuner", description=__doc__,
-        parents=[run_flags(dataset="digits", recipe=DEFAULT_RECIPE, epochs=5, seed=0)],
+        parents=[run_flags(dataset="digits", recipe="fast", epochs=5, seed=0)],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
-    p.add_argument("--baseline", default=DEFAULT_BASELINE, help="zoo variant the space centers on")
+    # --baseline and --recipe default to tune()'s defaults (shown in --help without importing it)
+    p.add_argument("--baseline", default="resnet20", help="zoo variant the space centers on")
     p.add_argument("--tuner", default="random", choices=("random", "hyperband", "bayesian"))
     p.add_argument("--max-trials", type=int, default=10, help="maximum number of trials")
     p.add_argument(
@@ -44,16 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="JSON object (or @file.json): name -> value (fixed), list (choices), "
         '{"min": a, "max": b, "step": s, "sampling": "log"} (range) or null (dropped)',
     )
-    p.add_argument(
-        "--max-trial-macs",
-        type=float,
-        help="skip trials whose network needs more multiply-adds per image (e.g. 2e7)",
-    )
-    p.add_argument(
-        "--max-trial-seconds",
-        type=float,
-        help="stop a trial's training after this many seconds (scored as it stands)",
-    )
+    macs = "skip trials whose network needs more multiply-adds per image (e.g. 2e7)"
+    p.add_argument("--max-trial-macs", type=float, help=macs)
+    seconds = "stop a trial's training after this many seconds (scored as it stands)"
+    p.add_argument("--max-trial-seconds", type=float, help=seconds)
     p.add_argument("--no-retrain", action="store_true", help="stop after the search")
     p.set_defaults(func=run)
 

@@ -104,31 +104,39 @@ def serving_size(model: keras.Model, image_size: int | Sequence[int] | None) -> 
     return int(height), int(width)
 
 
-def channel_stats(value: Any, name: str, channels: int, default: float) -> tuple[float, ...]:
-    """Per-channel ``mean`` or ``std``: one finite value per channel (a scalar repeats).
+def channel_stats(
+    mean: Any, std: Any, channels: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel ``mean`` and ``std``: one finite value per channel (a scalar repeats).
+
+    ``None`` gives the defaults, a mean of 0 and a standard deviation of 1.
 
     Example:
-        >>> channel_stats(0.5, "mean", 3, 0.0), channel_stats(None, "std", 2, 1.0)
-        ((0.5, 0.5, 0.5), (1.0, 1.0))
+        >>> channel_stats(0.5, None, 3)
+        ((0.5, 0.5, 0.5), (1.0, 1.0, 1.0))
     """
-    if value is None:
-        return (default,) * channels
-    try:
-        stats = tuple(float(v) for v in np.ravel(np.asarray(value, dtype="float64")))
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"`{name}` must be a sequence of {channels} numbers. Received: {name}={value!r}"
-        ) from None
-    if len(stats) == 1:
-        stats = stats * channels
-    if len(stats) != channels or not all(math.isfinite(s) for s in stats):
-        raise ValueError(
-            f"`{name}` must have one finite value per channel ({channels}), in [0, 1] pixel "
-            f"units. Received: {name}={value!r}"
-        )
-    if name == "std" and min(stats) <= 0:
-        raise ValueError(f"`std` must be positive. Received: std={value!r}")
-    return stats
+    checked = []
+    for name, value, default in (("mean", mean, 0.0), ("std", std, 1.0)):
+        if value is None:
+            checked.append((default,) * channels)
+            continue
+        try:
+            stats = tuple(float(v) for v in np.ravel(np.asarray(value, dtype="float64")))
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"`{name}` must be a sequence of {channels} numbers. Received: {name}={value!r}"
+            ) from None
+        if len(stats) == 1:
+            stats = stats * channels
+        if len(stats) != channels or not all(math.isfinite(s) for s in stats):
+            raise ValueError(
+                f"`{name}` must have one finite value per channel ({channels}), in [0, 1] "
+                f"pixel units. Received: {name}={value!r}"
+            )
+        if name == "std" and min(stats) <= 0:
+            raise ValueError(f"`std` must be positive. Received: std={value!r}")
+        checked.append(stats)
+    return checked[0], checked[1]
 
 
 def check_class_names(class_names: Any, classes: int) -> tuple[str, ...] | None:
@@ -182,7 +190,7 @@ def outputs_logits(model: keras.Model) -> bool:
     return activation is not None and getattr(activation, "__name__", "") == "linear"
 
 
-# ------------------------------------------------------------------ atomic destination
+# ------------------------------------------------------------------ normalization
 
 
 def normalize(pixels: tf.Tensor, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
@@ -192,9 +200,7 @@ def normalize(pixels: tf.Tensor, mean: Sequence[float], std: Sequence[float]) ->
         >>> float(normalize(tf.constant([[255.0]]), [0.5], [0.5])[0, 0])
         1.0
     """
-    mean_t = tf.constant(mean, tf.float32)
-    std_t = tf.constant(std, tf.float32)
-    return (pixels / 255.0 - mean_t) / std_t
+    return (pixels / 255.0 - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
 
 
 # ------------------------------------------------------------------ verification
@@ -235,11 +241,11 @@ def resize_images(
     """
     shape = tf.shape(images)
     same = tf.logical_and(tf.equal(shape[1], size[0]), tf.equal(shape[2], size[1]))
-    out = tf.cond(
-        same,
-        lambda: images,
-        lambda: tf.image.resize(images, size, method=method, antialias=antialias),
-    )
+
+    def resize() -> tf.Tensor:
+        return tf.image.resize(images, size, method=method, antialias=antialias)
+
+    out = tf.cond(same, lambda: images, resize)
     return tf.ensure_shape(out, [None, size[0], size[1], images.shape[-1]])
 
 
@@ -258,5 +264,4 @@ def decode_images(
         image = tf.cast(decode_image(encoded, channels), tf.float32)[tf.newaxis]
         return resize_images(image, size, method, antialias)[0]
 
-    spec = tf.TensorSpec((size[0], size[1], channels), tf.float32)
-    return tf.map_fn(one, data, fn_output_signature=spec)
+    return tf.map_fn(one, data, fn_output_signature=tf.TensorSpec((*size, channels), tf.float32))

@@ -86,9 +86,7 @@ def normalize_images(
         raise ValueError(
             f"`images` must be (batch, height, width, channels). Received: shape={arr.shape}"
         )
-    channels = arr.shape[-1]
-    mean_ = channel_stats(mean, "mean", channels, 0.0)
-    std_ = channel_stats(std, "std", channels, 1.0)
+    mean_, std_ = channel_stats(mean, std, arr.shape[-1])
     return normalize(tf.constant(arr, tf.float32), mean_, std_).numpy()
 
 
@@ -148,32 +146,20 @@ def _serving_archive(model: keras.Model, spec: _Serving) -> keras.export.ExportA
         outputs = model(normalize(x, spec.mean, spec.std), training=False)
         return _head(outputs, spec.logits, spec.top_k, spec.class_names)
 
+    resize = (spec.resize_method, spec.antialias)
+
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        return run(
-            resize_images(
-                tf.cast(images, tf.float32), spec.image_size, spec.resize_method, spec.antialias
-            )
-        )
+        return run(resize_images(tf.cast(images, tf.float32), spec.image_size, *resize))
 
     def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
-        return run(
-            decode_images(
-                image_bytes, spec.image_size, spec.channels, spec.resize_method, spec.antialias
-            )
-        )
+        return run(decode_images(image_bytes, spec.image_size, spec.channels, *resize))
 
+    images = tf.TensorSpec((None, None, None, spec.channels), tf.uint8, name="images")
+    image_bytes = tf.TensorSpec((None,), tf.string, name="image_bytes")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        SERVE_ENDPOINT,
-        serve,
-        input_signature=[tf.TensorSpec((None, None, None, spec.channels), tf.uint8, name="images")],
-    )
-    archive.add_endpoint(
-        BYTES_ENDPOINT,
-        serve_bytes,
-        input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")],
-    )
+    archive.add_endpoint(SERVE_ENDPOINT, serve, input_signature=[images])
+    archive.add_endpoint(BYTES_ENDPOINT, serve_bytes, input_signature=[image_bytes])
     return archive
 
 
@@ -298,8 +284,7 @@ def _serving_spec(
     size = serving_size(model, image_size)
     channels = int(model.input_shape[-1])
     classes = num_classes(model)
-    mean_ = channel_stats(mean, "mean", channels, 0.0)
-    std_ = channel_stats(std, "std", channels, 1.0)
+    mean_, std_ = channel_stats(mean, std, channels)
     names = check_class_names(class_names, classes)
     k = min(check_int("top_k", top_k, min_value=1), classes)
     if logits is None:

@@ -127,9 +127,7 @@ def load_run_preprocessing(run_dir: str | os.PathLike) -> dict[str, Any]:
     info = read_json(file)
     if not isinstance(info, dict) or "mean" not in info or "std" not in info:
         raise ValueError(f"{str(file)!r} must hold a JSON object with 'mean' and 'std'.")
-    channels = len(np.ravel(info["mean"]))
-    mean = channel_stats(info["mean"], "mean", channels, 0.0)
-    std = channel_stats(info["std"], "std", channels, 1.0)
+    mean, std = channel_stats(info["mean"], info["std"], len(np.ravel(info["mean"])))
     names = info.get("class_names")
     shape = info.get("image_shape")
     return {
@@ -256,18 +254,11 @@ def predict_images(
 
 
 def _top_k(file: Path, p: np.ndarray, names: Sequence[str] | None, k: int) -> dict[str, Any]:
-    order = np.argsort(-p, kind="stable")[:k]
-    return {
-        "image": str(file),
-        "top_k": [
-            {
-                "id": int(i),
-                "name": names[i] if names is not None and i < len(names) else None,
-                "probability": float(p[i]),
-            }
-            for i in order
-        ],
-    }
+    def entry(i: int) -> dict[str, Any]:
+        name = names[i] if names is not None and i < len(names) else None
+        return {"id": int(i), "name": name, "probability": float(p[i])}
+
+    return {"image": str(file), "top_k": [entry(i) for i in np.argsort(-p, kind="stable")[:k]]}
 
 
 def _classify(
@@ -293,11 +284,10 @@ def _classify(
         probs = probs["probabilities"].numpy()
         names = meta.get("class_names")
     else:
-        info_source = data_info
-        if info_source is None:
-            beside = path if kind == "run" else path.parent
-            info_source = beside if (beside / DATA_INFO_FILE).is_file() else None
-        prep = load_run_preprocessing(info_source) if info_source is not None else {}
+        beside = path if kind == "run" else path.parent
+        if data_info is None and (beside / DATA_INFO_FILE).is_file():
+            data_info = beside
+        prep = load_run_preprocessing(data_info) if data_info is not None else {}
         names = prep.get("class_names")
         if kind == "tflite":
             interpreter = tflite_interpreter(path)
@@ -326,8 +316,7 @@ def _classify(
                 "scaled to [0, 1], which is wrong if the model was trained on normalized data.",
                 stacklevel=2,
             )
-        mean = channel_stats(prep.get("mean"), "mean", channels, 0.0)
-        std = channel_stats(prep.get("std"), "std", channels, 1.0)
+        mean, std = channel_stats(prep.get("mean"), prep.get("std"), channels)
         pixels = decode_images(tf.constant(encoded), size, channels, "bilinear", True)
         probs = model_fn(pixels.numpy() if raw_pixels else normalize(pixels, mean, std).numpy())
         if logits:

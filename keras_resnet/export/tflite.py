@@ -90,8 +90,7 @@ def export_tflite(
     size = serving_size(model, image_size)
     channels = int(model.input_shape[-1])
     embed = mean is not None or std is not None
-    mean_ = channel_stats(mean, "mean", channels, 0.0)
-    std_ = channel_stats(std, "std", channels, 1.0)
+    mean_, std_ = channel_stats(mean, std, channels)
     check_bool("verify", verify)
     dest = check_destination(path, "path", overwrite, ".tflite")
     archive = _tflite_archive(model, size, channels, mean_, std_ if embed else None)
@@ -117,17 +116,11 @@ def _tflite_archive(
             x = normalize(x, mean, std)
         return tf.cast(model(x, training=False), tf.float32)
 
+    name = TFLITE_PIXELS if embed else "inputs"
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        SERVE_ENDPOINT,
-        serve,
-        input_signature=[
-            tf.TensorSpec(
-                (None, *size, channels), tf.float32, name=TFLITE_PIXELS if embed else "inputs"
-            )
-        ],
-    )
+    spec = tf.TensorSpec((None, *size, channels), tf.float32, name=name)
+    archive.add_endpoint(SERVE_ENDPOINT, serve, input_signature=[spec])
     return archive
 
 

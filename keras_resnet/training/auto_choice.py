@@ -172,10 +172,8 @@ def record_choice(key: str, results: list[dict[str, Any]], source: str) -> dict[
         "date": datetime.date.today().isoformat(),
         "measured": results,
     }
-    table = _read_cache()
-    table[key] = choice
     cache_path().parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(cache_path(), table)
+    write_json_atomic(cache_path(), {**_read_cache(), key: choice})
     return choice
 
 
@@ -289,9 +287,7 @@ def resolve_precision(precision: str = "auto") -> str:
         'float32'
     """
     check_choice("precision", precision, PRECISIONS)
-    if precision != "auto":
-        return precision
-    return auto_choice()["precision"]
+    return precision if precision != "auto" else auto_choice()["precision"]
 
 
 def resolve_jit_compile(jit_compile: bool | str = "auto") -> bool:
@@ -310,6 +306,4 @@ def resolve_jit_compile(jit_compile: bool | str = "auto") -> bool:
     """
     if jit_compile not in (True, False, "auto"):
         raise ValueError(f"`jit_compile` must be True, False or 'auto'. Received: {jit_compile!r}")
-    if jit_compile != "auto":
-        return bool(jit_compile)
-    return bool(auto_choice()["jit_compile"])
+    return bool(jit_compile if jit_compile != "auto" else auto_choice()["jit_compile"])

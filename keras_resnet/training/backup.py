@@ -297,8 +297,7 @@ def resume_kwargs(
     """
     if "weights" not in model_kwargs or not holds_state(backup_dir):
         return model_kwargs, None
-    rest = {k: v for k, v in model_kwargs.items() if k != "weights"}
-    return rest, model_kwargs["weights"]
+    return {k: v for k, v in model_kwargs.items() if k != "weights"}, model_kwargs["weights"]
 
 
 def pretrained_restart(weights: str) -> Callable[[keras.Model], None]:

@@ -292,8 +292,7 @@ def plot_history(history: list[dict[str, float]], path: str | os.PathLike) -> st
                 ax.plot(epochs, ys, marker=".")
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        lrs = [r.get("learning_rate") for r in history]
-        if key == "learning_rate" and all((y or 0) > 0 for y in lrs):
+        if key == "learning_rate" and all((r.get(key) or 0) > 0 for r in history):
             ax.set_yscale("log")
         elif ax.get_legend_handles_labels()[0]:
             ax.legend()

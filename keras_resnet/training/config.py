@@ -206,6 +206,18 @@ class TrainConfig(Config):
         scale = self.batch_size / 256 if self.scale_lr_with_batch else 1.0
         return float(self.learning_rate) * scale
 
+    def monitor_for(self, validation: Any) -> str:
+        """``monitor``, less its ``val_`` prefix when there is no ``validation`` data.
+
+        Args:
+            validation: The validation data, or ``None``.
+
+        Example:
+            >>> TrainConfig().monitor_for(None), TrainConfig().monitor_for([1])
+            ('accuracy', 'val_accuracy')
+        """
+        return self.monitor if validation is not None else self.monitor.removeprefix("val_")
+
     def data_config(self, dataset: str | DataConfig, **fields: Any) -> DataConfig:
         """The :class:`~keras_resnet.data.DataConfig` a run with this recipe trains on.
 
@@ -238,8 +250,7 @@ class TrainConfig(Config):
                 f"options. Received: " + ", ".join(f"{k}={fields[k]!r}" for k in clash)
             )
         base = dataset if isinstance(dataset, DataConfig) else DataConfig(dataset=dataset)
-        one_hot = base.one_hot or self.label_smoothing > 0
-        return base.replace(**owned, one_hot=one_hot, **fields)
+        return base.replace(**owned, one_hot=base.one_hot or self.label_smoothing > 0, **fields)
 
 
 # Recipes are TrainConfig fields that differ from the defaults, which are He et al.

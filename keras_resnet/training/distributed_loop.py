@@ -50,8 +50,7 @@ def is_chief() -> bool:
     task_type, index = task.get("type", "worker"), int(task.get("index", 0))
     if task_type == "chief":
         return True
-    has_chief = bool(config.get("cluster", {}).get("chief"))
-    return task_type == "worker" and index == 0 and not has_chief
+    return task_type == "worker" and index == 0 and not config.get("cluster", {}).get("chief")
 
 
 def _per_example_loss(loss: Any) -> Any:
@@ -240,10 +239,9 @@ def fit_distributed(
     check_callbacks(callbacks)
     strategy = strategy or tf.distribute.get_strategy()
     steps = _make_steps(model, strategy, train_data, jit_compile)
-    dist_train = strategy.experimental_distribute_dataset(train_data)
-    dist_val = None
-    if validation_data is not None:
-        dist_val = strategy.experimental_distribute_dataset(validation_data)
+    distribute = strategy.experimental_distribute_dataset
+    dist_train = distribute(train_data)
+    dist_val = distribute(validation_data) if validation_data is not None else None
     # Last, so that it records what the other callbacks added (e.g. learning_rate).
     recorder = keras.callbacks.History()
     cb_list = keras.callbacks.CallbackList([*callbacks, recorder], model=model, epochs=epochs)

@@ -150,8 +150,7 @@ def train(
         net = _model(job, model, model_kwargs, verbose)
         _adopt_preprocessing(job, net, data)
         _claim(job)
-        stats = _fit(job, net, callbacks, verbose)
-        return _finalize(job, net, stats)
+        return _finalize(job, net, _fit(job, net, callbacks, verbose))
     finally:
         _release(job)
 
@@ -418,9 +417,7 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
     """Write ``config.json`` of a new run, or pick up where an interrupted one stopped;
     the standard callbacks either way."""
     config, datasets, out = job.config, job.datasets, job.writer
-    monitor = config.monitor
-    if datasets.validation is None and monitor.startswith("val_"):
-        monitor = monitor[4:]
+    monitor = config.monitor_for(datasets.validation)
     initial_best = fallback = None
     if out is not None and job.state == "new":
         resolved = dict(_setup(job), steps_per_epoch=_steps_per_epoch(datasets, config.batch_size))
@@ -477,8 +474,7 @@ def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any]) -> TrainResult
         scores = evaluate_model(
             net, datasets.test, strategy=job.strategy, multi_worker=job.multi_worker
         )
-        summary["test_accuracy"] = scores["accuracy"]
-        summary["test_loss"] = scores["loss"]
+        summary |= {"test_accuracy": scores["accuracy"], "test_loss": scores["loss"]}
     if out is not None:
         if history:
             plot_history(history, out.file("curves.png"))

@@ -43,7 +43,6 @@ def make_schedule(
 
         return fine_tune_schedule(config, steps_per_epoch)
     peak = config.peak_learning_rate
-    total_steps = config.epochs * steps_per_epoch
     if config.schedule == "constant":
         schedule: Any = peak
     elif config.schedule == "step":
@@ -55,9 +54,7 @@ def make_schedule(
         )
     else:
         schedule = keras.optimizers.schedules.CosineDecay(
-            peak, decay_steps=total_steps, alpha=config.min_lr_fraction
+            peak, decay_steps=config.epochs * steps_per_epoch, alpha=config.min_lr_fraction
         )
     warmup_steps = int(round(config.warmup_epochs * steps_per_epoch))
-    if warmup_steps:
-        return WarmUp(schedule, warmup_steps=warmup_steps)
-    return schedule
+    return WarmUp(schedule, warmup_steps=warmup_steps) if warmup_steps else schedule

@@ -249,8 +249,7 @@ class ZooHyperModel(kt.HyperModel):
             if initial_epoch:
                 model.optimizer.iterations.assign(initial_epoch * steps)
         budget = TimeBudget(self.max_trial_seconds)
-        standard = trial_callbacks(config, x, validation_data)
-        callbacks = [*(callbacks or []), *standard, budget]
+        callbacks = [*(callbacks or []), *trial_callbacks(config, x, validation_data), budget]
         start = time.perf_counter()
         history = model.fit(
             x,
@@ -263,8 +262,7 @@ class ZooHyperModel(kt.HyperModel):
         )
         extra = {"fit_seconds": time.perf_counter() - start, "macs": macs or 0}
         extra["time_budget_stopped"] = float(budget.stopped)
-        n = len(history.epoch)
-        history.history.update({k: [float(v)] * n for k, v in extra.items()})
+        history.history.update({k: [float(v)] * len(history.epoch) for k, v in extra.items()})
         return history
 
 

@@ -82,8 +82,7 @@ class ResNetHyperModel(ZooHyperModel):
             True
         """
         depths = [f"stage{i}_depth" for i in range(1, len(self._base.stage_depths) + 1)]
-        names = (*ResNetConfig.fields(), *depths, *sp.EXTRA_HPS, *sp.TRAINING_HPS)
-        return tuple(sorted(names))
+        return tuple(sorted((*ResNetConfig.fields(), *depths, *sp.EXTRA_HPS, *sp.TRAINING_HPS)))
 
     def _check_names(self, names: Any) -> None:
         known = self.known_names()

@@ -30,8 +30,6 @@ from keras_resnet.tuning.search import make_tuner, trial_results
 from keras_resnet.utils.atomic import read_json, remove_path, write_json_atomic, write_text_atomic
 from keras_resnet.utils.checks import check_path
 
-DEFAULT_BASELINE = "resnet20"
-DEFAULT_RECIPE = "fast"
 # What a search writes into its folder (the retrains are best_trial_<id>/).
 OUTPUTS = ("search", "tune.json", "results.csv", "results.json", "best.json")
 _AFRESH = "use --overwrite (a new search) or another --output"
@@ -42,8 +40,8 @@ _RANGE_KEYS = ("min", "max", "step", "sampling")
 def tune(
     dataset: str = "digits",
     *,
-    baseline: str = DEFAULT_BASELINE,
-    recipe: str = DEFAULT_RECIPE,
+    baseline: str = "resnet20",
+    recipe: str = "fast",
     tuner: str = "random",
     max_trials: int = 10,
     epochs: int = 5,
@@ -111,9 +109,8 @@ def tune(
     # One search per folder, locked as `train` locks a run folder; workers run trials of
     # the chief's search, in its folder.
     folder = None if worker else RunDir(out, {}).lock()
-    job = _Search(definition, space, out, worker, overwrite, data_dir, retrain, quiet)
     try:
-        return _search(job)
+        return _search(_Search(definition, space, out, worker, overwrite, data_dir, retrain, quiet))
     finally:
         if folder is not None:
             folder.unlock()
@@ -163,13 +160,12 @@ def _search(job: _Search) -> dict[str, Any]:
     info = data(batch_size=32, augment="none").info
     # The data callable applies the augmentation preset: search it (none vs the
     # data set's default) unless the user's space says otherwise.
-    space = {"augment": ["none", "auto"], **job.space}
     hypermodel = ResNetHyperModel(
         tuple(info.image_shape),
         info.num_classes,
         baseline=d["baseline"],
         recipe=d["recipe"],
-        search_space=space,
+        search_space={"augment": ["none", "auto"], **job.space},
         max_macs=d.get("max_trial_macs"),
         max_trial_seconds=d.get("max_trial_seconds"),
     )
@@ -231,9 +227,7 @@ def _report(job: _Search, tuner: Any, hypermodel: Any) -> dict[str, Any]:
 def _retrain(job: _Search, tuner: Any, hypermodel: Any, best: dict[str, Any]) -> dict[str, Any]:
     """Train the best configuration on train + validation; evaluate on test."""
     d = job.definition
-    trial = tuner.oracle.get_trial(best["trial"])
-    hp = trial.hyperparameters
-    arch = hypermodel.architecture(hp)
+    hp = tuner.oracle.get_trial(best["trial"]).hyperparameters
     config = hypermodel.train_config(hp, epochs=d["epochs"]).replace(
         validation_fraction=0.0, seed=d["seed"]
     )
@@ -243,7 +237,7 @@ def _retrain(job: _Search, tuner: Any, hypermodel: Any, best: dict[str, Any]) ->
         d["dataset"],
         config,
         output_dir=run_dir,
-        model_kwargs=arch,
+        model_kwargs=hypermodel.architecture(hp),
         data_kwargs={"data_dir": job.data_dir} if job.data_dir else {},
         verbose=0 if job.quiet else "auto",
     )
