@@ -112,22 +112,15 @@ def run(args: argparse.Namespace) -> int:
 
     # on JAX / PyTorch the retrained run's export is refused before any trial
     check_export_first(not args.no_retrain and not args.no_export)
+    # the flags that are tune()'s arguments of the same name
+    same = ("baseline", "recipe", "tuner", "max_trials", "epochs", "seed", "overwrite", "data_dir")
+    same += ("max_trial_macs", "max_trial_seconds", "quiet")
     record = tune(
         args.dataset,
-        baseline=args.baseline,
-        recipe=args.recipe,
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        epochs=args.epochs,
+        **{name: getattr(args, name) for name in same},
         search_space=_space_json(args.search_space),
-        seed=args.seed,
         output_dir=args.output,
-        overwrite=args.overwrite,
-        data_dir=args.data_dir,
-        max_trial_macs=args.max_trial_macs,
-        max_trial_seconds=args.max_trial_seconds,
         retrain=not args.no_retrain,
-        quiet=args.quiet,
     )
     if not record:
         return 1  # no trial finished: tune said so

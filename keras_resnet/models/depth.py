@@ -48,7 +48,5 @@ def ensure_recursion_limit(num_blocks: int = MAX_BLOCKS) -> int:
         >>> ensure_recursion_limit(600) >= 13000
         True
     """
-    needed = frames_needed(num_blocks)
-    if sys.getrecursionlimit() < needed:
-        sys.setrecursionlimit(needed)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), frames_needed(num_blocks)))
     return sys.getrecursionlimit()
