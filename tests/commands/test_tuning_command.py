@@ -180,6 +180,7 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
 
 
+@pytest.mark.slow  # fresh processes, 20-40 s
 def test_a_second_tune_into_a_busy_folder_is_refused_and_the_first_finishes(tmp_path):
     out = tmp_path / "tune"
     argv = ("--max-trials", "2", "--output", str(out), "--no-retrain")
@@ -211,6 +212,7 @@ def test_a_second_tune_into_a_busy_folder_is_refused_and_the_first_finishes(tmp_
     assert not (out / ".lock").exists()
 
 
+@pytest.mark.slow  # fresh processes, 20-40 s
 def test_overwrite_replaces_a_search_and_its_retrain_and_nothing_else(tmp_path):
     out = tmp_path / "tune"
     argv = ("--max-trials", "1", "--output", str(out), "--no-export")

@@ -282,6 +282,7 @@ def test_create_model_densenet121_loads_a_keras_applications_h5_in_a_fresh_proce
     np.testing.assert_allclose(np.load(y_path), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # fresh processes, 20-40 s
 def test_cli_trains_a_densenet_and_it_loads_and_exports_in_a_fresh_process(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

@@ -5,6 +5,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 from conftest import REPO
 
 _BUILD = """
@@ -28,6 +29,7 @@ def _weights_digest(seed: int) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow  # fresh processes, 20-40 s
 def test_same_seed_gives_same_initial_weights_in_fresh_processes():
     first, second, other = _weights_digest(123), _weights_digest(123), _weights_digest(7)
     assert first == second

@@ -20,13 +20,15 @@ from keras_resnet.models.registry import get_record, records
 
 NAMES = [r.name for r in records(include_private=True)]
 # The largest graphs run with -m slow (build + step + save + load: 13-70 s each with
-# 2 pytest-xdist workers on 2 cores, 2026-11-30, in Keras' graph construction, which
-# does not depend on the input size): the 152- to 1202-layer nets and the DenseNets
-# from 201 layers up. Every block kind, stem, shortcut and family stays in the default
-# suite through its smaller members (the 101- and 164-layer nets, DenseNet-161/169).
+# 2 pytest-xdist workers on 2 cores, in Keras' graph construction, which does not
+# depend on the input size): the 152- to 1202-layer nets, the DenseNets from 201
+# layers up and the widest 101-layer nets. Every block kind, stem, shortcut and family
+# stays in the default suite through its smaller members (resnet101, the 164-layer
+# nets, DenseNet-161/169).
 DEEP = ("152", "1001", "1202")
 LARGEST = {n for n in NAMES if any(d in n for d in DEEP)}
 LARGEST |= {"densenet201", "densenet264", "densenet_bc190_k40", "densenet_bc250_k24"}
+LARGEST |= {"wide_resnet101_2", "resnext101_64x4d"}  # the widest 101-layer nets
 # Paper figures in millions (rounded in the papers); the exact values come from the
 # independent summation in param_reference.py.
 PAPER_MILLIONS = {

@@ -257,6 +257,7 @@ _KILL_BEFORE_BACKUP = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # fresh processes, 20-40 s
 def test_kill_between_history_row_and_backup_keeps_one_row_per_epoch(tmp_path):
     out = tmp_path / "run"
     argv = ["train", "--model", "_tiny", "--epochs", "4", "--batch-size", "256"]

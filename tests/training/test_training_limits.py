@@ -128,6 +128,7 @@ def pretrained(tmp_path_factory):
     return out / "model.keras"
 
 
+@pytest.mark.slow  # fresh processes, 20-40 s
 def test_resumed_pretrained_run_needs_only_its_backup(pretrained, tmp_path):
     weights = tmp_path / "weights.keras"
     shutil.copy(pretrained, weights)
@@ -186,6 +187,7 @@ def test_an_image_size_beyond_memory_is_refused_before_anything_is_written(
     assert not out.exists()
 
 
+@pytest.mark.slow  # fresh processes, 20-40 s
 def test_a_full_disk_during_the_backup_stops_in_one_line_and_the_rerun_recovers(tmp_path):
     out = tmp_path / "run"
     argv = [*_TRAIN, "--epochs", "3", "--output", str(out)]

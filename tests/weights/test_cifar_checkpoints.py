@@ -113,7 +113,10 @@ print(json.dumps({"images": len(labels), "accuracy": float(np.mean(predicted == 
 )
 @pytest.mark.parametrize(
     "name, published, accuracy",
-    [("resnet20", "resnet20-12fca82f.th", 0.917), ("resnet56", "resnet56-4bfd9763.th", 0.933)],
+    [
+        ("resnet20", "resnet20-12fca82f.th", 0.917),
+        pytest.param("resnet56", "resnet56-4bfd9763.th", 0.933, marks=pytest.mark.slow),
+    ],
 )
 def test_published_checkpoints_classify_real_cifar10_images(name, published, accuracy):
     argv = [sys.executable, "-c", _ACCURACY, name, str(CHECKPOINTS / published), str(TEST_BATCH)]
