@@ -53,9 +53,13 @@ def filtered_stderr() -> Iterator[None]:
     """Hold file descriptor 2 and pass on only the lines that are not start-up noise.
 
     Example:
-        >>> import os
-        >>> with filtered_stderr():  # the notice is dropped, nothing is printed
+        >>> import contextlib, io
+        >>> passed_on = io.StringIO()
+        >>> with contextlib.redirect_stderr(passed_on), filtered_stderr():
         ...     _ = os.write(2, b"I0000 00:00:1.5  7 port.cc:153] oneDNN custom operations\\n")
+        ...     _ = os.write(2, b"a real error\\n")
+        >>> passed_on.getvalue()  # the notice is dropped
+        'a real error\\n'
     """
     sys.stderr.flush()
     saved = os.dup(2)
@@ -73,7 +77,7 @@ def filtered_stderr() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             if was_enabled:
-                faulthandler.enable()
+                faulthandler.enable(file=sys.__stderr__)  # fd 2, restored above
             else:
                 faulthandler.disable()
             report.close()
@@ -126,7 +130,10 @@ def cli_startup(orig_argv: list[str], argv: list[str]) -> None:
         argv: ``sys.argv``.
 
     Example:
-        >>> cli_startup(["python", "my_script.py"], ["my_script.py"])  # nothing happens
+        >>> environment = dict(os.environ)
+        >>> cli_startup(["python", "my_script.py"], ["my_script.py"])  # not the command line
+        >>> dict(os.environ) == environment
+        True
     """
     if is_command_line(orig_argv, argv):
         quiet_startup(verbose="--verbose" in orig_argv[1:] + argv[1:])

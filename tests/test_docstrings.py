@@ -185,3 +185,15 @@ def test_public_functions_have_examples(module_name):
     if module_name in DOCUMENTED_ARGS:
         # tflite.py holds one public function (export_tflite); the others hold several
         assert checked >= (1 if module_name == "keras_resnet.export.tflite" else 2), module_name
+
+
+@pytest.mark.parametrize("module_name", [_listed(m) for m in MODULES])
+def test_every_example_shows_its_output(module_name):
+    # An example whose lines all print nothing checks only that it does not raise.
+    module = importlib.import_module(module_name)
+    silent = [
+        test.name
+        for test in doctest.DocTestFinder().find(module, module_name)
+        if test.examples and not any(example.want.strip() for example in test.examples)
+    ]
+    assert not silent, f"examples that show no output: {silent}"

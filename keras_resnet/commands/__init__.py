@@ -48,6 +48,8 @@ def check_export_first(export: bool) -> None:
 
     Example:
         >>> check_export_first(False)  # --no-export: nothing to check
+        >>> check_export_first(True) is None  # on TensorFlow the export can be written
+        True
     """
     if export:
         from keras_resnet.export.common import check_export_backend

@@ -168,7 +168,8 @@ def export_finished_run(run_dir: str | None) -> None:
     """Write the run's serving SavedModel unless the run folder has one.
 
     Example:
-        >>> export_finished_run(None)  # no run folder: nothing to export
+        >>> export_finished_run(None) is None  # no run folder: nothing to export
+        True
     """
     if run_dir is None or os.path.isdir(os.path.join(run_dir, "saved_model")):
         return

@@ -63,7 +63,10 @@ def check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
     """Refuse callbacks that need ``model.fit`` (the custom loop cannot run them).
 
     Example:
-        >>> check_callbacks([keras.callbacks.History()])
+        >>> check_callbacks([keras.callbacks.History()])  # supported: no error
+        >>> check_callbacks([keras.callbacks.BackupAndRestore("backup")])
+        Traceback (most recent call last):
+        ValueError: BackupAndRestore needs keras `model.fit` and is not supported ...
     """
     for cb in callbacks:
         if type(cb).__name__ in UNSUPPORTED_CALLBACKS:

@@ -171,7 +171,10 @@ def assign(model: keras.Model, ckpt: Checkpoint) -> keras.Model:
         >>> from keras_resnet import create_model
         >>> model = create_model("_tiny", input_shape=(8, 8, 3))
         >>> ckpt = Checkpoint({w.name: w.get_weights() for w in model.layers if w.weights}, "x")
-        >>> _ = assign(model, ckpt)
+        >>> other = create_model("_tiny", input_shape=(8, 8, 3))
+        >>> x = keras.random.normal((1, 8, 8, 3))
+        >>> bool(keras.ops.all(assign(other, ckpt)(x) == model(x)))
+        True
     """
     skip: set[str] = set()
     names = {layer.name for layer in model.layers}

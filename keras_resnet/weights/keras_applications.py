@@ -125,7 +125,10 @@ def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> 
         >>> from keras_resnet import create_model
         >>> src = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3))
         >>> dst = create_model("resnet50_keras", input_shape=(32, 32, 3))
-        >>> _ = load_keras_applications_weights(dst, src)
+        >>> x = keras.random.uniform((1, 32, 32, 3))
+        >>> out = load_keras_applications_weights(dst, src)(x)
+        >>> float(keras.ops.max(keras.ops.abs(out - src(x)))) < 1e-5
+        True
     """
     for arg, value in (("model", model), ("source", source)):
         if not isinstance(value, keras.Model):
