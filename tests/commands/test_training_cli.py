@@ -149,6 +149,14 @@ def test_overwrite_deletes_only_run_files_in_a_fresh_process(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert _tree(run) == before
     again = [*train, "--output", str(run), "--overwrite", "--epochs", "2"]
+    # a user's file inside a run's folder: refused, named, nothing deleted
+    (run / "tensorboard" / "plan.md").write_text("compare lr 0.05")
+    before = _tree(run)
+    proc = subprocess.run(again, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "tensorboard/plan.md" in proc.stderr
+    assert _tree(run) == before
+    (run / "tensorboard" / "plan.md").unlink()
     proc = subprocess.run(again, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (run / "notes.txt").read_text() == "lr 0.1 was too high"

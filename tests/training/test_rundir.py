@@ -20,8 +20,8 @@ from keras_resnet import training as T
 from keras_resnet.cli import main
 from keras_resnet.saving import save_keras_model
 from keras_resnet.training.backup import BackupAndRestore
-from keras_resnet.training.rundir import RunDir, RunFolderBusyError, write_json_atomic
-from keras_resnet.utils.atomic import recover_replacements
+from keras_resnet.training.rundir import RunDir, RunFolderBusyError
+from keras_resnet.utils.atomic import recover_replacements, write_json_atomic
 
 ROOT = str(REPO)
 TINY = T.get_recipe(
@@ -387,3 +387,24 @@ def test_a_run_folder_from_before_a_new_config_field_is_the_same_run(tmp_path):
     assert again.summary == first.summary
     with pytest.raises(FileExistsError, match=r"train_config\.image_size: None -> \[8, 8\]"):
         T.train("_tiny", synthetic(), cfg.replace(image_size=8), output_dir=out, verbose=0)
+
+
+def test_overwrite_keeps_a_users_files_inside_the_run_folders(tmp_path):
+    run = tmp_path / "run"
+    written = ["backup/current.json", "backup/epoch.weights.h5", "backup/.current.json.tmp-1",
+               "saved_model/saved_model.pb", "saved_model/variables/variables.index",
+               "saved_model/assets/labels.txt", "tensorboard/train/events.out.tfevents.1.v2"]  # fmt: skip
+    mine = ["backup/thesis.tex", "saved_model/notes/plan.json", "tensorboard/train/x/y.json"]
+    for name in written + mine:
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text("x")
+    write_json_atomic(str(run / "config.json"), {"run": {"model": "_tiny"}})
+    with pytest.raises(FileExistsError) as refused:
+        RunDir(run, {"model": "_tiny"}, overwrite=True).prepare()
+    message = str(refused.value)
+    assert all(name in message for name in ["backup/thesis.tex", "saved_model/notes", "train/x"])
+    assert all((run / name).exists() for name in written + mine)  # nothing deleted
+    for name in mine:
+        (run / name).unlink()
+    assert RunDir(run, {"model": "_tiny"}, overwrite=True).prepare() == "new"
+    assert not any((run / name).exists() for name in ["backup", "saved_model", "tensorboard"])
