@@ -391,9 +391,15 @@ def test_a_run_folder_from_before_a_new_config_field_is_the_same_run(tmp_path):
 
 def test_overwrite_keeps_a_users_files_inside_the_run_folders(tmp_path):
     run = tmp_path / "run"
-    written = ["backup/current.json", "backup/epoch.weights.h5", "backup/.current.json.tmp-1",
-               "saved_model/saved_model.pb", "saved_model/variables/variables.index",
-               "saved_model/assets/labels.txt", "tensorboard/train/events.out.tfevents.1.v2"]  # fmt: skip
+    written = [
+        "backup/current.json",
+        "backup/epoch.weights.h5",
+        "backup/.current.json.tmp-1",
+        "saved_model/saved_model.pb",
+        "saved_model/variables/variables.index",
+        "saved_model/assets/labels.txt",
+        "tensorboard/train/events.out.tfevents.1.v2",
+    ]
     mine = ["backup/thesis.tex", "saved_model/notes/plan.json", "tensorboard/train/x/y.json"]
     for name in written + mine:
         (run / name).parent.mkdir(parents=True, exist_ok=True)
