@@ -14,10 +14,12 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 from training_helpers import pretrained_tiny, subprocess_env
 
+from keras_resnet import training as T
 from keras_resnet.saving import load_keras_model
 
 COMMON = ["--model", "_tiny", "--dataset", "digits", "--batch-size", "32", "--seed", "3",
@@ -84,6 +86,37 @@ def _killed_and_straight(tmp_path, args: list[str], kills: list[int]) -> None:
         _assert_same_run(out, straight)
 
 
+class _Interrupted(Exception):
+    pass
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stop training in the middle of the second epoch (after the backup of the first)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.epoch == 1 and batch == 5:
+            raise _Interrupted
+
+
+def test_train_resumes_exactly_after_an_interruption_mid_epoch(tmp_path):
+    # in one process (fast); each train() call builds its pipeline anew, as a resumed
+    # process does, and the Keras MixUp layer runs in the pipeline too
+    cfg = T.get_recipe("fast", epochs=3, batch_size=64, augment="mnist", seed=3,
+                       warmup_epochs=0, tensorboard=False)  # fmt: skip
+    run = dict(data_kwargs={"mixup": 0.2}, verbose=0)
+    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+    T.train("_tiny", "digits", cfg, output_dir=straight, **run)
+    with pytest.raises(_Interrupted):
+        T.train("_tiny", "digits", cfg, output_dir=killed, callbacks=[_Interrupt()], **run)
+    assert _backup_epoch(killed) == 1
+    T.train("_tiny", "digits", cfg, output_dir=killed, **run)
+    _assert_same_run(killed, straight)
+
+
+@pytest.mark.slow
 def test_training_resumes_exactly_after_kill_9(tmp_path):
     _killed_and_straight(tmp_path, TRAIN, [2])
 
