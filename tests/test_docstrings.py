@@ -90,6 +90,7 @@ MODULES = [
     pytest.param("keras_resnet.data", marks=pytest.mark.slow),
     pytest.param("keras_resnet.data.datasets", marks=pytest.mark.slow),
     pytest.param("keras_resnet.data.pipeline", marks=pytest.mark.slow),
+    pytest.param("keras_resnet.data.epochs", marks=pytest.mark.slow),
     pytest.param("keras_resnet.data.sources", marks=pytest.mark.slow),
     pytest.param("keras_resnet.data.augment", marks=pytest.mark.slow),
     pytest.param("keras_resnet.data.folders", marks=pytest.mark.slow),

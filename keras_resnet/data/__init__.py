@@ -23,6 +23,7 @@ from keras_resnet.data.datasets import (
     list_datasets,
     validate_for_model,
 )
+from keras_resnet.data.epochs import set_train_epoch
 from keras_resnet.data.pipeline import DatasetInfo, Datasets
 from keras_resnet.data.sources import read_idx, train_validation_split
 
@@ -36,6 +37,7 @@ __all__ = [
     "list_datasets",
     "read_cifar",
     "read_idx",
+    "set_train_epoch",
     "train_validation_split",
     "validate_for_model",
 ]

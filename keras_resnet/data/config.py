@@ -58,7 +58,8 @@ class DataConfig(Config):
         seed: Seed of shuffling and augmentation (None: not reproducible).
         one_hot: float32 one-hot labels (forced on by ``mixup`` / ``cutmix``).
         cache: ``"auto"`` (in memory when it fits), True, False, or a file path prefix.
-        shuffle_buffer: Shuffle buffer size (None: the whole split up to 50,000).
+        shuffle_buffer: Shuffle buffer size (None: the whole split of in-memory arrays,
+            up to 50,000 examples of other sources).
         drop_remainder: Drop the last partial training batch.
         channels: Output channels, 1 or 3 (grayscale repeated to RGB), or None.
         mean: Per-channel mean in [0, 1] pixel units (with ``std``), or None for the

@@ -24,7 +24,7 @@ from keras_resnet.data import DataConfig, get_datasets, validate_for_model
 from keras_resnet.saving import load_keras_model
 from keras_resnet.training.auto_choice import resolve_jit_compile, resolve_precision
 from keras_resnet.training.backup import best_checkpoint_epoch, pretrained_restart, resume_kwargs
-from keras_resnet.training.callbacks import make_callbacks, plot_history
+from keras_resnet.training.callbacks import TrainEpochs, make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, resolve_config
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
 from keras_resnet.training.ema import selection_data, weights_report
@@ -392,7 +392,12 @@ def _fit(
         datasets.train,
         epochs=config.epochs,
         validation_data=datasets.validation,
-        callbacks=[c for c in [job.fine_tune] if c] + cbs + list(callbacks),
+        callbacks=[
+            TrainEpochs(datasets.train),
+            *[c for c in [job.fine_tune] if c],
+            *cbs,
+            *callbacks,
+        ],  # fmt: skip
         strategy=job.strategy,
         multi_worker=job.multi_worker,
         verbose=verbose,

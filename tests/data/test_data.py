@@ -95,6 +95,28 @@ def test_seed_reproducible_and_epochs_differ():
     assert not np.array_equal(xa, batches(c.train, 4)[0])
 
 
+@pytest.mark.parametrize(
+    "extras", [{}, {"mixup": 0.2}, {"rand_augment": True}, {"cutmix": True, "random_erasing": True}]
+)
+def test_set_train_epoch_reproduces_that_epoch(extras):
+    # each pass is a function of (seed, epoch): a fresh pipeline set to epoch 2 (a
+    # resumed run) gives the batches the third pass of another gave, extras included
+    def one_pass(train):
+        return [[t.numpy() for t in batch] for batch in train]
+
+    train = get_datasets("digits", batch_size=256, seed=5, augment="mnist", **extras).train
+    passes = [one_pass(train) for _ in range(3)]
+    assert not np.array_equal(passes[1][0][0], passes[2][0][0])  # epochs differ
+    fresh = get_datasets("digits", batch_size=256, seed=5, augment="mnist", **extras).train
+    assert data.set_train_epoch(fresh, 2)
+    for epoch in (2, 1):
+        assert data.set_train_epoch(fresh, epoch)
+        for got, want in zip(one_pass(fresh), passes[epoch], strict=True):
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_array_equal(a, b)
+    assert not data.set_train_epoch(fresh.take(1), 0)  # a derived dataset has no counter
+
+
 def test_augmentation_changes_train_never_eval():
     x = np.random.default_rng(0).integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
     y = np.arange(40) % 4

@@ -12,25 +12,12 @@ import keras
 import numpy as np
 import pytest
 from conftest import REPO
-from training_helpers import synthetic
+from training_helpers import pretrained_tiny, synthetic
 
 from keras_resnet import create_model
 from keras_resnet import training as T
 
 ROOT = str(REPO)
-
-
-def _pretrained(tmp_path, classes=3):
-    model = create_model("_tiny", input_shape=(8, 8, 1), classes=classes)
-    rng = np.random.default_rng(0)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            g = layer.gamma.shape
-            layer.set_weights([rng.uniform(0.5, 1.5, g), rng.normal(0, 0.1, g),
-                               rng.normal(0, 0.1, g), rng.uniform(0.5, 1.5, g)])  # fmt: skip
-    path = str(tmp_path / "pretrained.keras")
-    model.save(path)
-    return model, path
 
 
 class Snapshots(keras.callbacks.Callback):
@@ -55,7 +42,7 @@ def _recipe(**kw):
 
 @pytest.mark.parametrize("unfreeze", ["all", 1])
 def test_head_first_then_backbone_with_bn_frozen(tmp_path, unfreeze):
-    source, path = _pretrained(tmp_path)
+    source, path = pretrained_tiny(tmp_path)
     snaps = Snapshots()
     with pytest.warns(UserWarning, match="3 classes and the model 10"):
         T.train("_tiny", synthetic(), _recipe(unfreeze=unfreeze), weights=path, verbose=0,
@@ -100,7 +87,7 @@ _RESUME = textwrap.dedent(
     sys.path.insert(0, os.path.join({root!r}, "tests"))
     import keras
     from keras_resnet import training as T
-    from training_helpers import synthetic
+    from training_helpers import pretrained_tiny, synthetic
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -121,7 +108,7 @@ _RESUME = textwrap.dedent(
      pytest.param(2, True, marks=pytest.mark.slow)],
 )  # fmt: skip
 def test_resume_after_kill_9_in_either_phase(tmp_path, kill_after, compare):
-    _, weights = _pretrained(tmp_path)
+    _, weights = pretrained_tiny(tmp_path)
     script = _RESUME.format(root=ROOT)
     runs = {}
     plan = [("killed", [kill_after, -1])] + ([("straight", [-1])] if compare else [])

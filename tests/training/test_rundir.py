@@ -31,7 +31,9 @@ DEAD_PID = 999_999_999  # above any pid_max: never a live process
 
 
 def _env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    # the package, and tests/ for the scripts that import training_helpers
+    path = os.pathsep.join([ROOT, os.path.join(ROOT, "tests")])
+    return dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 # --- lock ---------------------------------------------------------------------------

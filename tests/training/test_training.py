@@ -22,7 +22,9 @@ ROOT = str(REPO)
 
 def _env(**extra):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    # the package, and tests/ for the scripts that import training_helpers
+    tests = os.path.join(ROOT, "tests")
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, tests, env.get("PYTHONPATH", "")])
     env.update(extra)
     return env
 
