@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -530,69 +531,58 @@ def test_train_without_output_and_without_validation():
 _RESUME_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
-    sys.path[:0] = [{root!r}, {root!r} + "/tests"]
+    sys.path[:0] = [{root!r}]
     import keras
     from keras_resnet import training as T
-    from training_helpers import synthetic
 
-    class Kill(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:  # after the backup of the second epoch
+    class Kill(keras.callbacks.Callback):  # SIGKILL after training step `kill_step`
+        steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if self.steps == int(sys.argv[2]):
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    kill = sys.argv[2] == "kill"
-    cfg = T.get_recipe("fast", epochs=3, batch_size=16, warmup_epochs=0, tensorboard=False)
-    T.train("_tiny", synthetic(), cfg, output_dir=sys.argv[1], verbose=0,
-            callbacks=[Kill()] if kill else [])
+    # digits is shuffled and augmented anew every epoch (preset "mnist")
+    cfg = T.get_recipe("fast", epochs=3, batch_size=128, warmup_epochs=0, tensorboard=False,
+                       use_ema=sys.argv[3] == "ema", augment="mnist")
+    T.train("_tiny", "digits", cfg, output_dir=sys.argv[1], verbose=0, callbacks=[Kill()])
     """
 )
 
 
-def test_resume_after_kill_9(tmp_path):
-    out = str(tmp_path / "run")
+@pytest.mark.parametrize("ema", ["ema", "no_ema"])
+def test_resume_after_kill_9_at_a_random_step(tmp_path, ema):
+    # 3 epochs of 10 steps (digits: 1,293 training images, batch 128); the instant is
+    # drawn anew each run and named in the messages.
+    kill_step = random.randint(1, 29)
+    out, straight = str(tmp_path / "run"), str(tmp_path / "straight")
     script = _RESUME_SCRIPT.format(root=ROOT)
-    first = subprocess.run(
-        [sys.executable, "-c", script, out, "kill"],
-        env=_env(),
-        timeout=240,
-        capture_output=True,
-        text=True,
-    )
-    assert first.returncode == -9, first.stderr[-2000:]
-    assert len(T.read_history(os.path.join(out, "history.csv"))) == 2
-    assert os.path.isdir(os.path.join(out, "backup"))
-    second = subprocess.run(
-        [sys.executable, "-c", script, out, "run"],
-        env=_env(),
-        timeout=240,
-        capture_output=True,
-        text=True,
-    )
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert "Resuming the run" in second.stdout and "after epoch 2 of 3" in second.stdout
-    rows = T.read_history(os.path.join(out, "history.csv"))
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
-    summary = json.load(open(os.path.join(out, "summary.json")))
-    assert summary["epochs_completed"] == 3 and summary["epochs_this_call"] == 1
-    # The resumed run ends where an uninterrupted run of the same recipe ends.
-    straight = str(tmp_path / "straight")
-    third = subprocess.run(
-        [sys.executable, "-c", script, straight, "run"],
-        env=_env(),
-        timeout=240,
-        capture_output=True,
-        text=True,
-    )
-    assert third.returncode == 0, third.stderr[-2000:]
-    expected = T.read_history(os.path.join(straight, "history.csv"))
-    np.testing.assert_allclose([r["loss"] for r in rows], [r["loss"] for r in expected], rtol=1e-5)
-    np.testing.assert_allclose(
+
+    def run(folder, step):
+        return subprocess.run(
+            [sys.executable, "-c", script, folder, str(step), ema],
+            env=_env(),
+            timeout=240,
+            capture_output=True,
+            text=True,
+        )
+
+    first = run(out, kill_step)
+    assert first.returncode == -9, (kill_step, first.stderr[-2000:])
+    second, third = run(out, 0), run(straight, 0)
+    assert second.returncode == 0 and third.returncode == 0, (kill_step, second.stderr[-2000:])
+    # bit for bit: the weights, the history and the test accuracy of an uninterrupted run
+    np.testing.assert_array_equal(
         _weights(os.path.join(out, "model.keras")),
         _weights(os.path.join(straight, "model.keras")),
-        atol=1e-5,
+        err_msg=f"killed after step {kill_step}",
     )
-    done = json.load(open(os.path.join(straight, "summary.json")))
-    assert summary["test_accuracy"] == done["test_accuracy"]
+    rows, expected = (T.read_history(os.path.join(f, "history.csv")) for f in (out, straight))
+    assert [r["loss"] for r in rows] == [r["loss"] for r in expected], kill_step
+    summaries = [json.load(open(os.path.join(f, "summary.json"))) for f in (out, straight)]
+    assert summaries[0]["test_accuracy"] == summaries[1]["test_accuracy"], kill_step
+    assert summaries[0]["epochs_completed"] == 3
 
 
 _MIRRORED_SCRIPT = textwrap.dedent(
