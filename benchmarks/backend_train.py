@@ -60,10 +60,10 @@ def worker(args) -> dict:
     import keras
 
     from keras_resnet.data import get_datasets
-    from keras_resnet.registry import create_model
+    from keras_resnet.models.factory import create_model
     from keras_resnet.training import get_recipe, train
+    from keras_resnet.training.auto_choice import resolve_jit_compile
     from keras_resnet.training.factories import compile_model
-    from keras_resnet.training.precision import resolve_jit_compile
 
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     config = get_recipe(args.recipe, epochs=args.epochs, seed=0, jit_compile=jit)
@@ -73,7 +73,7 @@ def worker(args) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         result = train(
-            "resnet20", "digits", config, output_dir=folder, export=False, verbose=0,
+            "resnet20", "digits", config, output_dir=folder, verbose=0,
             callbacks=[timer],
         )  # fmt: skip
         train_total = time.perf_counter() - start

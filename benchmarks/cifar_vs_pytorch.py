@@ -73,9 +73,7 @@ def _keras_run(data: str, epochs: int, seed: int) -> dict[str, float]:
     recipe = get_recipe(
         "he2015_cifar", epochs=epochs, validation_fraction=0.0, seed=seed, tensorboard=False
     )
-    result = train(
-        "resnet20", f"cifar10:{data}", recipe, callbacks=[Clock()], export=False, verbose=0
-    )
+    result = train("resnet20", f"cifar10:{data}", recipe, callbacks=[Clock()], verbose=0)
     return {"test_accuracy": float(result.summary["test_accuracy"]), **_epoch_figures(cpu, wall)}
 
 

@@ -89,7 +89,7 @@ def _keras_step(model_name: str, batch: int):
     import keras
     import numpy as np
 
-    from keras_resnet.zoo import create_model
+    from keras_resnet import create_model
 
     keras.utils.set_random_seed(0)
     size = SIZES[model_name]

@@ -1,6 +1,6 @@
 """Build, train one step, save and load the deepest networks; print one JSON line.
 
-Measures what ``keras_resnet.graph`` is about: Keras walks a functional graph
+Measures what ``keras_resnet.models.depth`` is about: Keras walks a functional graph
 recursively, so the deepest variants need a raised recursion limit, and their build
 time grows with depth. ``--probe-blocks`` builds CIFAR basic nets of N blocks in all
 (``stage_depths=(N - 2, 1, 1)``), also beyond the accepted maximum (the check is lifted
@@ -24,8 +24,8 @@ import keras
 import numpy as np
 
 import keras_resnet
-from keras_resnet import config as config_module
-from keras_resnet.graph import MAX_BLOCKS
+from keras_resnet.models.depth import MAX_BLOCKS
+from keras_resnet.models.resnet import config as config_module
 
 
 def lifecycle(build, size: int) -> dict:

@@ -124,7 +124,7 @@ def _build(model: str, precision: str, size: int):
     """``model`` built under the dtype policy ``precision`` (restored afterwards)."""
     import keras
 
-    from keras_resnet.registry import create_model  # no TensorFlow needed
+    from keras_resnet.models.factory import create_model  # no TensorFlow needed
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)

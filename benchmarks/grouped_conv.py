@@ -29,10 +29,10 @@ from unittest import mock
 import keras
 import numpy as np
 
-import keras_resnet.blocks
-from keras_resnet import grouped_conv
+from keras_resnet import create_model
 from keras_resnet.analysis import count_flops
-from keras_resnet.zoo import create_model
+from keras_resnet.layers import grouped_conv
+from keras_resnet.models import ops
 
 PAIRS = {
     "imagenet": ("resnext50_32x4d", "resnet50", 64),
@@ -43,7 +43,7 @@ PAIRS = {
 def build(name: str, size: int, native: bool = False) -> keras.Model:
     keras.utils.set_random_seed(0)
     conv = keras.layers.Conv2D if native else grouped_conv.GroupedConv2D
-    with mock.patch.object(keras_resnet.blocks, "GroupedConv2D", conv):
+    with mock.patch.object(ops, "GroupedConv2D", conv):
         model = create_model(name, input_shape=(size, size, 3), classes=10)
     model.compile(
         optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy"

@@ -20,9 +20,9 @@ import time
 
 import keras
 
+from keras_resnet import create_model
 from keras_resnet.data import get_datasets
 from keras_resnet.training import get_recipe, train
-from keras_resnet.zoo import create_model
 
 
 class TimeToAccuracy(keras.callbacks.Callback):

@@ -21,8 +21,8 @@ import time
 import keras
 import numpy as np
 
+from keras_resnet import create_model
 from keras_resnet.training import precision_scope, resolve_precision
-from keras_resnet.zoo import create_model
 
 
 def build(policy: str, jit: bool, size: int) -> keras.Model:

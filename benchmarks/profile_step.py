@@ -29,8 +29,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import keras_resnet.blocks
-from keras_resnet.zoo import create_model
+from keras_resnet import create_model
+from keras_resnet.models import ops
 
 BN_LAYER = re.compile(r"(^|_)bn\d*(_\d+)?$")
 
@@ -40,10 +40,8 @@ def build(name: str, size: int, plain: bool) -> keras.Model:
     patches = []
     if plain:
         patches = [
-            mock.patch.object(keras_resnet.blocks, "GroupedConv2D", keras.layers.Conv2D),
-            mock.patch.object(
-                keras_resnet.blocks, "FusedBatchNormalization", keras.layers.BatchNormalization
-            ),
+            mock.patch.object(ops, "GroupedConv2D", keras.layers.Conv2D),
+            mock.patch.object(ops, "FusedBatchNormalization", keras.layers.BatchNormalization),
         ]
     for patch in patches:
         patch.start()

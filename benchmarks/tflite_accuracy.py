@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from keras_resnet import create_model
     from keras_resnet.export import export_tflite, normalize_images
-    from keras_resnet.serving import run_tflite
+    from keras_resnet.export.serving import run_tflite
 
     (x_train, y_train), (x_test, y_test), mean, std = load_arrays(args.dataset)
     keras.utils.set_random_seed(args.seed)

@@ -60,7 +60,7 @@ def pretrain(mnist: str, out: str, epochs: int) -> tuple[str, float]:
         std=STD, validation_fraction=0.1, seed=0, augment="mnist",
     )  # fmt: skip
     cfg = get_recipe("fast", epochs=epochs, tensorboard=False, seed=0)
-    result = train("resnet20", data, cfg, output_dir=out, export=False, verbose=0)
+    result = train("resnet20", data, cfg, output_dir=out, verbose=0)
     return out, round(result.summary["test_accuracy"], 4)
 
 

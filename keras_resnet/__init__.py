@@ -5,7 +5,9 @@ Keras backend. Data, training, tuning and export need TensorFlow; their names ar
 loaded lazily on first use, so ``import keras_resnet`` stays light and backend-neutral.
 Importing the package registers every serializable object the toolkit saves (its
 layers, learning-rate schedules and optimizer), so ``keras.saving.load_model(path,
-safe_mode=True)`` loads any model it wrote, in any process.
+safe_mode=True)`` loads the models it wrote, in any process; it changes nothing else
+in the process. The deepest networks need a higher recursion limit, which building
+them or :func:`load_keras_model` sets (:mod:`keras_resnet.models.depth`).
 
 Example:
     >>> import keras_resnet
@@ -21,46 +23,43 @@ import sys
 
 from keras_resnet._startup import cli_startup
 
-cli_startup(sys.argv)  # `python -m keras_resnet`: load TensorFlow quietly, before Keras
+# Only in the process that is `python -m keras_resnet` / `keras-resnet` (sys.orig_argv):
+# load TensorFlow quietly, before Keras. Any other program that imports us is untouched.
+cli_startup(sys.orig_argv, sys.argv)
 
 # Registration happens when these modules are imported (Keras-only, no TensorFlow).
 from keras_resnet import layers as _layers  # noqa: F401, E402
-from keras_resnet import lr_schedules as _lr_schedules  # noqa: F401, E402
 from keras_resnet import optimizers as _optimizers  # noqa: F401, E402
-from keras_resnet.graph import ensure_recursion_limit as _ensure_recursion_limit  # noqa: E402
-
-# The deepest networks need more Python frames to build and load (keras_resnet.graph).
-_ensure_recursion_limit()
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first attribute access)
 _LAZY: dict[str, str] = {
     # models and zoo
-    "ResNet": "keras_resnet.models",
-    "ResNetConfig": "keras_resnet.config",
-    "DenseNet": "keras_resnet.densenet",
-    "DenseNetConfig": "keras_resnet.densenet",
-    "create_model": "keras_resnet.registry",
-    "list_models": "keras_resnet.registry",
-    "get_record": "keras_resnet.registry",
-    "register": "keras_resnet.registry",
-    "ModelRecord": "keras_resnet.registry",
-    "model_spec": "keras_resnet.zoo",
+    "ResNet": "keras_resnet.models.resnet.builder",
+    "ResNetConfig": "keras_resnet.models.resnet.config",
+    "DenseNet": "keras_resnet.models.densenet.builder",
+    "DenseNetConfig": "keras_resnet.models.densenet.config",
+    "create_model": "keras_resnet.models.factory",
+    "list_models": "keras_resnet.models.registry",
+    "get_record": "keras_resnet.models.registry",
+    "register": "keras_resnet.models.registry",
+    "ModelRecord": "keras_resnet.models.registry",
+    "model_spec": "keras_resnet.models.resnet.zoo",
     "load_keras_applications_weights": "keras_resnet.weights",
-    "from_keras_applications": "keras_resnet.weights",
-    "model_table": "keras_resnet.analysis",
-    "count_flops": "keras_resnet.analysis",
+    "from_keras_applications": "keras_resnet.models.factory",
+    "model_table": "keras_resnet.analysis.tables",
+    "count_flops": "keras_resnet.analysis.tables",
     # analysis
-    "zoo_table": "keras_resnet.analysis",
-    "gradient_norms": "keras_resnet.analysis",
-    "GradientNormHistory": "keras_resnet.analysis",
+    "zoo_table": "keras_resnet.analysis.tables",
+    "gradient_norms": "keras_resnet.analysis.gradients",
+    "GradientNormHistory": "keras_resnet.analysis.gradients",
     "PUBLISHED_PARAMS": "keras_resnet.analysis",
-    "published_params": "keras_resnet.analysis",
-    "list_blocks": "keras_resnet.lesion",
-    "delete_blocks": "keras_resnet.lesion",
-    "lesion_study": "keras_resnet.lesion",
-    "lesion_curve": "keras_resnet.lesion",
+    "published_params": "keras_resnet.analysis.tables",
+    "list_blocks": "keras_resnet.analysis.lesion",
+    "delete_blocks": "keras_resnet.analysis.lesion",
+    "lesion_study": "keras_resnet.analysis.lesion",
+    "lesion_curve": "keras_resnet.analysis.lesion",
     # training
     "TrainConfig": "keras_resnet.training",
     "get_recipe": "keras_resnet.training",
@@ -77,9 +76,10 @@ _LAZY: dict[str, str] = {
     "get_strategy": "keras_resnet.training",
     # tuning
     "ResNetHyperModel": "keras_resnet.tuning",
-    "DenseNetHyperModel": "keras_resnet.densenet_tuning",
+    "DenseNetHyperModel": "keras_resnet.tuning.densenet",
     "make_tuner": "keras_resnet.tuning",
     "trial_results": "keras_resnet.tuning",
+    "tune": "keras_resnet.tuning",
     # data
     "DataConfig": "keras_resnet.data",
     "DatasetInfo": "keras_resnet.data",
@@ -88,15 +88,16 @@ _LAZY: dict[str, str] = {
     "from_arrays": "keras_resnet.data",
     "list_datasets": "keras_resnet.data",
     # export
-    "export_saved_model": "keras_resnet.export",
-    "save_keras_model": "keras_resnet.export",
-    "load_keras_model": "keras_resnet.export",
-    "export_tflite": "keras_resnet.export",
-    "normalize_images": "keras_resnet.export",
+    "export_run": "keras_resnet.export.saved_model",
+    "export_saved_model": "keras_resnet.export.saved_model",
+    "save_keras_model": "keras_resnet.saving",
+    "load_keras_model": "keras_resnet.saving",
+    "export_tflite": "keras_resnet.export.tflite",
+    "normalize_images": "keras_resnet.export.saved_model",
     # serving (running exported models)
-    "run_tflite": "keras_resnet.serving",
-    "load_run_preprocessing": "keras_resnet.serving",
-    "predict_images": "keras_resnet.serving",
+    "run_tflite": "keras_resnet.export.serving",
+    "load_run_preprocessing": "keras_resnet.export.serving",
+    "predict_images": "keras_resnet.export.serving",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -1,7 +1,8 @@
 """``python -m keras_resnet`` runs the command line interface.
 
-TensorFlow's start-up notices are hidden by ``keras_resnet/__init__.py``
-(:func:`keras_resnet._startup.cli_startup`), which runs before this module.
+TensorFlow loads with ``keras_resnet/__init__.py``, which runs before this module, so
+the start-up notices are hidden there (:func:`keras_resnet._startup.cli_startup`),
+only when ``sys.orig_argv`` shows that this process is the command line.
 """
 
 from keras_resnet.cli import main

@@ -53,9 +53,13 @@ def filtered_stderr() -> Iterator[None]:
     """Hold file descriptor 2 and pass on only the lines that are not start-up noise.
 
     Example:
-        >>> import os
-        >>> with filtered_stderr():  # the notice is dropped, nothing is printed
+        >>> import contextlib, io
+        >>> passed_on = io.StringIO()
+        >>> with contextlib.redirect_stderr(passed_on), filtered_stderr():
         ...     _ = os.write(2, b"I0000 00:00:1.5  7 port.cc:153] oneDNN custom operations\\n")
+        ...     _ = os.write(2, b"a real error\\n")
+        >>> passed_on.getvalue()  # the notice is dropped
+        'a real error\\n'
     """
     sys.stderr.flush()
     saved = os.dup(2)
@@ -73,7 +77,7 @@ def filtered_stderr() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             if was_enabled:
-                faulthandler.enable()
+                faulthandler.enable(file=sys.__stderr__)  # fd 2, restored above
             else:
                 faulthandler.disable()
             report.close()
@@ -85,22 +89,54 @@ def filtered_stderr() -> Iterator[None]:
                 sys.stderr.flush()
 
 
-def cli_startup(argv: list[str]) -> None:
-    """Quiet start-up when this process is the command line, before anything loads Keras.
+def is_command_line(orig_argv: list[str], argv: list[str]) -> bool:
+    """Whether this process is keras_resnet's command line and nothing else.
 
-    Called first thing in ``keras_resnet/__init__.py``: a process started as
-    ``python -m keras_resnet ...`` (``sys.argv[0]`` is ``"-m"`` while the package is
-    imported) or as the ``keras-resnet`` script gets :func:`quiet_startup`, unless
-    ``--verbose`` is among its arguments. A library import changes nothing.
+    True for ``python [options] -m keras_resnet ...`` (``sys.orig_argv``) and for the
+    ``keras-resnet`` script; a program that imports keras_resnet, also one started with
+    ``python -m`` another module, gets False.
 
     Args:
+        orig_argv: ``sys.orig_argv``, the interpreter's own command line.
         argv: ``sys.argv``.
 
     Example:
-        >>> cli_startup(["my_script.py"])  # not the command line: nothing happens
+        >>> is_command_line(["python", "-X", "dev", "-m", "keras_resnet", "train"], ["-m"])
+        True
+        >>> is_command_line(["python", "-m", "my_tool"], ["-m"])
+        False
     """
-    if argv[:1] == ["-m"] or os.path.basename(argv[0] if argv else "") == "keras-resnet":
-        quiet_startup(verbose="--verbose" in argv[1:])
+    args = iter(orig_argv[1:])
+    for arg in args:
+        if arg in ("-X", "-W"):
+            next(args, None)  # the option's value
+        elif arg == "-m":
+            return next(args, None) == "keras_resnet"
+        elif arg.startswith("-m"):
+            return arg[2:] == "keras_resnet"
+        elif arg == "-c" or not arg.startswith("-"):
+            break  # a script or -c: the rest are the program's own arguments
+    return os.path.basename(argv[0] if argv else "") == "keras-resnet"
+
+
+def cli_startup(orig_argv: list[str], argv: list[str]) -> None:
+    """Quiet start-up when this process is the command line, before anything loads Keras.
+
+    A process that :func:`is_command_line` gets :func:`quiet_startup`, unless
+    ``--verbose`` is among its arguments; any other process is left exactly as it was.
+
+    Args:
+        orig_argv: ``sys.orig_argv``.
+        argv: ``sys.argv``.
+
+    Example:
+        >>> environment = dict(os.environ)
+        >>> cli_startup(["python", "my_script.py"], ["my_script.py"])  # not the command line
+        >>> dict(os.environ) == environment
+        True
+    """
+    if is_command_line(orig_argv, argv):
+        quiet_startup(verbose="--verbose" in orig_argv[1:] + argv[1:])
 
 
 def keras_backend_name() -> str:

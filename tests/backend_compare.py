@@ -68,8 +68,9 @@ def outputs_and_grads(layer, x, w, **call_kwargs) -> list[np.ndarray]:
 def run_on_backend(backend: str, module: str, function: str):
     """``module.function()`` (JSON-serializable result) under ``KERAS_BACKEND=backend``."""
     env = dict(os.environ, KERAS_BACKEND=backend)
+    folder = os.path.dirname(sys.modules[module].__file__)  # the calling test's folder
     script = (
-        f"import sys, json; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
+        f"import sys, json; sys.path[:0] = {[os.path.dirname(__file__), folder]!r}; "
         f"from {module} import {function}; print(json.dumps({function}()))"
     )
     result = subprocess.run(

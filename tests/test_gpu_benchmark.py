@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 
+@pytest.mark.slow  # fresh processes, 20-40 s
 def test_gpu_benchmark_without_gpu_prints_error_line_and_exits_3():
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(

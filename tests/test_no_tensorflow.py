@@ -13,7 +13,7 @@ import pytest
 from backend_compare import require_backend
 from conftest import REPO
 
-BLOCKER = '''
+BLOCKER = """
 import sys
 
 
@@ -25,7 +25,7 @@ class _NoTensorFlow:
 
 
 sys.meta_path.insert(0, _NoTensorFlow())
-'''
+"""
 
 SCRIPT = """
 import sys

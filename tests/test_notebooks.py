@@ -13,8 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import HAVE_MNIST, MNIST_DIR, MNIST_ENV
+from conftest import HAVE_MNIST, MNIST_DIR, MNIST_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -54,3 +55,30 @@ def synthetic(n_train=64, n_test=32, batch_size=16, size=8, validation=True):
     )
     test = make(x[n_train:], y[n_train:])
     return FakeDatasets(make(x[:n_train], y[:n_train]), test if validation else None, test, info)
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a training subprocess: quiet, CPU only, this checkout first."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def pretrained_tiny(tmp_path, classes=3):
+    """A ``_tiny`` model for 8x8 grey images with random BN statistics, saved as .keras."""
+    import keras
+
+    from keras_resnet import create_model
+
+    model = create_model("_tiny", input_shape=(8, 8, 1), classes=classes)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g = layer.gamma.shape
+            layer.set_weights([rng.uniform(0.5, 1.5, g), rng.normal(0, 0.1, g),
+                               rng.normal(0, 0.1, g), rng.uniform(0.5, 1.5, g)])  # fmt: skip
+    path = str(tmp_path / "pretrained.keras")
+    model.save(path)
+    return model, path

@@ -19,9 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=("test", "validation", "train"))
     p.add_argument("--batch-size", type=int, default=None, help="default: the run's own, else 256")
     p.add_argument("--data-dir", default=None)
-    p.add_argument(
-        "--output", default=None, help="folder for evaluation.json and confusion_matrix.png"
-    )
+    p.add_argument("--output", help="folder for evaluation.json and confusion_matrix.png")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
     p.set_defaults(func=run)
 

@@ -14,35 +14,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from keras_resnet.atomic import read_json, write_json_atomic
+from keras_resnet.commands import parse_image_size
+from keras_resnet.utils.atomic import check_destination, read_json, write_json_atomic
 
 FORMATS = ("saved_model", "keras", "tflite")
-
-
-def parse_image_size(text: str) -> tuple[int, int]:
-    """Parse ``"224"`` or ``"224,192"`` into ``(height, width)``.
-
-    Args:
-        text (str): One size for square images, or ``height,width``.
-
-    Returns:
-        The ``(height, width)`` tuple.
-
-    Example:
-        >>> parse_image_size("32")
-        (32, 32)
-    """
-    try:
-        parts = tuple(int(p) for p in text.split(","))
-    except ValueError:
-        raise ValueError(
-            f"`--image-size` must look like 224 or 224,224. Received: {text!r}"
-        ) from None
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise ValueError(f"`--image-size` must be one or two positive integers. Received: {text!r}")
-    return parts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,12 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="RUN_OR_MODEL", help="run folder or .keras file")
     p.add_argument("--format", choices=FORMATS, default="saved_model", help="default saved_model")
     p.add_argument("--output", required=True, help="destination folder or file")
-    p.add_argument(
-        "--quantize",
-        choices=("dynamic", "float16"),
-        default=None,
-        help="TFLite only: dynamic-range (int8 weights) or float16 quantization",
-    )
+    quantize = "TFLite only: dynamic-range (int8 weights) or float16 quantization"
+    p.add_argument("--quantize", choices=("dynamic", "float16"), help=quantize)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--top-k", type=int, default=5, help="SavedModel: classes returned (5)")
     p.add_argument("--image-size", default=None, help="H[,W] for models of any input size")
@@ -68,14 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``export``; returns the exit code."""
-    from keras_resnet import export, serving
+    from keras_resnet import export
+    from keras_resnet.export import serving
+    from keras_resnet.saving import load_keras_model, save_keras_model
 
     if args.quantize is not None and args.format != "tflite":
         raise ValueError(
             f"`--quantize` applies to --format tflite only. Received: --format {args.format}"
         )
     if args.format != "keras":  # before any work: SavedModel and TFLite need TensorFlow
-        from keras_resnet._export_common import check_export_backend
+        from keras_resnet.export.common import check_export_backend
 
         check_export_backend({"saved_model": "A SavedModel"}.get(args.format, "A TFLite file"))
     image_size = parse_image_size(args.image_size) if args.image_size else None
@@ -96,34 +69,28 @@ def run(args: argparse.Namespace) -> int:
     prep = serving.load_run_preprocessing(info) if info is not None else {}
     # Check the destination before loading the model (fast failure, nothing touched).
     suffix = {"keras": ".keras", "tflite": ".tflite"}.get(args.format)
-    export._check_destination(args.output, "--output", args.overwrite, suffix)
+    check_destination(args.output, "--output", args.overwrite, suffix)
     beside = _info_beside(args, info) if suffix and info is not None else None
 
-    model = export.load_keras_model(model_file)
+    model = load_keras_model(model_file)
+    # what the SavedModel and TFLite writers share
+    shared = {"mean": prep.get("mean"), "std": prep.get("std"), "image_size": image_size}
     if args.format == "saved_model":
         if not prep:
             print("note: no data_info.json; the SavedModel only scales pixels to [0, 1]")
         out = export.export_saved_model(
             model,
             args.output,
-            mean=prep.get("mean"),
-            std=prep.get("std"),
             class_names=prep.get("class_names"),
             top_k=args.top_k,
             overwrite=args.overwrite,
-            image_size=image_size,
+            **shared,
         )
     elif args.format == "keras":
-        out = export.save_keras_model(model, args.output, overwrite=args.overwrite)
+        out = save_keras_model(model, args.output, overwrite=args.overwrite)
     else:
         out = export.export_tflite(
-            model,
-            args.output,
-            quantize=args.quantize,
-            overwrite=args.overwrite,
-            mean=prep.get("mean"),
-            std=prep.get("std"),
-            image_size=image_size,
+            model, args.output, quantize=args.quantize, overwrite=args.overwrite, **shared
         )
     if beside is not None:
         write_json_atomic(*beside)
@@ -135,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 def _info_beside(args: argparse.Namespace, info: str | Path) -> tuple[Path, Any] | None:
     """``(path, content)`` of the data_info.json to write beside a file export, or None
     when the same one is there already; a different one is replaced only with --overwrite."""
-    from keras_resnet.serving import DATA_INFO_FILE
+    from keras_resnet.export.serving import DATA_INFO_FILE
 
     source = Path(info) / DATA_INFO_FILE if Path(info).is_dir() else Path(info)
     dest = Path(args.output).parent / DATA_INFO_FILE

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     Images that cannot be decoded are named on stderr and skipped; the others are
     still classified and printed.
     """
-    from keras_resnet.serving import predict_images
+    from keras_resnet.export.serving import predict_images
 
     results = predict_images(
         args.model, args.images, top_k=args.top_k, data_info=args.data_info, errors="skip"

@@ -45,7 +45,8 @@ def zoo_row(name: str, input_size: int | None = None) -> str:
     import keras
 
     from keras_resnet.analysis import model_table
-    from keras_resnet.registry import create_model, get_record
+    from keras_resnet.models.factory import create_model
+    from keras_resnet.models.registry import get_record
 
     record = get_record(name)
     arch = record.arch
@@ -77,7 +78,7 @@ def zoo_markdown(input_size: int | None = None) -> Iterator[str]:
         >>> next(lines).split(" | ")[:2]
         ['| model', 'block']
     """
-    from keras_resnet.registry import records
+    from keras_resnet.models.registry import records
 
     yield from ZOO_HEADER.splitlines()
     for record in records():  # registration (family) order
@@ -89,26 +90,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("summary", help="print a model's per-stage parameters and MACs")
     p.add_argument("model", help="variant name (see --list)", nargs="?")
     p.add_argument("--input-shape", help="H,W,C (default: the variant's own input)")
-    p.add_argument(
-        "--input-size",
-        type=int,
-        help="with --zoo: count every variant at SIZExSIZE instead of its own input",
-    )
+    size = "with --zoo: count every variant at SIZExSIZE instead of its own input"
+    p.add_argument("--input-size", type=int, help=size)
     p.add_argument("--classes", type=int, help="override the number of classes")
     p.add_argument("--layers", action="store_true", help="also print Keras' layer-by-layer summary")
     p.add_argument("--list", action="store_true", help="list the variant names")
-    p.add_argument(
-        "--zoo",
-        action="store_true",
-        help="print a markdown table of every variant (params, MACs at its usual input size)",
-    )
+    zoo = "print a markdown table of every variant (params, MACs at its usual input size)"
+    p.add_argument("--zoo", action="store_true", help=zoo)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``summary``; returns the exit code."""
     from keras_resnet.analysis import format_table, model_table
-    from keras_resnet.registry import create_model, get_record, list_models
+    from keras_resnet.models.factory import create_model
+    from keras_resnet.models.registry import get_record, list_models
 
     if args.zoo:
         if args.input_size is not None and args.input_size < 32:

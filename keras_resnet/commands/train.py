@@ -10,14 +10,14 @@ others default to ``fast``), written to ``runs/resnet20-digits``. Precedence: re
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
-from keras_resnet.commands.export import parse_image_size
+from keras_resnet.commands import check_export_first, parse_image_size, run_flags
 
 DEFAULT_MODEL = "resnet20"
 DEFAULT_DATASET = "digits"
-DEFAULT_RECIPE = "digits"  # on digits; other data sets: default_recipe(dataset) = "fast"
 
 # The flags that set the TrainConfig field of the same name.
 _FIELDS = (
@@ -34,32 +34,6 @@ _FIELDS = (
 )
 
 
-def run_flags(**defaults: Any) -> argparse.ArgumentParser:
-    """The flags ``train`` and ``tune`` share (data, recipe, output), as a parent parser.
-
-    Args:
-        **defaults: The command's defaults (``train`` leaves them ``None``: they are
-            resolved with the ``--config`` file).
-
-    Example:
-        >>> args = run_flags(epochs=5).parse_args(["--seed", "1"])
-        >>> args.epochs, args.seed, args.dataset
-        (5, 1, None)
-    """
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--dataset", help="data set name")
-    p.add_argument("--recipe", help="training recipe")
-    p.add_argument("--epochs", type=int, help="epochs (tune: per trial; Hyperband: maximum)")
-    p.add_argument("--seed", type=int, help="seed of the weights, data and search")
-    p.add_argument("--output", help="folder (default runs/MODEL-DATASET; tune: runs/tune-DATASET)")
-    p.add_argument("--overwrite", action="store_true", help="replace what --output holds")
-    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    p.add_argument("--data-dir", help="data folder for TFDS / files")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch (tune: per-trial) output")
-    p.set_defaults(**defaults)
-    return p
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` command to ``subparsers`` (see :mod:`keras_resnet.cli`)."""
     p = subparsers.add_parser(
@@ -73,15 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default=None, help="auto, float32, mixed_float16, ...")
     p.add_argument("--strategy", default=None, help="auto, none, mirrored, multi_worker, tpu")
     p.add_argument("--augment", default=None, help="augmentation preset for get_datasets")
-    p.add_argument(
-        "--image-size", type=parse_image_size, default=None,
-        help="training resolution H[,W] (default: the recipe's, else the data set's)",
-    )  # fmt: skip
+    size = "training resolution H[,W] (default: the recipe's, else the data set's)"
+    p.add_argument("--image-size", type=parse_image_size, help=size)
     p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (+ model, ...)")
-    p.add_argument(
-        "--weights", default=None,
-        help="pretrained weights: .keras, run folder, .safetensors, timm/keras-hub folder, ...",
-    )  # fmt: skip
+    weights = "pretrained weights: .keras, run folder, .safetensors, timm/keras-hub folder, ..."
+    p.add_argument("--weights", help=weights)
     p.add_argument("--head-epochs", type=int, default=None, help="fine-tuning: head-only epochs")
     p.add_argument("--unfreeze", default=None, help="fine-tuning phase 2: 'all' or N last stages")
     p.add_argument("--list-recipes", action="store_true", help="print the recipe names")
@@ -105,8 +75,8 @@ def resolve_run(args: argparse.Namespace) -> dict[str, Any]:
         >>> run_args["model"], run_args["config"].epochs
         ('resnet20', 3)
     """
-    from keras_resnet.checks import check_path
     from keras_resnet.training import default_recipe, get_recipe, load_config_file
+    from keras_resnet.utils.checks import check_path
 
     file: dict[str, Any] = load_config_file(args.config) if args.config else {}
     model = args.model or file.pop("model", None) or DEFAULT_MODEL
@@ -180,23 +150,29 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(list_recipes()))
         return 0
     spec = resolve_run(args)
+    check_export_first(not args.no_export)  # on JAX / PyTorch: refused before any work
     try:
-        result = train(
-            spec["model"],
-            spec["dataset"],
-            spec["config"],
-            output_dir=spec["output_dir"],
-            overwrite=args.overwrite,
-            model_kwargs=spec["model_kwargs"],
-            data_kwargs=spec["data_kwargs"],
-            export=not args.no_export,
-            verbose=fit_verbosity(args.quiet),
-            weights=spec["weights"],
-        )
+        result = train(**spec, overwrite=args.overwrite, verbose=fit_verbosity(args.quiet))
     except NonFiniteLossError as err:
         print(f"error: {err}")
         return 1
+    if not args.no_export:
+        export_finished_run(result.output_dir)
     acc = result.summary.get("test_accuracy")
     shown = f"test accuracy {100 * acc:.2f} %" if acc is not None else "no test split"
     print(f"Run folder: {spec['output_dir']} ({shown})")
     return 0
+
+
+def export_finished_run(run_dir: str | None) -> None:
+    """Write the run's serving SavedModel unless the run folder has one.
+
+    Example:
+        >>> export_finished_run(None) is None  # no run folder: nothing to export
+        True
+    """
+    if run_dir is None or os.path.isdir(os.path.join(run_dir, "saved_model")):
+        return
+    from keras_resnet.export import export_run
+
+    export_run(run_dir)

@@ -1,9 +1,9 @@
 """Augmentation presets and options, as batched (vectorized) or per-example TF ops.
 
 The presets (``cifar``, ``imagenet``, ``mnist``) use stateless ``tf.image`` /
-``tf.random.stateless_*`` ops driven by seeds that come from
-``tf.data.Dataset.random``: every batch gets its own seed, so a training pipeline is
-reproducible for a given ``seed`` even with ``num_parallel_calls=AUTOTUNE``, and
+``tf.random.stateless_*`` ops: every batch gets its own seed, folded from the
+pipeline's ``(seed, epoch)`` (:mod:`keras_resnet.data.epochs`), so a training pipeline
+is reproducible for a given ``seed`` even with ``num_parallel_calls=AUTOTUNE``, and
 different in every epoch. The optional extras (RandAugment, MixUp, CutMix,
 RandomErasing) are the Keras preprocessing layers themselves.
 """

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from keras_resnet import checks
 from keras_resnet.data import sources as src
+from keras_resnet.utils import checks
 
 PIXELS = 32 * 32 * 3
 LABELS = ("fine", "coarse")

@@ -1,7 +1,7 @@
 """``DataConfig``: every input-pipeline option in one frozen, validated dataclass.
 
 It sits beside :class:`keras_resnet.training.TrainConfig` and
-:class:`keras_resnet.config.ResNetConfig`: :func:`keras_resnet.data.get_datasets`
+:class:`keras_resnet.models.resnet.config.ResNetConfig`: :func:`keras_resnet.data.get_datasets`
 takes one (or builds one from its keyword arguments), the CLI builds one from its
 flags (:meth:`DataConfig.from_args`) and a run records it (:meth:`DataConfig.to_dict`).
 """
@@ -12,8 +12,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from keras_resnet import checks
 from keras_resnet.data.augment import PRESETS
+from keras_resnet.utils import checks
+from keras_resnet.utils.config import Config
 
 # Options that only a TFDS data set reads (an error elsewhere, never silently ignored).
 TFDS_FIELDS = ("train_split", "validation_split", "test_split", "download", "tfds_read_config")
@@ -41,7 +42,7 @@ def _augment_option(name: str, value: Any) -> bool | float | dict:
 
 
 @dataclass(frozen=True)
-class DataConfig(checks.ConfigMixin):
+class DataConfig(Config):
     """What :func:`keras_resnet.data.get_datasets` builds: source, batching, augmentation.
 
     Args:
@@ -57,7 +58,8 @@ class DataConfig(checks.ConfigMixin):
         seed: Seed of shuffling and augmentation (None: not reproducible).
         one_hot: float32 one-hot labels (forced on by ``mixup`` / ``cutmix``).
         cache: ``"auto"`` (in memory when it fits), True, False, or a file path prefix.
-        shuffle_buffer: Shuffle buffer size (None: the whole split up to 50,000).
+        shuffle_buffer: Shuffle buffer size (None: the whole split of in-memory arrays,
+            up to 50,000 examples of other sources).
         drop_remainder: Drop the last partial training batch.
         channels: Output channels, 1 or 3 (grayscale repeated to RGB), or None.
         mean: Per-channel mean in [0, 1] pixel units (with ``std``), or None for the

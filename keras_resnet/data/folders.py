@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet.data import sources as src
-from keras_resnet.images import decode_image
+from keras_resnet.utils.images import decode_image
 
 logger = logging.getLogger(__name__)
 _MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
@@ -166,7 +166,7 @@ def load_folder_source(path: str, *, name: str, channels: int | None = None) -> 
     splits; otherwise all of ``PATH`` is the training split (a class may be called
     ``train``) and there is no test split. A class folder that links back to ``PATH``
     is refused. Files are decoded on the fly (never all loaded into memory) with
-    :func:`keras_resnet.images.decode_image`, every format to the same channels;
+    :func:`keras_resnet.utils.images.decode_image`, every format to the same channels;
     non-image files are skipped, counted and reported with one warning, and files
     that fail to decode are dropped and named at the end of the pass that met them. The file list
     is put in a fixed pseudo-random order so that a validation split carved from it

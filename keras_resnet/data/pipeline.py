@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet.data import augment as aug
+from keras_resnet.data import epochs
 from keras_resnet.data import sources as src
 from keras_resnet.data.config import DataConfig
 
@@ -162,9 +163,9 @@ def _split_validation(source: src.Source, fraction: float, seed: int) -> tuple:
         (xt, yt), (xv, yv) = src.train_validation_split(
             *source.train.arrays, validation_fraction=fraction, seed=seed
         )
-        return src._array_split(xt, yt), src._array_split(xv, yv)
+        return src.array_split(xt, yt), src.array_split(xv, yv)
     n = source.train.num_examples
-    n_val = src._validation_count(n, fraction)
+    n_val = src.validation_count(n, fraction)
     # streamed sources are read in a fixed order, so take/skip is a stable split
     ds = source.train.dataset
     return src.Split(ds.skip(n_val), n - n_val), src.Split(ds.take(n_val), n_val)
@@ -214,6 +215,7 @@ class _Plan:
     resize: bool  # a deterministic resize to `size` before caching
     cache: bool | str
     shard_by_data: bool
+    batches: int  # of a training pass
 
     def finish(self, images: tf.Tensor, labels: tf.Tensor):
         """[0,255] batch (uint8 or float) -> normalized float32 and int32 / one-hot labels."""
@@ -253,6 +255,7 @@ class _Plan:
 
 
 def _plan(source: src.Source, config: DataConfig, train: src.Split) -> _Plan:
+    n, batch = train.num_examples, config.batch_size
     preset = source.default_augment if config.augment == "auto" else config.augment
     size = _output_size(source, config, preset)
     in_channels = int(source.image_shape[2])
@@ -299,6 +302,7 @@ def _plan(source: src.Source, config: DataConfig, train: src.Split) -> _Plan:
         resize=resize,
         cache=cache,
         shard_by_data=source.shard_by_data,
+        batches=(n // batch if config.drop_remainder else -(-n // batch)),
     )
 
 
@@ -314,72 +318,99 @@ def _eval_pipeline(plan: _Plan, split: src.Split | None, tag: str) -> tf.data.Da
     return plan.with_options(ds.prefetch(AUTOTUNE))
 
 
-def _batched_train(plan: _Plan, train: src.Split, seeds: tuple) -> tf.data.Dataset:
-    """Shuffled uint8 batches (before the preset's batched ops)."""
-    config = plan.config
-    shuffle_buffer = config.shuffle_buffer or min(train.num_examples, 50_000)
-    gather = (
+def _gathers(plan: _Plan, train: src.Split) -> bool:
+    """Whether the train split is gathered batch-wise from in-memory arrays."""
+    return (
         train.arrays is not None
         and plan.preset != "imagenet"
         and not plan.resize
         and train.arrays[0].nbytes <= GATHER_LIMIT_BYTES
     )
-    if gather:
-        # in-memory arrays: shuffle indices (a full shuffle that costs 8 bytes an
-        # example) and gather whole batches in one op instead of batching examples
-        images_c = tf.constant(train.arrays[0])
-        labels_c = tf.constant(train.arrays[1])
 
-        def take_batch(index):
-            return tf.gather(images_c, index), tf.gather(labels_c, index)
 
-        ds = tf.data.Dataset.range(train.num_examples)
-        ds = ds.shuffle(shuffle_buffer, seed=seeds[0], reshuffle_each_iteration=True)
+def _epoch_batches(plan: _Plan, pool: tf.data.Dataset | tuple, buffer: int, key: tf.Tensor):
+    """One epoch of ``(seed, batch)`` pairs, a function of the epoch's ``key`` only.
+
+    ``pool`` is the cached example dataset (shuffled in a ``buffer``; the batch is
+    uint8 images and labels) or the ``(images, labels)`` constants of in-memory arrays
+    (the batch is the indices to gather). Each batch's seed comes from one vectorized
+    split of ``key``: nothing runs per batch here, the maps run after (in parallel).
+    """
+    config = plan.config
+    seeds = tf.data.Dataset.from_tensor_slices(
+        tf.random.experimental.stateless_split(epochs.fold(key, 2), plan.batches)
+    )
+    if isinstance(pool, tuple):
+        # in-memory arrays: permute indices (8 bytes an example), to gather whole
+        # batches in one op instead of batching examples; a full shuffle unless a
+        # smaller `shuffle_buffer` is asked for
+        n = int(pool[1].shape[0])
+        if buffer >= n:
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=epochs.fold(key, 0)
+            )
+            ds = tf.data.Dataset.from_tensor_slices(order)
+        else:
+            ds = epochs.shuffled(tf.data.Dataset.range(n), buffer, epochs.fold(key, 0))
         ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
-        return ds.map(take_batch, num_parallel_calls=AUTOTUNE)
-    ds = train.dataset
-    if plan.resize:
-        ds = ds.map(plan.deterministic_resize, num_parallel_calls=AUTOTUNE)
-    ds = plan.cached(ds, "train")
-    ds = ds.shuffle(shuffle_buffer, seed=seeds[0], reshuffle_each_iteration=True)
+        return tf.data.Dataset.zip(seeds, ds)
+    ds = epochs.shuffled(pool, buffer, epochs.fold(key, 0))
     if plan.preset == "imagenet":
-        rnd = tf.data.Dataset.random(seed=seeds[1], rerandomize_each_iteration=True)
 
-        def crop(xy, s):
-            return aug.random_resized_crop(tf.cast(xy[0], tf.float32), s, plan.size), xy[1]
+        def crop(i, xy):
+            image = tf.cast(xy[0], tf.float32)
+            seed = epochs.fold(epochs.fold(key, 1), i)
+            return aug.random_resized_crop(image, seed, plan.size), xy[1]
 
-        ds = tf.data.Dataset.zip((ds, rnd.batch(2))).map(crop, num_parallel_calls=AUTOTUNE)
-    return ds.batch(
+        ds = ds.enumerate().map(crop, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(
         config.batch_size, drop_remainder=config.drop_remainder, num_parallel_calls=AUTOTUNE
     )
+    return tf.data.Dataset.zip(seeds, ds)
 
 
 def _train_pipeline(plan: _Plan, train: src.Split) -> tf.data.Dataset:
-    seed = plan.config.seed
-    seeds = (None, None, None) if seed is None else (seed, seed + 1, seed + 2)
-    ds = _batched_train(plan, train, seeds)
+    """Each pass (epoch) draws its order and augmentation from ``(seed, epoch)`` only
+    (:mod:`keras_resnet.data.epochs`) and every batch from its own seed, so the maps
+    stay parallel and the passes reproducible."""
+    config = plan.config
+    if _gathers(plan, train):
+        pool = tuple(tf.constant(a) for a in train.arrays)
+    else:
+        pool = train.dataset
+        if plan.resize:
+            pool = pool.map(plan.deterministic_resize, num_parallel_calls=AUTOTUNE)
+        pool = plan.cached(pool, "train")
+    # arrays: a full shuffle by default; streamed: up to 50,000 examples in the buffer
+    n = train.num_examples
+    buffer = config.shuffle_buffer or (n if isinstance(pool, tuple) else min(n, 50_000))
     batch_fn = aug.batch_preset(plan.preset, plan.size)
-    pixel_layers, mix_layers = aug.keras_option_layers(plan.config, seeds[2], plan.num_classes)
+    pixel_layers, mix_layers = aug.keras_option_layers(config, config.seed, plan.num_classes)
+    keras_layers = pixel_layers + mix_layers
+    states = epochs.seed_states(keras_layers)
 
-    def train_map(xy, s):
-        images = xy[0]
-        if batch_fn is not None:
-            images = batch_fn(images, s)  # on uint8 where possible: 4x less memory traffic
+    def train_map(seed, batch):
+        if isinstance(pool, tuple):  # indices to gather
+            images, labels = tf.gather(pool[0], batch), tf.gather(pool[1], batch)
+        else:
+            images, labels = batch
+        if batch_fn is not None:  # on uint8 where possible: 4x less memory traffic
+            images = batch_fn(images, epochs.fold(seed, 0))
         images = tf.cast(images, tf.float32)
-        if pixel_layers:
-            return images, xy[1]  # Keras layers run next, then `finish`
-        return plan.finish(images, xy[1])
+        if not pixel_layers:  # else Keras layers run next, then `finish`
+            images, labels = plan.finish(images, labels)
+        return (images, labels, epochs.fold(seed, 1)) if keras_layers else (images, labels)
 
-    rnd = tf.data.Dataset.random(
-        seed=None if seed is None else seeds[1] + 7919, rerandomize_each_iteration=True
-    ).batch(2)
-    ds = tf.data.Dataset.zip((ds, rnd)).map(train_map, num_parallel_calls=AUTOTUNE)
-    if pixel_layers or mix_layers:
-        # Keras layers draw from a stateful SeedGenerator: keep them sequential when a
-        # seed is given so the draw order (and thus the pipeline) is reproducible.
-        calls = None if seed is not None else AUTOTUNE
-
-        def keras_map(images, labels):
+    passes = epochs.epoch_passes(
+        config.seed, lambda key: _epoch_batches(plan, pool, buffer, key), plan.batches
+    )
+    ds = passes.map(train_map, num_parallel_calls=AUTOTUNE)
+    if keras_layers:
+        # Keras layers draw from stateful SeedGenerators: each batch sets their states
+        # from its own seed (so the map runs in order), making them a function of it
+        # (under the TensorFlow backend; under others the draws follow the batch order)
+        def keras_map(images, labels, seed):
+            epochs.reseed(states, seed)
             for layer in pixel_layers:
                 images = layer(images, training=True)
             if pixel_layers:
@@ -389,8 +420,8 @@ def _train_pipeline(plan: _Plan, train: src.Split) -> tf.data.Dataset:
                 images, labels = out["images"], out["labels"]
             return images, labels
 
-        ds = ds.map(keras_map, num_parallel_calls=calls)
-    return plan.with_options(ds.prefetch(AUTOTUNE))
+        ds = ds.map(keras_map)
+    return epochs.with_counter(plan.with_options(ds.prefetch(AUTOTUNE)), passes)
 
 
 def build_datasets(source: src.Source, config: DataConfig) -> Datasets:

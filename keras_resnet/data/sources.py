@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.checks import check_rate
 from keras_resnet.data.arrays import check_arrays
+from keras_resnet.utils.checks import check_rate
 
 # Per-channel statistics in [0, 1] pixel units, as published/used by the reference
 # training recipes (torchvision / timm); data sets not listed here get statistics
@@ -113,14 +113,24 @@ def default_augment_for(name: str, image_shape: Sequence[int | None]) -> str:
 # ----------------------------------------------------------------------------- arrays
 
 
-def _array_split(images: np.ndarray, labels: np.ndarray) -> Split:
-    """Wrap in-memory arrays as a :class:`Split`."""
+def array_split(images: np.ndarray, labels: np.ndarray) -> Split:
+    """Wrap in-memory arrays as a :class:`Split`.
+
+    Example:
+        >>> array_split(np.zeros((3, 2, 2, 1), "uint8"), np.arange(3)).num_examples
+        3
+    """
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
     return Split(ds, int(images.shape[0]), (images, labels))
 
 
-def _validation_count(num_examples: int, validation_fraction: float) -> int:
-    """``round(num_examples * validation_fraction)``, refused when a part would be empty."""
+def validation_count(num_examples: int, validation_fraction: float) -> int:
+    """``round(num_examples * validation_fraction)``, refused when a part would be empty.
+
+    Example:
+        >>> validation_count(1000, 0.1)
+        100
+    """
     n_val = int(round(num_examples * validation_fraction))
     if n_val < 1 or n_val >= num_examples:
         raise ValueError(
@@ -164,7 +174,7 @@ def train_validation_split(
         return (images, labels), None
     from sklearn.model_selection import train_test_split
 
-    n_val = _validation_count(len(labels), validation_fraction)
+    n_val = validation_count(len(labels), validation_fraction)
     counts = np.bincount(labels)
     counts = counts[counts > 0]
     stratify = labels if counts.min() >= 2 and n_val >= len(counts) else None
@@ -223,11 +233,11 @@ def from_numpy(
                 "Train and test images must have the same shape. "
                 f"Received: train {x.shape[1:]}, test {xt.shape[1:]}"
             )
-        test_split = _array_split(xt, yt)
+        test_split = array_split(xt, yt)
     shape = tuple(int(s) for s in x.shape[1:])
     return Source(
         name=name,
-        train=_array_split(x, y),
+        train=array_split(x, y),
         test=test_split,
         class_names=class_names,
         image_shape=shape,

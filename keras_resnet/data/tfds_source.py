@@ -14,14 +14,12 @@ from keras_resnet.data import sources as src
 CACHE_LIMIT_BYTES = 2 * 1024**3  # cache decoded data in memory below this on-disk size
 
 
-def _supported_message(name: str) -> str:
+def _supported_message(name: str, supported: list[str]) -> str:
     import tensorflow_datasets as tfds
-
-    from keras_resnet.data import list_datasets
 
     close = difflib.get_close_matches(name, tfds.list_builders(), n=5)
     hint = f" Close TFDS names: {close}." if close else ""
-    return f"Supported: {list_datasets()}.{hint}"
+    return f"Supported: {supported}.{hint}"
 
 
 def _num_examples(builder: Any, split: str, ds: tf.data.Dataset) -> int:
@@ -84,7 +82,7 @@ def _check_splits(
     return train, validation, test
 
 
-def _builder(name: str, data_dir: str | None) -> Any:
+def _builder(name: str, data_dir: str | None, supported: list[str]) -> Any:
     """The TFDS builder of ``name`` (nothing is downloaded yet)."""
     import tensorflow_datasets as tfds
 
@@ -94,7 +92,7 @@ def _builder(name: str, data_dir: str | None) -> Any:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as e:
         raise ValueError(
-            f"Unknown data set. Received: dataset={name!r}. {_supported_message(name)}"
+            f"Unknown data set. Received: dataset={name!r}. {_supported_message(name, supported)}"
         ) from e
 
 
@@ -123,6 +121,7 @@ def load_tfds_source(
     test_split: str | None = None,
     download: bool = True,
     read_config: Any = None,
+    supported: list[str] = (),
 ) -> src.Source:
     """Resolve a TFDS data set into a :class:`~keras_resnet.data.sources.Source`.
 
@@ -140,6 +139,7 @@ def load_tfds_source(
         test_split: TFDS split for testing, or None (``test``, else ``validation``).
         download: Let TFDS download and prepare the data set.
         read_config: A ``tfds.ReadConfig`` for ``as_dataset``, or None.
+        supported: The data set names to list when ``name`` is unknown.
 
     Returns:
         :class:`~keras_resnet.data.sources.Source`.
@@ -150,7 +150,7 @@ def load_tfds_source(
         ...     load_tfds_source("mnist").image_shape
         (28, 28, 1)
     """
-    builder = _builder(name, data_dir)
+    builder = _builder(name, data_dir, list(supported))
     info = builder.info
     shape, label_feature = _classification_features(name, info)
     if not builder.is_prepared():

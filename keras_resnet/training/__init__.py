@@ -1,5 +1,6 @@
 """Training: recipes, LR schedules, callbacks, precision, distribution and ``train()``."""
 
+from keras_resnet.training.auto_choice import resolve_jit_compile, resolve_precision
 from keras_resnet.training.callbacks import (
     LearningRateLogger,
     NonFiniteLossError,
@@ -24,11 +25,7 @@ from keras_resnet.training.distributed_loop import evaluate_distributed, fit_dis
 from keras_resnet.training.evaluation import evaluate
 from keras_resnet.training.factories import compile_model, make_loss, make_metrics, make_optimizer
 from keras_resnet.training.fitting import evaluate_model, fit_model
-from keras_resnet.training.precision import (
-    precision_scope,
-    resolve_jit_compile,
-    resolve_precision,
-)
+from keras_resnet.training.precision import precision_scope
 from keras_resnet.training.run import TrainResult, train
 from keras_resnet.training.rundir import (
     RunDir,
@@ -37,11 +34,10 @@ from keras_resnet.training.rundir import (
     write_json_atomic,
     write_text_atomic,
 )
-from keras_resnet.training.schedules import EpochStepDecay, WarmUp, make_schedule
+from keras_resnet.training.schedules import make_schedule
 from keras_resnet.training.summary import format_summary
 
 __all__ = [
-    "EpochStepDecay",
     "LearningRateLogger",
     "NonFiniteLossError",
     "OPTIMIZERS",
@@ -53,7 +49,6 @@ __all__ = [
     "RunDir",
     "RunFolderBusyError",
     "TrainResult",
-    "WarmUp",
     "check_batch_size",
     "compile_model",
     "default_recipe",

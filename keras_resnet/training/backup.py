@@ -21,8 +21,8 @@ from typing import Any
 
 import keras
 
-from keras_resnet.atomic import read_json, write_json_atomic, write_text_atomic
 from keras_resnet.training.messages import say
+from keras_resnet.utils.atomic import read_json, write_json_atomic, write_text_atomic
 
 logger = logging.getLogger("keras_resnet.training")
 
@@ -297,8 +297,7 @@ def resume_kwargs(
     """
     if "weights" not in model_kwargs or not holds_state(backup_dir):
         return model_kwargs, None
-    rest = {k: v for k, v in model_kwargs.items() if k != "weights"}
-    return rest, model_kwargs["weights"]
+    return {k: v for k, v in model_kwargs.items() if k != "weights"}, model_kwargs["weights"]
 
 
 def pretrained_restart(weights: str) -> Callable[[keras.Model], None]:

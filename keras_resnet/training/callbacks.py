@@ -10,10 +10,11 @@ from typing import Any
 
 import keras
 
-from keras_resnet.atomic import write_text_atomic
+from keras_resnet.data import set_train_epoch
 from keras_resnet.training.backup import BackupAndRestore
 from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.ema import ModelEMA
+from keras_resnet.utils.atomic import write_text_atomic
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -23,6 +24,33 @@ class NonFiniteLossError(FloatingPointError):
         >>> issubclass(NonFiniteLossError, FloatingPointError)
         True
     """
+
+
+class TrainEpochs(keras.callbacks.Callback):
+    """Give each epoch's pass over a ``train`` pipeline the data of that epoch.
+
+    At each epoch's start it calls :func:`keras_resnet.data.set_train_epoch`, so a
+    resumed run sees in epoch k the order and augmentation an uninterrupted run saw,
+    whatever extra passes ``fit`` makes (it may read a batch to build the model).
+
+    Args:
+        train: The ``train`` pipeline; one without an epoch counter is left alone.
+
+    Example:
+        >>> from keras_resnet.data import get_datasets
+        >>> train = get_datasets("digits", batch_size=64, seed=0).train
+        >>> first = next(iter(train))[1].numpy()  # epoch 0
+        >>> TrainEpochs(train).on_epoch_begin(0)
+        >>> bool((next(iter(train))[1].numpy() == first).all())
+        True
+    """
+
+    def __init__(self, train: Any) -> None:
+        super().__init__()
+        self.train = train
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        set_train_epoch(self.train, epoch)
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -292,8 +320,7 @@ def plot_history(history: list[dict[str, float]], path: str | os.PathLike) -> st
                 ax.plot(epochs, ys, marker=".")
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        lrs = [r.get("learning_rate") for r in history]
-        if key == "learning_rate" and all((y or 0) > 0 for y in lrs):
+        if key == "learning_rate" and all((r.get(key) or 0) > 0 for r in history):
             ax.set_yscale("log")
         elif ax.get_legend_handles_labels()[0]:
             ax.legend()

@@ -25,9 +25,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from keras_resnet import checks
 from keras_resnet.data.augment import PRESETS
 from keras_resnet.data.config import DataConfig
+from keras_resnet.utils import checks
+from keras_resnet.utils.config import Config
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "sgdw", "adamw", "adam", "rmsprop")
 SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
@@ -37,7 +38,7 @@ MONITORS: tuple[str, ...] = ("val_accuracy", "val_loss", "accuracy", "loss")
 
 
 @dataclass(frozen=True)
-class TrainConfig(checks.ConfigMixin):
+class TrainConfig(Config):
     """Everything that defines a training run except the model and the data set.
 
     Args:
@@ -205,6 +206,18 @@ class TrainConfig(checks.ConfigMixin):
         scale = self.batch_size / 256 if self.scale_lr_with_batch else 1.0
         return float(self.learning_rate) * scale
 
+    def monitor_for(self, validation: Any) -> str:
+        """``monitor``, less its ``val_`` prefix when there is no ``validation`` data.
+
+        Args:
+            validation: The validation data, or ``None``.
+
+        Example:
+            >>> TrainConfig().monitor_for(None), TrainConfig().monitor_for([1])
+            ('accuracy', 'val_accuracy')
+        """
+        return self.monitor if validation is not None else self.monitor.removeprefix("val_")
+
     def data_config(self, dataset: str | DataConfig, **fields: Any) -> DataConfig:
         """The :class:`~keras_resnet.data.DataConfig` a run with this recipe trains on.
 
@@ -237,8 +250,7 @@ class TrainConfig(checks.ConfigMixin):
                 f"options. Received: " + ", ".join(f"{k}={fields[k]!r}" for k in clash)
             )
         base = dataset if isinstance(dataset, DataConfig) else DataConfig(dataset=dataset)
-        one_hot = base.one_hot or self.label_smoothing > 0
-        return base.replace(**owned, one_hot=one_hot, **fields)
+        return base.replace(**owned, one_hot=base.one_hot or self.label_smoothing > 0, **fields)
 
 
 # Recipes are TrainConfig fields that differ from the defaults, which are He et al.

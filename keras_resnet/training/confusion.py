@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.atomic import atomic_path
+from keras_resnet.utils.atomic import atomic_path
 
 _NUMBERED_UP_TO = 30  # classes: beyond, the cells are too small to print counts in
 

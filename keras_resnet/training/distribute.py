@@ -7,8 +7,8 @@ import logging
 import os
 from typing import Any
 
-from keras_resnet.checks import check_choice
 from keras_resnet.training.config import STRATEGIES
+from keras_resnet.utils.checks import check_choice
 
 logger = logging.getLogger("keras_resnet.training")
 _MULTI_WORKER: Any = None

@@ -22,8 +22,8 @@ from typing import Any
 
 import keras
 
-from keras_resnet.checks import check_int
 from keras_resnet.training.distribute import tf_config
+from keras_resnet.utils.checks import check_int
 
 # Callbacks that depend on ``model.fit`` internals and cannot run in this loop.
 UNSUPPORTED_CALLBACKS: tuple[str, ...] = ("BackupAndRestore",)
@@ -50,8 +50,7 @@ def is_chief() -> bool:
     task_type, index = task.get("type", "worker"), int(task.get("index", 0))
     if task_type == "chief":
         return True
-    has_chief = bool(config.get("cluster", {}).get("chief"))
-    return task_type == "worker" and index == 0 and not has_chief
+    return task_type == "worker" and index == 0 and not config.get("cluster", {}).get("chief")
 
 
 def _per_example_loss(loss: Any) -> Any:
@@ -60,7 +59,15 @@ def _per_example_loss(loss: Any) -> Any:
     return loss.call if isinstance(loss, keras.losses.Loss) else loss
 
 
-def _check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
+def check_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> None:
+    """Refuse callbacks that need ``model.fit`` (the custom loop cannot run them).
+
+    Example:
+        >>> check_callbacks([keras.callbacks.History()])  # supported: no error
+        >>> check_callbacks([keras.callbacks.BackupAndRestore("backup")])
+        Traceback (most recent call last):
+        ValueError: BackupAndRestore needs keras `model.fit` and is not supported ...
+    """
     for cb in callbacks:
         if type(cb).__name__ in UNSUPPORTED_CALLBACKS:
             raise ValueError(
@@ -232,13 +239,12 @@ def fit_distributed(
             "`model` must be compiled with an optimizer and a loss. Received: an uncompiled model"
         )
     callbacks = list(callbacks)  # checked, then run: a generator must not be used up
-    _check_callbacks(callbacks)
+    check_callbacks(callbacks)
     strategy = strategy or tf.distribute.get_strategy()
     steps = _make_steps(model, strategy, train_data, jit_compile)
-    dist_train = strategy.experimental_distribute_dataset(train_data)
-    dist_val = None
-    if validation_data is not None:
-        dist_val = strategy.experimental_distribute_dataset(validation_data)
+    distribute = strategy.experimental_distribute_dataset
+    dist_train = distribute(train_data)
+    dist_val = distribute(validation_data) if validation_data is not None else None
     # Last, so that it records what the other callbacks added (e.g. learning_rate).
     recorder = keras.callbacks.History()
     cb_list = keras.callbacks.CallbackList([*callbacks, recorder], model=model, epochs=epochs)

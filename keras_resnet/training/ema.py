@@ -53,9 +53,7 @@ def ema_decay(decay: float, step: int, *, warmup: bool = True) -> float:
     """
     if not 0.0 < decay < 1.0:
         raise ValueError(f"`decay` must be in (0, 1). Received: decay={decay!r}")
-    if not warmup:
-        return float(decay)
-    return float(min(decay, (1.0 + step) / (10.0 + step)))
+    return float(min(decay, (1.0 + step) / (10.0 + step)) if warmup else decay)
 
 
 class ModelEMA(keras.callbacks.Callback):

@@ -16,9 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_resnet.atomic import read_json, write_json_atomic
-from keras_resnet.checks import check_choice, check_int
-from keras_resnet.export import load_keras_model
+from keras_resnet.saving import load_keras_model
 from keras_resnet.training.config import TrainConfig
 from keras_resnet.training.confusion import (
     confusion_matrix,
@@ -26,6 +24,8 @@ from keras_resnet.training.confusion import (
     save_confusion_matrix_png,
 )
 from keras_resnet.training.factories import make_loss
+from keras_resnet.utils.atomic import read_json, write_json_atomic
+from keras_resnet.utils.checks import check_choice, check_int
 
 
 def _datasets(dataset: Any, run_data: dict | None, batch_size: int | None, data_kwargs: dict):
@@ -42,7 +42,7 @@ def _datasets(dataset: Any, run_data: dict | None, batch_size: int | None, data_
 
 def _architecture(model: Any, weights: Any) -> str | None:
     """The registered name to build with ``weights`` (``None``: a saved model); checks first."""
-    from keras_resnet.registry import get_record, list_models
+    from keras_resnet.models.registry import get_record, list_models
 
     named = isinstance(model, str) and model in list_models(include_private=True)
     if weights is None:

@@ -40,9 +40,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
         >>> type(make_optimizer(TrainConfig(), 10)).__name__, make_optimizer(TrainConfig(), 10).l2
         ('L2SGD', 0.0001)
     """
-    lr = make_schedule(config, steps_per_epoch)  # checks that config is a TrainConfig
     common: dict[str, Any] = {
-        "learning_rate": lr,
+        "learning_rate": make_schedule(config, steps_per_epoch),  # checks config's type
         "weight_decay": config.weight_decay or None,
         "clipnorm": config.clipnorm,
     }
@@ -141,7 +140,7 @@ def compile_model(
         >>> type(compiled.optimizer).__name__
         'AdamW'
     """
-    from keras_resnet.training.precision import resolve_jit_compile
+    from keras_resnet.training.auto_choice import resolve_jit_compile
 
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),

@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from keras_resnet.lr_schedules import TwoPhase, WarmUp
+from keras_resnet.optimizers import TwoPhase, WarmUp
 
 _STAGE = re.compile(r"^stage(\d+)_")
 

@@ -156,22 +156,17 @@ def check_training_memory(
     if on_host is None:
         on_host = not _accelerators()
     height, width, channels = (int(v) for v in image_shape)
-    pipeline = 2 * batch_size * height * width * channels * 4
-    need, layers = pipeline, 0
+    need, layers = 2 * batch_size * height * width * channels * 4, 0  # the input pipeline
     if on_host:
-        per_replica = math.ceil(batch_size / max(1, replicas))
-        activations, layers = activation_bytes(model, per_replica)
+        activations, layers = activation_bytes(model, math.ceil(batch_size / max(1, replicas)))
         need += activations * max(1, replicas)
     if need <= available:
         return
     # both terms grow with the pixels: the largest square-ish size that fits
     scale = math.sqrt(available / need)
     fits = (max(1, int(height * scale)), max(1, int(width * scale)))
-    what = (
-        f"the inputs of its {layers} kernel layers kept for the backward pass and "
-        if layers
-        else ""
-    )
+    kept = f"the inputs of its {layers} kernel layers kept for the backward pass and "
+    what = kept if layers else ""
     raise ValueError(
         f"`image_size` ({height}, {width}) needs at least {need / GB:.3g} GB of memory for "
         f"one training step at batch size {batch_size} ({what}two float32 batches of the "

@@ -1,7 +1,8 @@
 """``train()``: prepare -> data -> model -> fit -> finalize, into a run folder.
 
 The run folder (:mod:`keras_resnet.training.rundir`) holds the configuration, history,
-checkpoints, the model, its export and, written last, ``summary.json``. Calling ``train``
+checkpoints, the model and, written last, ``summary.json``; the serving SavedModel is
+written from the finished run by :func:`keras_resnet.export.export_run`. Calling ``train``
 again resumes an interrupted run from its last completed epoch, finishes a run whose
 training ended, and returns a finished run's summary without training. Under
 ``MultiWorkerMirroredStrategy`` the chief writes the run folder (no ``backup/``: no
@@ -19,11 +20,11 @@ from typing import Any
 
 import keras
 
-from keras_resnet._export_common import check_export_backend
 from keras_resnet.data import DataConfig, get_datasets, validate_for_model
-from keras_resnet.export import load_keras_model
+from keras_resnet.saving import load_keras_model
+from keras_resnet.training.auto_choice import resolve_jit_compile, resolve_precision
 from keras_resnet.training.backup import best_checkpoint_epoch, pretrained_restart, resume_kwargs
-from keras_resnet.training.callbacks import make_callbacks, plot_history
+from keras_resnet.training.callbacks import TrainEpochs, make_callbacks, plot_history
 from keras_resnet.training.config import TrainConfig, resolve_config
 from keras_resnet.training.distribute import check_batch_size, get_strategy, uses_multi_worker
 from keras_resnet.training.ema import selection_data, weights_report
@@ -32,7 +33,7 @@ from keras_resnet.training.fine_tune import check_fine_tune_weights
 from keras_resnet.training.fitting import evaluate_model, fit_model
 from keras_resnet.training.memory import check_training_memory
 from keras_resnet.training.messages import say
-from keras_resnet.training.precision import precision_scope, resolve_jit_compile, resolve_precision
+from keras_resnet.training.precision import precision_scope
 from keras_resnet.training.rundir import RunDir, read_json
 from keras_resnet.training.summary import format_summary, param_counts, versions
 
@@ -87,7 +88,6 @@ def train(
     model_kwargs: dict[str, Any] | None = None,
     data_kwargs: dict[str, Any] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    export: bool = True,
     verbose: int | str = "auto",
     weights: str | os.PathLike | None = None,
 ) -> TrainResult:
@@ -106,7 +106,6 @@ def train(
         model_kwargs, data_kwargs: Extra arguments for the model builder and for
             ``get_datasets`` (e.g. ``data_dir``).
         callbacks: Extra callbacks, run after the standard ones.
-        export: Also write ``saved_model/`` (serving SavedModel) into ``output_dir``.
         verbose: Progress bars (``model.fit`` verbosity) and the opening line; ``0``
             keeps only the run's state lines (resumed / finished / result).
         weights: Pretrained weights for a zoo-name ``model`` (see
@@ -120,8 +119,7 @@ def train(
         ValueError: Bad configuration (fine-tuning a zoo name without ``weights``), a
             batch size not divisible by replicas, an ``output_dir`` that is (or lies
             below) a file; multi-worker training with ``BackupAndRestore`` or on an
-            unfinished run folder (every worker raises it before the cluster starts);
-            ``export`` into ``output_dir`` off the TensorFlow backend (before any work).
+            unfinished run folder (every worker raises it before the cluster starts).
         PermissionError: ``output_dir`` cannot be written (checked first).
         FileExistsError: ``output_dir`` holds a different run and not ``overwrite``
             (``RunFolderBusyError``: another process is training there).
@@ -130,11 +128,11 @@ def train(
     Example:
         >>> import tempfile
         >>> args, folder = ("_tiny", "digits", TrainConfig(epochs=2)), tempfile.mkdtemp()
-        >>> result = train(*args, output_dir=folder, export=False, verbose=0)
+        >>> result = train(*args, output_dir=folder, verbose=0)
         _tiny on digits: test accuracy ...% after 2 epochs (... s of training)
         >>> result.summary["epochs_completed"], "model.keras" in os.listdir(folder)
         (2, True)
-        >>> train(*args, output_dir=folder, export=False, verbose=0).summary == result.summary
+        >>> train(*args, output_dir=folder, verbose=0).summary == result.summary
         Run in ... already finished; not training again (use --overwrite).
         _tiny on digits: test accuracy ...
         True
@@ -144,7 +142,7 @@ def train(
         model_kwargs["weights"] = _check_weights(model, weights)
     check_fine_tune_weights(model, config, model_kwargs)
     run, data = _describe_run(model, dataset, config, model_kwargs, dict(data_kwargs or {}))
-    job = _prepare(run, config, output_dir, overwrite, callbacks, export)
+    job = _prepare(run, config, output_dir, overwrite, callbacks)
     try:
         if job.state == "finished":
             return _already_finished(job.folder)
@@ -152,8 +150,7 @@ def train(
         net = _model(job, model, model_kwargs, verbose)
         _adopt_preprocessing(job, net, data)
         _claim(job)
-        stats = _fit(job, net, callbacks, verbose)
-        return _finalize(job, net, stats, export)
+        return _finalize(job, net, _fit(job, net, callbacks, verbose))
     finally:
         _release(job)
 
@@ -192,7 +189,7 @@ def _describe_run(
 ) -> tuple[dict[str, Any], DataConfig | None]:
     """``config.json``'s run description (argument kinds checked first) and DataConfig."""
     if isinstance(model, str):
-        from keras_resnet.registry import get_record
+        from keras_resnet.models.registry import get_record
 
         get_record(model)  # unknown names fail here, before any heavy work
         label = model
@@ -233,14 +230,11 @@ def _prepare(
     output_dir: str | os.PathLike | None,
     overwrite: bool,
     callbacks: Sequence[keras.callbacks.Callback],
-    export: bool = False,
 ) -> _Run:
     """Step 1: check the output folder, lock it, decide new / resume / trained / finished.
 
     Nothing is deleted or written yet (:func:`_claim` does it once data and model passed
     their checks), so a refused run leaves the old one intact."""
-    if export and output_dir is not None:  # on JAX / PyTorch: refused before any work
-        check_export_backend("train()'s SavedModel export (export=True)", "--no-export")
     job = _Run(config=config, run=run, multi_worker=uses_multi_worker(config.strategy))
     chief = True
     if job.multi_worker and config.head_epochs:
@@ -250,9 +244,9 @@ def _prepare(
             f" yet. Received: head_epochs={config.head_epochs}, strategy={config.strategy!r}"
         )
     if job.multi_worker:
-        from keras_resnet.training.distributed_loop import _check_callbacks, is_chief
+        from keras_resnet.training.distributed_loop import check_callbacks, is_chief
 
-        _check_callbacks(callbacks)
+        check_callbacks(callbacks)
         chief = is_chief()
     if output_dir is None:
         return job
@@ -356,7 +350,7 @@ def _build_model(model: Any, info: Any, model_kwargs: dict[str, Any]) -> keras.M
     if isinstance(model, str):
         # The registry is a table of builders and their arguments: call the builder
         # (models.ResNet / densenet.DenseNet) straight from here.
-        from keras_resnet.registry import get_record
+        from keras_resnet.models.registry import get_record
 
         head = {"input_shape": tuple(info.image_shape), "classes": info.num_classes}
         record = get_record(model)
@@ -398,7 +392,12 @@ def _fit(
         datasets.train,
         epochs=config.epochs,
         validation_data=datasets.validation,
-        callbacks=[c for c in [job.fine_tune] if c] + cbs + list(callbacks),
+        callbacks=[
+            TrainEpochs(datasets.train),
+            *[c for c in [job.fine_tune] if c],
+            *cbs,
+            *callbacks,
+        ],  # fmt: skip
         strategy=job.strategy,
         multi_worker=job.multi_worker,
         verbose=verbose,
@@ -412,7 +411,7 @@ def _fit(
     }
     if out is None:
         return dict(stats, history=[dict(h, epoch=float(i)) for i, h in enumerate(history)])
-    from keras_resnet.export import save_keras_model
+    from keras_resnet.saving import save_keras_model
 
     save_keras_model(net, out.file("model.keras"), overwrite=True)
     out.mark_trained(stats)
@@ -423,9 +422,7 @@ def _start_or_resume(job: _Run) -> list[keras.callbacks.Callback]:
     """Write ``config.json`` of a new run, or pick up where an interrupted one stopped;
     the standard callbacks either way."""
     config, datasets, out = job.config, job.datasets, job.writer
-    monitor = config.monitor
-    if datasets.validation is None and monitor.startswith("val_"):
-        monitor = monitor[4:]
+    monitor = config.monitor_for(datasets.validation)
     initial_best = fallback = None
     if out is not None and job.state == "new":
         resolved = dict(_setup(job), steps_per_epoch=_steps_per_epoch(datasets, config.batch_size))
@@ -461,8 +458,8 @@ def _setup(job: _Run) -> dict[str, Any]:
     }
 
 
-def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) -> TrainResult:
-    """Step 5: test scores, curves, export and ``summary.json`` (written last)."""
+def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any]) -> TrainResult:
+    """Step 5: test scores, curves and ``summary.json`` (written last)."""
     config, datasets, out = job.config, job.datasets, job.writer
     history = stats.pop("history", None)
     if out is not None:
@@ -482,18 +479,10 @@ def _finalize(job: _Run, net: keras.Model, stats: dict[str, Any], export: bool) 
         scores = evaluate_model(
             net, datasets.test, strategy=job.strategy, multi_worker=job.multi_worker
         )
-        summary["test_accuracy"] = scores["accuracy"]
-        summary["test_loss"] = scores["loss"]
+        summary |= {"test_accuracy": scores["accuracy"], "test_loss": scores["loss"]}
     if out is not None:
         if history:
             plot_history(history, out.file("curves.png"))
-        if export:
-            from keras_resnet.export import export_saved_model
-
-            info = datasets.info
-            export_saved_model(net, out.file("saved_model"), mean=info.mean, std=info.std,
-                               class_names=info.class_names, top_k=min(5, info.num_classes),
-                               overwrite=True)  # fmt: skip
         out.finish(summary)
     say(format_summary(summary))
     return TrainResult(net, history, summary, job.folder.path if job.folder else None)

@@ -14,14 +14,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import fnmatch
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-# The project's atomic writers live in keras_resnet.atomic (export uses them too).
-from keras_resnet.atomic import (
+# The project's atomic writers live in keras_resnet.utils.atomic (export uses them too).
+from keras_resnet.utils.atomic import (
     read_json,
     recover_replacements,
     write_json_atomic,
@@ -53,6 +54,21 @@ RUN_FILES: tuple[str, ...] = (
     "summary.json",
 )
 LOCK_FILE = ".lock"
+# What a run writes inside its folders (paths relative to the folder, fnmatch patterns;
+# ".*" covers the temporary files of the atomic writers). --overwrite deletes a folder
+# only when everything in it matches: a file of the user's there is kept, and named.
+RUN_FOLDER_CONTENTS: dict[str, tuple[str, ...]] = {
+    "backup": ("*.json", "*.weights.h5", ".*"),
+    "tensorboard": ("*/events.out.tfevents.*", "*/.*"),
+    "saved_model": (
+        "saved_model.pb",
+        "fingerprint.pb",
+        "keras_resnet_export.json",
+        "assets/*",
+        "variables/variables.*",
+        ".*",
+    ),
+}
 
 
 class RunFolderBusyError(FileExistsError):
@@ -254,6 +270,14 @@ class RunDir:
                     "run's config.json: they are not a run's files, so --overwrite does not "
                     "delete them. Use another output folder, or remove them yourself."
                 )
+            foreign = [f for n in present for f in _foreign_files(self.path, n)]
+            if foreign:
+                more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+                raise FileExistsError(
+                    f"`output_dir` {self.path!r} holds files a run does not write: "
+                    f"{', '.join(foreign[:5])}{more}. --overwrite deletes only run files: "
+                    "move these elsewhere, or use another output folder."
+                )
             for name in present:
                 path = self.file(name)
                 if os.path.isdir(path):
@@ -326,3 +350,19 @@ class RunDir:
     def summary(self) -> dict[str, Any]:
         """``summary.json`` of a finished run."""
         return read_json(self.file("summary.json"))
+
+
+def _foreign_files(run: str, name: str) -> list[str]:
+    """The paths below the run folder ``name`` that a run does not write there."""
+    folder = os.path.join(run, name)
+    patterns = RUN_FOLDER_CONTENTS.get(name, ())
+    if not os.path.isdir(folder) or os.path.islink(folder):
+        return []
+    found = []
+    for root, _, files in os.walk(folder):
+        for entry in files:  # an empty folder of the user's holds nothing to lose
+            relative = os.path.relpath(os.path.join(root, entry), folder)
+            depth = relative.count(os.sep)  # a pattern matches at its own depth only
+            if not any(fnmatch.fnmatch(relative, p) and p.count("/") == depth for p in patterns):
+                found.append(os.path.join(name, relative))
+    return sorted(found)

@@ -1,7 +1,7 @@
-"""The learning-rate schedule of a recipe: Keras' own, or :mod:`keras_resnet.lr_schedules`.
+"""The learning-rate schedule of a recipe: Keras' own, or :mod:`keras_resnet.optimizers`.
 
-``WarmUp`` and ``EpochStepDecay`` are defined in :mod:`keras_resnet.lr_schedules` (Keras
-only, registered by ``import keras_resnet``) and re-exported here.
+``WarmUp`` and ``EpochStepDecay`` live in :mod:`keras_resnet.optimizers` (Keras only,
+registered by ``import keras_resnet``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import keras
 
-from keras_resnet.checks import check_int
-from keras_resnet.lr_schedules import EpochStepDecay, WarmUp
+from keras_resnet.optimizers import EpochStepDecay, WarmUp
 from keras_resnet.training.config import TrainConfig
+from keras_resnet.utils.checks import check_int
 
 __all__ = ["EpochStepDecay", "WarmUp", "make_schedule"]
 
@@ -43,7 +43,6 @@ def make_schedule(
 
         return fine_tune_schedule(config, steps_per_epoch)
     peak = config.peak_learning_rate
-    total_steps = config.epochs * steps_per_epoch
     if config.schedule == "constant":
         schedule: Any = peak
     elif config.schedule == "step":
@@ -55,9 +54,7 @@ def make_schedule(
         )
     else:
         schedule = keras.optimizers.schedules.CosineDecay(
-            peak, decay_steps=total_steps, alpha=config.min_lr_fraction
+            peak, decay_steps=config.epochs * steps_per_epoch, alpha=config.min_lr_fraction
         )
     warmup_steps = int(round(config.warmup_epochs * steps_per_epoch))
-    if warmup_steps:
-        return WarmUp(schedule, warmup_steps=warmup_steps)
-    return schedule
+    return WarmUp(schedule, warmup_steps=warmup_steps) if warmup_steps else schedule

@@ -4,11 +4,13 @@
 is a ``keras_tuner.HyperModel`` whose ``build(hp)`` maps
 hyperparameters onto :func:`keras_resnet.create_model` and whose ``fit(hp, ...)``
 trains with the recipe's optimizer, loss and callbacks; :func:`make_tuner` builds any
-of KerasTuner's three tuners; :func:`trial_results` lists the trials, best first.
+of KerasTuner's three tuners; :func:`trial_results` lists the trials, best first;
+:func:`tune` runs a whole search and retrains the best trial.
 """
 
 from keras_resnet.tuning.base import ZooHyperModel
-from keras_resnet.tuning.hypermodel import ResNetHyperModel
+from keras_resnet.tuning.resnet import ResNetHyperModel
+from keras_resnet.tuning.run import tune
 from keras_resnet.tuning.search import TUNERS, hyperparameter_names, make_tuner, trial_results
 from keras_resnet.tuning.space import COST_FACTOR, TRAINING_HPS, default_space
 from keras_resnet.tuning.trial import TimeBudget
@@ -23,5 +25,6 @@ __all__ = [
     "hyperparameter_names",
     "make_tuner",
     "trial_results",
+    "tune",
     "ZooHyperModel",
 ]

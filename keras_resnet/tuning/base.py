@@ -16,10 +16,11 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from keras_resnet.checks import check_float, check_int
-from keras_resnet.registry import create_model, get_record
+from keras_resnet.models.factory import create_model
+from keras_resnet.models.registry import get_record
 from keras_resnet.training import TrainConfig, compile_model, get_recipe
 from keras_resnet.tuning.trial import SKIPPED, TimeBudget, trial_callbacks, trial_data
+from keras_resnet.utils.checks import check_float, check_int
 
 
 class ZooHyperModel(kt.HyperModel):
@@ -248,8 +249,7 @@ class ZooHyperModel(kt.HyperModel):
             if initial_epoch:
                 model.optimizer.iterations.assign(initial_epoch * steps)
         budget = TimeBudget(self.max_trial_seconds)
-        standard = trial_callbacks(config, x, validation_data)
-        callbacks = [*(callbacks or []), *standard, budget]
+        callbacks = [*(callbacks or []), *trial_callbacks(config, x, validation_data), budget]
         start = time.perf_counter()
         history = model.fit(
             x,
@@ -262,8 +262,7 @@ class ZooHyperModel(kt.HyperModel):
         )
         extra = {"fit_seconds": time.perf_counter() - start, "macs": macs or 0}
         extra["time_budget_stopped"] = float(budget.stopped)
-        n = len(history.epoch)
-        history.history.update({k: [float(v)] * n for k, v in extra.items()})
+        history.history.update({k: [float(v)] * len(history.epoch) for k, v in extra.items()})
         return history
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import keras_tuner as kt
 
-from keras_resnet.checks import check_choice, check_int
 from keras_resnet.tuning.trial import SKIPPED
+from keras_resnet.utils.checks import check_choice, check_int
 
 TUNERS: tuple[str, ...] = ("random", "hyperband", "bayesian")
 

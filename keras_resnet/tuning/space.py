@@ -14,7 +14,7 @@ from typing import Any
 
 import keras_tuner as kt
 
-from keras_resnet.config import SHORTCUT_ALIASES, ResNetConfig
+from keras_resnet.models.resnet.config import SHORTCUT_ALIASES, ResNetConfig
 from keras_resnet.training import SCHEDULES, TrainConfig
 
 # Fields of TrainConfig that are hyperparameters (the rest, e.g. epochs, precision,
@@ -49,8 +49,13 @@ PARENTS: dict[str, tuple[str, Any]] = {
 }
 
 
-def _encode(name: str, value: Any) -> Any:
-    """A value as KerasTuner stores it (scalars only): `None` -> "none", (2, 2) -> "2-2"."""
+def encode_value(name: str, value: Any) -> Any:
+    """A value as KerasTuner stores it (scalars only): `None` -> "none", (2, 2) -> "2-2".
+
+    Example:
+        >>> encode_value("stage_depths", (2, 2)), encode_value("shortcut", None)
+        ('2-2', 'none')
+    """
     if name == "shortcut":
         return "none" if value is None else SHORTCUT_ALIASES.get(value, value)
     if name == "stage_depths" and isinstance(value, (tuple, list)):
@@ -58,8 +63,13 @@ def _encode(name: str, value: Any) -> Any:
     return value
 
 
-def _decode(name: str, value: Any) -> Any:
-    """Inverse of :func:`_encode`."""
+def decode_value(name: str, value: Any) -> Any:
+    """Inverse of :func:`encode_value`.
+
+    Example:
+        >>> decode_value("stage_depths", "2-2"), decode_value("shortcut", "none")
+        ((2, 2), None)
+    """
     if name == "shortcut" and value == "none":
         return None
     if name == "stage_depths" and isinstance(value, str):
@@ -100,7 +110,7 @@ def default_space(base: ResNetConfig, recipe: TrainConfig) -> dict[str, Any]:
         "width_multiplier": [0.5, 1.0, 1.5],
         "groups": _with([1, 2, 4], base.groups),
         "shortcut": _with(
-            ["projection", "zero_pad", "avg_down"], _encode("shortcut", base.shortcut)
+            ["projection", "zero_pad", "avg_down"], encode_value("shortcut", base.shortcut)
         ),
         "drop_path_rate": (0.0, max(0.3, base.drop_path_rate), 0.05),
         "dropout": (0.0, max(0.3, base.dropout), 0.1),
@@ -143,10 +153,10 @@ def declare(hp: kt.HyperParameters, name: str, spec: Any, default: Any) -> Any:
         )
     try:
         if isinstance(spec, list):
-            return _declare_choice(hp, name, [_encode(name, v) for v in spec], default)
+            return _declare_choice(hp, name, [encode_value(name, v) for v in spec], default)
         if isinstance(spec, tuple) and name != "stage_depths":
             return _declare_range(hp, name, spec, default)
-        return hp.Fixed(name, _encode(name, spec))
+        return hp.Fixed(name, encode_value(name, spec))
     except (ValueError, TypeError) as err:
         raise ValueError(
             f"{where} is not a valid hyperparameter: {err} Received: {spec!r}"
@@ -164,7 +174,7 @@ def _declare_choice(hp: kt.HyperParameters, name: str, values: list, default: An
         return hp.Boolean(name, default=bool(default))
     if all(_is_number(v) for v in values) and any(isinstance(v, float) for v in values):
         values = [float(v) for v in values]  # [0, 0.25] is one type for the user
-    default = _encode(name, default)
+    default = encode_value(name, default)
     return hp.Choice(name, values, default=default if default in values else None)
 
 
@@ -191,10 +201,14 @@ def _declare_range(hp: kt.HyperParameters, name: str, spec: tuple, default: Any)
     return hp.Float(name, float(lo), float(hi), step=step, sampling=sampling, default=default)
 
 
-def _active_values(hp: kt.HyperParameters, name: str, parent_default: Any) -> list | None:
+def active_values(hp: kt.HyperParameters, name: str, parent_default: Any) -> list | None:
     """Parent values that activate child ``name``: ``None`` all, ``[]`` none.
 
     An undeclared parent keeps ``parent_default``.
+
+    Example:
+        >>> active_values(kt.HyperParameters(), "base_width", "bottleneck") is None
+        True
     """
     parent, wanted = PARENTS[name]
     declared = [p for p in hp.space if p.name == parent]

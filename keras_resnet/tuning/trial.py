@@ -131,11 +131,8 @@ def trial_callbacks(config: TrainConfig, train: Any, validation: Any) -> list[An
 
     from keras_resnet.training.ema import selection_data
 
-    monitor = config.monitor
-    if validation is None and monitor.startswith("val_"):
-        monitor = monitor[4:]
     check = selection_data(SimpleNamespace(train=train, validation=validation))
-    return make_callbacks(config, None, monitor=monitor, ema_check=check)
+    return make_callbacks(config, None, monitor=config.monitor_for(validation), ema_check=check)
 
 
 def _one_hot(data: Any, classes: int) -> Any:

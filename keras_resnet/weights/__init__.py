@@ -20,14 +20,14 @@ kind                          source
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import keras
 
-from keras_resnet.atomic import read_json
+from keras_resnet.utils.atomic import read_json
 from keras_resnet.weights.core import Checkpoint, Preprocessing, assign
 from keras_resnet.weights.keras_applications import (
-    checkpoint_arch,
-    from_keras_applications,
+    KERAS_DENSENET_BN,
     keras_applications_name,
     keras_applications_variants,
     load_keras_applications_weights,
@@ -42,7 +42,6 @@ __all__ = [
     "Preprocessing",
     "assign",
     "checkpoint_arch",
-    "from_keras_applications",
     "keras_applications_name",
     "keras_applications_variants",
     "load_keras_applications_weights",
@@ -104,6 +103,30 @@ def source_kind(source: str) -> str:
         "/ .pt / .bin / .th file, a run, timm or keras-hub folder, an hf://timm/<name> handle or a "
         f"keras-hub preset name. Received: weights={source!r}"
     )
+
+
+def checkpoint_arch(source: str | os.PathLike, variant: str) -> dict[str, Any]:
+    """Architecture fields ``variant`` needs to compute exactly what ``source``'s weights did.
+
+    keras.applications' DenseNets (``"imagenet"`` or their ``.h5``) use BN epsilon
+    1.001e-5 and Keras' default momentum 0.99, where the DenseNet variants use
+    torchvision's; every other checkpoint matches its variant as registered.
+    ``create_model`` and ``DenseNet`` build with these fields (under the caller's).
+
+    Args:
+        source: A weights source, as for :func:`keras_resnet.weights.load_weights`.
+        variant: The registry name of the model being built.
+
+    Example:
+        >>> checkpoint_arch("imagenet", "densenet121")
+        {'bn_epsilon': 1.001e-05, 'bn_momentum': 0.99}
+        >>> checkpoint_arch("imagenet", "resnet50_keras"), checkpoint_arch("x.pth", "densenet121")
+        ({}, {})
+    """
+    if source_kind(source) != "keras_applications":
+        return {}
+    application = {v: k for k, v in keras_applications_variants().items()}.get(variant, "")
+    return dict(KERAS_DENSENET_BN) if application.startswith("DenseNet") else {}
 
 
 def read_checkpoint(source: str, model: keras.Model, variant: str | None = None) -> Checkpoint:

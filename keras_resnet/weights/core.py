@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_resnet.checks import check_floats
+from keras_resnet.utils.checks import check_floats
 
 logger = logging.getLogger("keras_resnet.weights")
 
@@ -102,7 +102,13 @@ class Checkpoint:
         return int(head[0].shape[-1]) if head else None
 
 
-def _shapes(values: list[Any]) -> list[tuple[int, ...]]:
+def weight_shapes(values: list[Any]) -> list[tuple[int, ...]]:
+    """The shapes of a list of weights (arrays or variables), as tuples of ints.
+
+    Example:
+        >>> weight_shapes([np.zeros((3, 3, 2, 4)), np.zeros(4)])
+        [(3, 3, 2, 4), (4,)]
+    """
     return [tuple(int(d) for d in v.shape) for v in values]
 
 
@@ -115,10 +121,10 @@ def _problems(model: keras.Model, ckpt: Checkpoint, skip: set[str]) -> list[str]
         layer = layers.get(name)
         if layer is None:
             problems.append(f"extra tensor(s) for {name!r}: the model has no such layer")
-        elif _shapes(values) != _shapes(layer.weights):
+        elif weight_shapes(values) != weight_shapes(layer.weights):
             problems.append(
-                f"shape mismatch for {name!r}: checkpoint {_shapes(values)}, "
-                f"model {_shapes(layer.weights)}"
+                f"shape mismatch for {name!r}: checkpoint {weight_shapes(values)}, "
+                f"model {weight_shapes(layer.weights)}"
             )
     for name in layers:
         if name not in ckpt.tensors and name not in skip:
@@ -165,14 +171,17 @@ def assign(model: keras.Model, ckpt: Checkpoint) -> keras.Model:
         >>> from keras_resnet import create_model
         >>> model = create_model("_tiny", input_shape=(8, 8, 3))
         >>> ckpt = Checkpoint({w.name: w.get_weights() for w in model.layers if w.weights}, "x")
-        >>> _ = assign(model, ckpt)
+        >>> other = create_model("_tiny", input_shape=(8, 8, 3))
+        >>> x = keras.random.normal((1, 8, 8, 3))
+        >>> bool(keras.ops.all(assign(other, ckpt)(x) == model(x)))
+        True
     """
     skip: set[str] = set()
     names = {layer.name for layer in model.layers}
     if HEAD in ckpt.tensors:
         if HEAD not in names:
             skip.add(HEAD)
-        elif _shapes(ckpt.tensors[HEAD]) != _shapes(model.get_layer(HEAD).weights):
+        elif weight_shapes(ckpt.tensors[HEAD]) != weight_shapes(model.get_layer(HEAD).weights):
             skip.add(HEAD)
             ours = int(model.get_layer(HEAD).weights[0].shape[-1])
             message = (
@@ -216,16 +225,29 @@ def checkpoint_of(model: keras.Model, source: str) -> Checkpoint:
     )
 
 
-def _require(module: str, purpose: str, install: str = "'keras-resnet-toolkit[hub]'") -> Any:
-    """Import an optional dependency, or raise ``ImportError`` saying how to install it."""
+def require(module: str, purpose: str, install: str = "'keras-resnet-toolkit[hub]'") -> Any:
+    """Import an optional dependency, or raise ``ImportError`` saying how to install it.
+
+    Example:
+        >>> require("json", "Reading a preset").__name__
+        'json'
+    """
     try:
         return importlib.import_module(module)
     except ImportError as err:
         raise ImportError(f"{purpose} needs {module}: pip install {install}") from err
 
 
-def _read(load: Any, source: str, kind: str, **kwargs: Any) -> Any:
-    """``load(source, **kwargs)``, any failure a ``ValueError`` naming the file's kind."""
+def read_with(load: Any, source: str, kind: str, **kwargs: Any) -> Any:
+    """``load(source, **kwargs)``, any failure a ``ValueError`` naming the file's kind.
+
+    Example:
+        >>> read_with(int, "12", "number")
+        12
+        >>> read_with(int, "x", "number")
+        Traceback (most recent call last):
+        ValueError: x is not a readable number: invalid literal for int() with base 10: 'x'
+    """
     try:
         return load(source, **kwargs)
     except Exception as err:  # each library raises its own error types for a bad file

@@ -10,45 +10,26 @@ layout of ``keras.applications.DenseNet121/169/201``. With internet access,
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 import keras
 
-from keras_resnet.checks import check_choice
-from keras_resnet.naming import POST_BN, PREACT_BN, PREDICTIONS, SHORTCUT, STEM, block_name, part
-from keras_resnet.weights.core import _shapes
+from keras_resnet.models.naming import (
+    POST_BN,
+    PREACT_BN,
+    PREDICTIONS,
+    SHORTCUT,
+    STEM,
+    block_name,
+    part,
+)
+from keras_resnet.utils.checks import check_choice
+from keras_resnet.weights.core import weight_shapes
 
 # keras.applications DenseNets use BN epsilon 1.001e-5 and Keras' default momentum; the
 # layout is ours, so only these two arguments change (no separate *_keras variant).
-_KERAS_DENSENET_BN = {"bn_epsilon": 1.001e-5, "bn_momentum": 0.99}
-
-
-def checkpoint_arch(source: str | os.PathLike, variant: str) -> dict[str, Any]:
-    """Architecture fields ``variant`` needs to compute exactly what ``source``'s weights did.
-
-    keras.applications' DenseNets (``"imagenet"`` or their ``.h5``) use BN epsilon
-    1.001e-5 and Keras' default momentum 0.99, where the DenseNet variants use
-    torchvision's; every other checkpoint matches its variant as registered.
-    ``create_model`` and ``DenseNet`` build with these fields (under the caller's).
-
-    Args:
-        source: A weights source, as for :func:`keras_resnet.weights.load_weights`.
-        variant: The registry name of the model being built.
-
-    Example:
-        >>> checkpoint_arch("imagenet", "densenet121")
-        {'bn_epsilon': 1.001e-05, 'bn_momentum': 0.99}
-        >>> checkpoint_arch("imagenet", "resnet50_keras"), checkpoint_arch("x.pth", "densenet121")
-        ({}, {})
-    """
-    from keras_resnet.weights import source_kind  # the package imports this module
-
-    if source_kind(source) != "keras_applications":
-        return {}
-    application = {v: k for k, v in keras_applications_variants().items()}.get(variant, "")
-    return dict(_KERAS_DENSENET_BN) if application.startswith("DenseNet") else {}
+KERAS_DENSENET_BN = {"bn_epsilon": 1.001e-5, "bn_momentum": 0.99}
 
 
 def keras_applications_variants() -> dict[str, str]:
@@ -60,7 +41,7 @@ def keras_applications_variants() -> dict[str, str]:
         >>> keras_applications_variants()["ResNet50V2"]
         'resnet50v2_keras'
     """
-    from keras_resnet.registry import records
+    from keras_resnet.models.registry import records
 
     return {
         r.weights["keras_applications"]: r.name
@@ -86,7 +67,8 @@ _RULES = (
     (re.compile(r"^post_bn$"), lambda m: POST_BN),
     (re.compile(r"^predictions$"), lambda m: PREDICTIONS),
 )
-# keras.applications DenseNet121/169/201 have our DenseNet layout (keras_resnet.densenet):
+# keras.applications DenseNet121/169/201 have our DenseNet layout
+# (keras_resnet.models.densenet.builder):
 # conv{s+1}_block{i}_{0_bn,1_conv,1_bn,2_conv} -> stage{s}_layer{i}_{bn1,conv1,bn2,conv2}.
 _DENSE_PARTS = {"0_bn": "bn1", "1_conv": "conv1", "1_bn": "bn2", "2_conv": "conv2"}
 _DENSENET_RULES = (
@@ -143,7 +125,10 @@ def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> 
         >>> from keras_resnet import create_model
         >>> src = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3))
         >>> dst = create_model("resnet50_keras", input_shape=(32, 32, 3))
-        >>> _ = load_keras_applications_weights(dst, src)
+        >>> x = keras.random.uniform((1, 32, 32, 3))
+        >>> out = load_keras_applications_weights(dst, src)(x)
+        >>> float(keras.ops.max(keras.ops.abs(out - src(x)))) < 1e-5
+        True
     """
     for arg, value in (("model", model), ("source", source)):
         if not isinstance(value, keras.Model):
@@ -171,10 +156,10 @@ def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> 
                 f"({', '.join(keras_applications_variants().values())})"
             ) from None
         values = layer.get_weights()
-        if _shapes(values) != _shapes(target.weights):
+        if weight_shapes(values) != weight_shapes(target.weights):
             raise ValueError(
                 f"Shape mismatch for {layer.name!r} -> {target_name!r}: source "
-                f"{_shapes(values)}, model {_shapes(target.weights)}"
+                f"{weight_shapes(values)}, model {weight_shapes(target.weights)}"
             )
         copies[target_name] = values
     missing = [layer.name for layer in model.layers if layer.weights and layer.name not in copies]
@@ -186,56 +171,3 @@ def load_keras_applications_weights(model: keras.Model, source: keras.Model) -> 
     for name, values in copies.items():  # only write once everything matched
         model.get_layer(name).set_weights(values)
     return model
-
-
-def from_keras_applications(
-    application: str,
-    *,
-    weights: str | None = "imagenet",
-    include_top: bool = True,
-    input_shape: tuple[int, int, int] | None = None,
-    classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-) -> keras.Model:
-    """Build a keras_resnet model holding the weights of a ``keras.applications`` ResNet.
-
-    Args:
-        application: ``"ResNet50"``, ``"ResNet101"``, ``"ResNet152"``, ``"ResNet50V2"``,
-            ``"ResNet101V2"``, ``"ResNet152V2"``, ``"DenseNet121"``, ``"DenseNet169"``
-            or ``"DenseNet201"``.
-        weights: ``"imagenet"`` (downloads the published weights; needs internet), a
-            weights file path, or ``None`` (random initialization).
-        include_top: Include the classifier.
-        input_shape: Input shape (defaults to 224x224x3 with the top, else any size).
-        classes: Classes of the classifier (1000 for ImageNet weights).
-        classifier_activation: Activation of the classifier.
-
-    Returns:
-        The matching ``*_keras`` variant with the copied weights.
-
-    Example:
-        >>> model = from_keras_applications("ResNet50", weights=None, input_shape=(32, 32, 3))
-        >>> model.name
-        'resnet50_keras'
-    """
-    variants = keras_applications_variants()
-    check_choice("application", application, variants)
-    from keras_resnet.registry import create_model
-
-    shape = input_shape or ((224, 224, 3) if include_top else (None, None, 3))
-    source = getattr(keras.applications, application)(
-        weights=weights,
-        include_top=include_top,
-        input_shape=shape,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-    model = create_model(
-        variants[application],
-        **(_KERAS_DENSENET_BN if application.startswith("DenseNet") else {}),
-        include_top=include_top,
-        input_shape=shape,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-    return load_keras_applications_weights(model, source)

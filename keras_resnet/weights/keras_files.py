@@ -17,7 +17,7 @@ import h5py
 import keras
 import numpy as np
 
-from keras_resnet.atomic import read_json
+from keras_resnet.utils.atomic import read_json
 from keras_resnet.weights.core import (
     IMAGENET_MEAN,
     IMAGENET_STD,

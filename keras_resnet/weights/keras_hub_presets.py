@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.atomic import read_json
-from keras_resnet.weights.core import Checkpoint, Preprocessing, _read, _require
+from keras_resnet.utils.atomic import read_json
+from keras_resnet.weights.core import Checkpoint, Preprocessing, read_with, require
 
 _BLOCK = re.compile(r"^stack(\d+)_block(\d+)_(\d|pre_activation)_(conv|bn)$")
 _STEM = re.compile(r"^conv(\d)_(conv|bn)$")
@@ -86,8 +86,8 @@ def read_keras_hub_preset(source: str) -> Checkpoint:
         >>> "stage2_block1_shortcut_conv" in read_keras_hub_preset(path).tensors
         True
     """
-    keras_hub = _require("keras_hub", f"Reading the keras-hub preset {source}")
-    backbone = _read(keras_hub.models.Backbone.from_preset, source, "keras-hub preset")
+    keras_hub = require("keras_hub", f"Reading the keras-hub preset {source}")
+    backbone = read_with(keras_hub.models.Backbone.from_preset, source, "keras-hub preset")
     stem_convs = len(getattr(backbone, "input_conv_filters", [0]))
     tensors: dict[str, list[np.ndarray]] = {}
     for layer in backbone.layers:

@@ -30,15 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.atomic import read_json
+from keras_resnet.utils.atomic import read_json
 from keras_resnet.weights.core import (
     HEAD,
     IMAGENET_MEAN,
     IMAGENET_STD,
     Checkpoint,
     Preprocessing,
-    _read,
-    _require,
+    read_with,
+    require,
     torch_tensors,
 )
 from keras_resnet.weights.torch_densenet import densenet_layer_name
@@ -122,17 +122,17 @@ def from_state_dict(state: Mapping[str, Any], source: str) -> Checkpoint:
 
 
 def _read_safetensors(path: str) -> dict[str, np.ndarray]:
-    numpy = _require("safetensors.numpy", f"Reading {path}", "safetensors")
-    return _read(numpy.load_file, path, ".safetensors file (corrupt or truncated?)")
+    numpy = require("safetensors.numpy", f"Reading {path}", "safetensors")
+    return read_with(numpy.load_file, path, ".safetensors file (corrupt or truncated?)")
 
 
 def _read_torch(path: str) -> dict[str, np.ndarray]:
-    torch = _require(
+    torch = require(
         "torch",
         f"Reading the PyTorch file {path}",
         "'keras-resnet-toolkit[torch]', or convert it to .safetensors (no torch needed)",
     )
-    state = _read(torch.load, path, "PyTorch checkpoint", map_location="cpu", weights_only=True)
+    state = read_with(torch.load, path, "PyTorch checkpoint", map_location="cpu", weights_only=True)
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -188,7 +188,7 @@ def _cifar_preprocessing(state: Mapping[str, Any], source: str) -> Preprocessing
 
 def _hf_download(handle: str) -> str:
     repo = handle.removeprefix("hf://")
-    hub = _require("huggingface_hub", f"Downloading {handle}")
+    hub = require("huggingface_hub", f"Downloading {handle}")
     return hub.snapshot_download(repo, allow_patterns=["config.json", "model.safetensors"])
 
 

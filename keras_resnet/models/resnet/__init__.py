@@ -1,0 +1,1 @@
+"""ResNet, pre-activation ResNet, ResNeXt and Wide ResNet: config, blocks, builder, zoo."""
