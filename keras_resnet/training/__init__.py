@@ -27,13 +27,7 @@ from keras_resnet.training.factories import compile_model, make_loss, make_metri
 from keras_resnet.training.fitting import evaluate_model, fit_model
 from keras_resnet.training.precision import precision_scope
 from keras_resnet.training.run import TrainResult, train
-from keras_resnet.training.rundir import (
-    RunDir,
-    RunFolderBusyError,
-    read_json,
-    write_json_atomic,
-    write_text_atomic,
-)
+from keras_resnet.training.rundir import RunDir, RunFolderBusyError
 from keras_resnet.training.schedules import make_schedule
 from keras_resnet.training.summary import format_summary
 
@@ -70,11 +64,8 @@ __all__ = [
     "make_schedule",
     "plot_history",
     "precision_scope",
-    "read_json",
     "read_history",
     "resolve_jit_compile",
     "resolve_precision",
     "train",
-    "write_json_atomic",
-    "write_text_atomic",
 ]

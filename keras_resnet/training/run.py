@@ -34,8 +34,9 @@ from keras_resnet.training.fitting import evaluate_model, fit_model
 from keras_resnet.training.memory import check_training_memory
 from keras_resnet.training.messages import say
 from keras_resnet.training.precision import precision_scope
-from keras_resnet.training.rundir import RunDir, read_json
+from keras_resnet.training.rundir import RunDir
 from keras_resnet.training.summary import format_summary, param_counts, versions
+from keras_resnet.utils.atomic import read_json
 
 
 @dataclasses.dataclass

@@ -21,23 +21,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-# The project's atomic writers live in keras_resnet.utils.atomic (export uses them too).
-from keras_resnet.utils.atomic import (
-    read_json,
-    recover_replacements,
-    write_json_atomic,
-    write_text_atomic,
-)
+from keras_resnet.utils.atomic import read_json, recover_replacements, write_json_atomic
 
 __all__ = [
     "RUN_FILES",
     "RunDir",
     "RunFolderBusyError",
     "check_writable",
-    "read_json",
     "spec_differences",
-    "write_json_atomic",
-    "write_text_atomic",
 ]
 
 RUN_FILES: tuple[str, ...] = (
